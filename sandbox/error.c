@@ -1,0 +1,64 @@
+#include "error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void vset(jr_error *e, int err, const char *fmt, va_list ap)
+{
+        int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        if (n < 0)
+                n = 0;
+        if ((size_t)n >= sizeof e->msg)
+                n = sizeof e->msg - 1;
+        if (err != 0)
+                snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", strerror(err));
+        e->err = err;
+}
+
+int jr_error_set(jr_error *e, int err, const char *fmt, ...)
+{
+        if (!e)
+                return -1;
+        va_list ap;
+        va_start(ap, fmt);
+        vset(e, err, fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+int jr_error_errno(jr_error *e, const char *fmt, ...)
+{
+        int err = errno;
+        if (!e)
+                return -1;
+        va_list ap;
+        va_start(ap, fmt);
+        vset(e, err, fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+int jr_error_wrap(jr_error *e, const char *fmt, ...)
+{
+        if (!e)
+                return -1;
+        char prefix[JR_ERROR_MSG_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        va_end(ap);
+        char old[JR_ERROR_MSG_MAX];
+        memcpy(old, e->msg, sizeof old);
+        old[sizeof old - 1] = '\0';
+        snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+        return -1;
+}
+
+void jr_error_clear(jr_error *e)
+{
+        if (e) {
+                e->err = 0;
+                e->msg[0] = '\0';
+        }
+}

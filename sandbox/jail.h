@@ -1,0 +1,111 @@
+/* jailrun's jail library: run one command in a jail made from kernel primitives.
+ *
+ * Three lifetimes, so that a pool of prepared jails can come later without a rewrite:
+ *   jr_sandbox  per process: cgroup manager (v1 or v2), seccomp BPF and capability
+ *               state prepared once.
+ *   jr_slot     per concurrent jail slot: its own uid/gid and a reusable network
+ *               namespace with only loopback up.
+ *   jr_jail_run per run: cgroup, clone into new namespaces, mounts, pivot_root, exec,
+ *               supervise, measure, kill, clean up.
+ *
+ * The library knows nothing of Kafka or JSON. All functions return < 0 on failure
+ * and fill the jr_error; out-parameters are untouched on failure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+typedef enum jr_status {
+        JR_STATUS_OK = 0, /* exited (any exit code: the caller decides what non-zero means) */
+        JR_STATUS_TL,     /* CPU time or wall time over the limit */
+        JR_STATUS_ML,     /* the cgroup OOM killer killed a process of the jail */
+        JR_STATUS_RE,     /* killed by a signal or exited non-zero */
+        JR_STATUS_OL,     /* stdout + stderr over the output limit */
+        JR_STATUS_IE,     /* the sandbox failed: never the program's fault */
+} jr_status;
+
+const char *jr_status_name(jr_status s);
+
+typedef enum jr_cg_mode {
+        JR_CG_AUTO = 0, /* detect: pure cgroup2 at /sys/fs/cgroup => v2, else v1 hierarchies */
+        JR_CG_V1,
+        JR_CG_V2,
+} jr_cg_mode;
+
+/* Pretend the kernel lacks a feature, to exercise the fallbacks on new kernels. */
+enum {
+        JR_FB_NO_MEMORY_PEAK = 1u << 0,      /* v2: poll memory.current instead of memory.peak */
+        JR_FB_NO_CGROUP_KILL = 1u << 1,      /* v2: freeze + kill each pid instead of cgroup.kill */
+        JR_FB_NO_CLONE_INTO_CGROUP = 1u << 2 /* v2: join from the synchronised child */
+};
+
+typedef struct jr_sandbox_opts {
+        jr_cg_mode cg_mode;
+        unsigned fallbacks; /* JR_FB_* forced on top of what the kernel lacks */
+} jr_sandbox_opts;
+
+typedef struct jr_sandbox jr_sandbox;
+typedef struct jr_slot jr_slot;
+
+int jr_sandbox_new(const jr_sandbox_opts *opts, jr_sandbox **out, jr_error *e);
+void jr_sandbox_free(jr_sandbox *sb);
+/* One line for logs: "cgroup v1 (memory,pids,cpuacct); fallbacks: none". */
+const char *jr_sandbox_describe(const jr_sandbox *sb);
+jr_cg_mode jr_sandbox_cg_mode(const jr_sandbox *sb);
+
+/* Slot `index` runs its programs as uid/gid `uid` (never 0) and owns a network
+ * namespace that is created once and reused by every run of the slot. */
+int jr_slot_new(jr_sandbox *sb, unsigned index, uid_t uid, gid_t gid, jr_slot **out, jr_error *e);
+void jr_slot_free(jr_slot *slot);
+
+typedef struct jr_bind {
+        const char *src; /* host path, trusted (operator-given) */
+        const char *dst; /* absolute path inside the jail */
+        bool rw;
+} jr_bind;
+
+typedef struct jr_run_config {
+        const char *rootfs;    /* directory of a prebuilt tree, or NULL for the host's /usr etc. */
+        char *const *argv;     /* argv[0] is resolved with the jail's PATH when it has no '/' */
+        char *const *envp;     /* the whole environment of the program (may be NULL: empty) */
+        const char *workdir;   /* cwd inside the jail; default "/work" */
+        const jr_bind *binds;  /* extra bind mounts, in order */
+        size_t nbinds;
+        uint64_t cpu_ms;       /* CPU time of the whole cgroup; 0 = none */
+        uint64_t wall_ms;      /* wall clock from exec; 0 = none */
+        uint64_t mem_bytes;    /* memory.max, swap off; 0 = none */
+        uint64_t pids;         /* pids.max; 0 = none */
+        uint64_t output_limit; /* stdout + stderr bytes; 0 = none */
+        uint64_t fsize;        /* RLIMIT_FSIZE; 0 = none */
+        uint64_t nofile;       /* RLIMIT_NOFILE; 0 = 64 */
+        uint64_t stack;        /* RLIMIT_STACK; 0 = 8 MiB */
+        uint64_t tmp_size;     /* size of the /tmp and /work tmpfs; 0 = 64 MiB */
+        int stdin_fd;          /* -1: /dev/null */
+        int stdout_fd;         /* where the program's stdout is copied; -1: counted, dropped */
+        int stderr_fd;         /* same for stderr */
+} jr_run_config;
+
+/* Defaults for every field (all limits off, fds -1). */
+void jr_run_config_init(jr_run_config *cfg);
+
+typedef struct jr_run_result {
+        jr_status status;
+        int exit_code;          /* -1 when killed by a signal or never started */
+        int signal;             /* 0, or the signal that killed the program */
+        uint64_t cpu_ms;        /* whole cgroup, user + system, all threads */
+        uint64_t wall_ms;       /* CLOCK_MONOTONIC from exec to the end */
+        uint64_t memory_peak_bytes;
+        bool oom_killed;        /* the cgroup's oom_kill counter moved */
+        uint64_t stdout_bytes;  /* bytes the program wrote (counted up to the limit + 1) */
+        uint64_t stderr_bytes;
+        char reason[64];        /* what decided the status: "cpu time", "wall time", "signal 9" */
+        jr_error error;         /* status IE: what failed, with the step and errno */
+} jr_run_result;
+
+/* Run one command. Returns 0 when a result was produced (whatever the status),
+ * < 0 when the sandbox itself failed: then *e says why and res->status is IE. */
+int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_error *e);

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Install what jailrun needs to build and test on Debian 12 (run as root).
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+    build-essential cmake pkg-config clang-format \
+    libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libyajl-dev librdkafka-dev \
+    libcriterion-dev libsystemd-dev \
+    mmdebstrap hyperfine bubblewrap \
+    qemu-system-x86 busybox-static cpio xz-utils zstd kmod

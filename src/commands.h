@@ -1,0 +1,5 @@
+/* Subcommands of the jailrun program. Each lives in src/cmd_<name>.c and returns the
+ * process exit status. */
+#pragma once
+
+int jr_cmd_exec(int argc, char **argv);

@@ -1,0 +1,46 @@
+/* jailrun: judge untrusted code in jails made from kernel primitives. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+struct command {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *summary;
+};
+
+static const struct command commands[] = {
+        {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
+};
+
+static void usage(FILE *out)
+{
+        fprintf(out, "Usage: jailrun COMMAND [OPTIONS]\n\nCommands:\n");
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "\n'jailrun COMMAND --help' describes a command. 'jailrun --version' prints "
+                     "the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+                usage(stdout);
+                return 0;
+        }
+        if (!strcmp(argv[1], "--version")) {
+                printf("jailrun %s\n", JR_VERSION);
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(argv[1], commands[i].name))
+                        return commands[i].fn(argc - 1, argv + 1);
+        fprintf(stderr, "jailrun: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+        return 2;
+}

@@ -1,0 +1,157 @@
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct buf {
+        char *p;
+        size_t n, cap;
+};
+
+static void buf_add(struct buf *b, const char *d, size_t n)
+{
+        if (b->n + n + 1 > b->cap) {
+                b->cap = (b->n + n + 1) * 2;
+                b->p = realloc(b->p, b->cap);
+                cr_assert(b->p);
+        }
+        memcpy(b->p + b->n, d, n);
+        b->n += n;
+        b->p[b->n] = '\0';
+}
+
+int tu_run(char *const argv[], const char *input, char **out, char **err)
+{
+        int in[2], o[2], e[2];
+        cr_assert(pipe2(in, O_CLOEXEC) == 0 && pipe2(o, O_CLOEXEC) == 0 &&
+                  pipe2(e, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+        pid_t pid;
+        int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+        cr_assert_eq(rc, 0, "posix_spawn %s: %s", argv[0], strerror(rc));
+        posix_spawn_file_actions_destroy(&fa);
+        close(in[0]);
+        close(o[1]);
+        close(e[1]);
+        signal(SIGPIPE, SIG_IGN);
+        size_t inlen = input ? strlen(input) : 0, inoff = 0;
+        if (inlen == 0) {
+                close(in[1]);
+                in[1] = -1;
+        }
+        struct buf bo = {0}, be = {0};
+        buf_add(&bo, "", 0);
+        buf_add(&be, "", 0);
+        int open_fds = 2;
+        while (open_fds > 0 || in[1] >= 0) {
+                struct pollfd p[3] = {{o[0], POLLIN, 0}, {e[0], POLLIN, 0}, {in[1], POLLOUT, 0}};
+                if (poll(p, 3, -1) < 0) {
+                        cr_assert(errno == EINTR);
+                        continue;
+                }
+                for (int i = 0; i < 2; i++) {
+                        if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        char tmp[65536];
+                        ssize_t r = read(p[i].fd, tmp, sizeof tmp);
+                        if (r <= 0) {
+                                close(p[i].fd);
+                                if (i == 0)
+                                        o[0] = -1;
+                                else
+                                        e[0] = -1;
+                                open_fds--;
+                        } else {
+                                buf_add(i == 0 ? &bo : &be, tmp, (size_t)r);
+                        }
+                }
+                if (in[1] >= 0 && (p[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+                        ssize_t w = write(in[1], input + inoff, inlen - inoff);
+                        if (w > 0)
+                                inoff += (size_t)w;
+                        if (w < 0 || inoff == inlen) {
+                                close(in[1]);
+                                in[1] = -1;
+                        }
+                }
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                cr_assert(errno == EINTR);
+        if (out)
+                *out = bo.p;
+        else
+                free(bo.p);
+        if (err)
+                *err = be.p;
+        else
+                free(be.p);
+        return st;
+}
+
+yajl_val tu_json(const char *text)
+{
+        char ebuf[512];
+        yajl_val v = yajl_tree_parse(text, ebuf, sizeof ebuf);
+        cr_assert(v, "not JSON (%s): %s", ebuf, text);
+        return v;
+}
+
+static yajl_val field(yajl_val obj, const char *key)
+{
+        const char *path[] = {key, NULL};
+        cr_assert(YAJL_IS_OBJECT(obj), "not an object");
+        return yajl_tree_get(obj, path, yajl_t_any);
+}
+
+const char *tu_str(yajl_val obj, const char *key)
+{
+        yajl_val v = field(obj, key);
+        cr_assert(v && YAJL_IS_STRING(v), "field \"%s\" missing or not a string", key);
+        return YAJL_GET_STRING(v);
+}
+
+long long tu_int(yajl_val obj, const char *key)
+{
+        yajl_val v = field(obj, key);
+        cr_assert(v && YAJL_IS_INTEGER(v), "field \"%s\" missing or not an integer", key);
+        return YAJL_GET_INTEGER(v);
+}
+
+int tu_is_null(yajl_val obj, const char *key)
+{
+        yajl_val v = field(obj, key);
+        cr_assert(v, "field \"%s\" missing", key);
+        return YAJL_IS_NULL(v);
+}
+
+int tu_bool(yajl_val obj, const char *key)
+{
+        yajl_val v = field(obj, key);
+        cr_assert(v && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)), "field \"%s\" not a bool", key);
+        return YAJL_IS_TRUE(v);
+}
+
+const char *tu_build(const char *rel)
+{
+        static char path[8][4096];
+        static int next;
+        char *p = path[next++ % 8];
+        snprintf(p, sizeof path[0], "%s/%s", JR_BUILD_DIR, rel);
+        return p;
+}

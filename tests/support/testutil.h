@@ -1,0 +1,21 @@
+/* Helpers shared by the criterion tests: run a command and capture its output,
+ * read a JSON report, locate build artifacts. */
+#pragma once
+
+#include <stddef.h>
+#include <yajl/yajl_tree.h>
+
+/* Run argv (no shell), feed `input` (may be NULL) on stdin, capture stdout and stderr
+ * (NUL-terminated, malloc'd; caller frees). Returns the wait status. */
+int tu_run(char *const argv[], const char *input, char **out, char **err);
+
+/* Parse JSON text; aborts the test with the parser's message on failure. */
+yajl_val tu_json(const char *text);
+/* Field lookups on an object; abort the test when missing or of another type. */
+const char *tu_str(yajl_val obj, const char *key);
+long long tu_int(yajl_val obj, const char *key);
+int tu_is_null(yajl_val obj, const char *key);
+int tu_bool(yajl_val obj, const char *key);
+
+/* Absolute path of build/<rel>. */
+const char *tu_build(const char *rel);
