@@ -133,7 +133,9 @@ static void v2_describe(jr_cg *cg)
                 ADD("no memory.oom.group");
 #undef ADD
         snprintf(cg->describe, sizeof cg->describe, "cgroup v2 at %s (%s); fallbacks: %s",
-                 cg->bases[0].path, ctrl_names(cg->ctrl, ctrl, sizeof ctrl), off ? fb : "none");
+                 cg->bases[0].path,
+                 cg->ctrl ? ctrl_names(cg->ctrl, ctrl, sizeof ctrl) : "no controllers",
+                 off ? fb : "none");
 }
 
 /* Which optional files the kernel has, looked up once in a scratch run cgroup. */
