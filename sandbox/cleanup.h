@@ -19,6 +19,11 @@ static inline void jr_closep(int *fd)
                 errno = saved;
         }
 }
+static inline void jr_close_pairp(int (*fds)[2])
+{
+        jr_closep(&(*fds)[0]);
+        jr_closep(&(*fds)[1]);
+}
 static inline void jr_fclosep(FILE **f)
 {
         if (*f)
@@ -30,11 +35,12 @@ static inline void jr_closedirp(DIR **d)
                 closedir(*d);
 }
 
-#define _cleanup_(f)      __attribute__((cleanup(f)))
-#define _cleanup_free_    _cleanup_(jr_freep)
-#define _cleanup_close_   _cleanup_(jr_closep)
-#define _cleanup_fclose_  _cleanup_(jr_fclosep)
-#define _cleanup_closedir_ _cleanup_(jr_closedirp)
+#define _cleanup_(f)         __attribute__((cleanup(f)))
+#define _cleanup_free_       _cleanup_(jr_freep)
+#define _cleanup_close_      _cleanup_(jr_closep)
+#define _cleanup_close_pair_ _cleanup_(jr_close_pairp)
+#define _cleanup_fclose_     _cleanup_(jr_fclosep)
+#define _cleanup_closedir_   _cleanup_(jr_closedirp)
 
 /* Take ownership: return the value and leave the variable empty so cleanup skips it. */
 #define TAKE_FD(fd)                                                                                \

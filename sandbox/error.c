@@ -46,12 +46,20 @@ int jr_error_wrap(jr_error *e, const char *fmt, ...)
         char prefix[JR_ERROR_MSG_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
         va_end(ap);
-        char old[JR_ERROR_MSG_MAX];
-        memcpy(old, e->msg, sizeof old);
-        old[sizeof old - 1] = '\0';
-        snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+        if (n < 0)
+                return -1;
+        /* "prefix: old"; a message longer than the buffer is cut at its end, so the
+         * outer context always survives */
+        size_t plen = strnlen(prefix, sizeof e->msg - 3);
+        size_t olen = strnlen(e->msg, sizeof e->msg - 1);
+        if (plen + 2 + olen > sizeof e->msg - 1)
+                olen = sizeof e->msg - 1 - plen - 2;
+        memmove(e->msg + plen + 2, e->msg, olen);
+        memcpy(e->msg, prefix, plen);
+        memcpy(e->msg + plen, ": ", 2);
+        e->msg[plen + 2 + olen] = '\0';
         return -1;
 }
 

@@ -19,16 +19,16 @@
 
 #include "error.h"
 
-typedef enum jr_status {
-        JR_STATUS_OK = 0, /* exited (any exit code: the caller decides what non-zero means) */
-        JR_STATUS_TL,     /* CPU time or wall time over the limit */
-        JR_STATUS_ML,     /* the cgroup OOM killer killed a process of the jail */
-        JR_STATUS_RE,     /* killed by a signal or exited non-zero */
-        JR_STATUS_OL,     /* stdout + stderr over the output limit */
-        JR_STATUS_IE,     /* the sandbox failed: never the program's fault */
-} jr_status;
+typedef enum jr_jail_status {
+        JR_JAIL_OK = 0, /* exited (any exit code: the caller decides what non-zero means) */
+        JR_JAIL_TL,     /* CPU time or wall time over the limit */
+        JR_JAIL_ML,     /* the cgroup OOM killer killed a process of the jail */
+        JR_JAIL_RE,     /* killed by a signal or exited non-zero */
+        JR_JAIL_OL,     /* stdout + stderr over the output limit */
+        JR_JAIL_IE,     /* the sandbox failed: never the program's fault */
+} jr_jail_status;
 
-const char *jr_status_name(jr_status s);
+const char *jr_jail_status_name(jr_jail_status s);
 
 typedef enum jr_cg_mode {
         JR_CG_AUTO = 0, /* detect: pure cgroup2 at /sys/fs/cgroup => v2, else v1 hierarchies */
@@ -69,11 +69,11 @@ typedef struct jr_bind {
 } jr_bind;
 
 typedef struct jr_run_config {
-        const char *rootfs;    /* directory of a prebuilt tree, or NULL for the host's /usr etc. */
-        char *const *argv;     /* argv[0] is resolved with the jail's PATH when it has no '/' */
-        char *const *envp;     /* the whole environment of the program (may be NULL: empty) */
-        const char *workdir;   /* cwd inside the jail; default "/work" */
-        const jr_bind *binds;  /* extra bind mounts, in order */
+        const char *rootfs;   /* directory of a prebuilt tree, or NULL for the host's /usr etc. */
+        char *const *argv;    /* argv[0] is resolved with the jail's PATH when it has no '/' */
+        char *const *envp;    /* the whole environment of the program (may be NULL: empty) */
+        const char *workdir;  /* cwd inside the jail; default "/work" */
+        const jr_bind *binds; /* extra bind mounts, in order */
         size_t nbinds;
         uint64_t cpu_ms;       /* CPU time of the whole cgroup; 0 = none */
         uint64_t wall_ms;      /* wall clock from exec; 0 = none */
@@ -93,17 +93,17 @@ typedef struct jr_run_config {
 void jr_run_config_init(jr_run_config *cfg);
 
 typedef struct jr_run_result {
-        jr_status status;
-        int exit_code;          /* -1 when killed by a signal or never started */
-        int signal;             /* 0, or the signal that killed the program */
-        uint64_t cpu_ms;        /* whole cgroup, user + system, all threads */
-        uint64_t wall_ms;       /* CLOCK_MONOTONIC from exec to the end */
+        jr_jail_status status;
+        int exit_code;    /* -1 when killed by a signal or never started */
+        int signal;       /* 0, or the signal that killed the program */
+        uint64_t cpu_ms;  /* whole cgroup, user + system, all threads */
+        uint64_t wall_ms; /* CLOCK_MONOTONIC from exec to the end */
         uint64_t memory_peak_bytes;
-        bool oom_killed;        /* the cgroup's oom_kill counter moved */
-        uint64_t stdout_bytes;  /* bytes the program wrote (counted up to the limit + 1) */
+        bool oom_killed;       /* the cgroup's oom_kill counter moved */
+        uint64_t stdout_bytes; /* bytes the program wrote (counted up to the limit + 1) */
         uint64_t stderr_bytes;
-        char reason[64];        /* what decided the status: "cpu time", "wall time", "signal 9" */
-        jr_error error;         /* status IE: what failed, with the step and errno */
+        char reason[64]; /* what decided the status: "cpu time", "wall time", "signal 9" */
+        jr_error error;  /* status IE: what failed, with the step and errno */
 } jr_run_result;
 
 /* Run one command. Returns 0 when a result was produced (whatever the status),
