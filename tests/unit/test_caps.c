@@ -54,9 +54,16 @@ static void run_child(int (*fn)(void), const char *what)
                 _exit(fn());
         }
         close(p[1]);
+        /* read to EOF: the child may write several notes */
         char msg[1024];
-        ssize_t n = read(p[0], msg, sizeof msg - 1);
-        msg[n < 0 ? 0 : n] = '\0';
+        size_t len = 0;
+        ssize_t n;
+        char scratch[256];
+        while ((n = len < sizeof msg - 1 ? read(p[0], msg + len, sizeof msg - 1 - len)
+                                         : read(p[0], scratch, sizeof scratch)) > 0)
+                if (len < sizeof msg - 1)
+                        len += (size_t)n;
+        msg[len] = '\0';
         close(p[0]);
         int st;
         cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -240,7 +247,10 @@ static int become_without_drop(void)
                 return 4;
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_CHOWN, 0, 0) < 0)
                 return 5;
-        if (field_is("CapInh", "0000000000000000") || field_is("CapAmb", "0000000000000000")) {
+        char inh[64], amb[64];
+        if (status_field("CapInh", inh, sizeof inh) < 0 ||
+            status_field("CapAmb", amb, sizeof amb) < 0 || strcmp(inh, "0000000000000000") == 0 ||
+            strcmp(amb, "0000000000000000") == 0) {
                 note("could not fill the inheritable and ambient sets");
                 return 6;
         }
