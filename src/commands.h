@@ -3,3 +3,4 @@
 #pragma once
 
 int jr_cmd_exec(int argc, char **argv);
+int jr_cmd_broker(int argc, char **argv);

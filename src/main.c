@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
         {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
+        {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
 };
 
 static void usage(FILE *out)
