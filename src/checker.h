@@ -7,6 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A borrowed byte string; ptr may be NULL when len is 0. (Defined here because the
+ * checkers are its first user; message.h adds helpers.) */
+typedef struct jr_bytes {
+        const char *ptr;
+        size_t len;
+} jr_bytes;
+
 typedef enum jr_checker {
         /* Default. Line by line, where lines end at '\n'; white space at the end of a
          * line (space, \t, \r, \v, \f) is ignored, so "\r\n" ends a line like "\n";
@@ -30,3 +37,9 @@ int jr_checker_from_name(const char *name, size_t len, jr_checker *out);
 /* True when `out` (the program's output) matches `exp` (the expected output). */
 bool jr_checker_match(jr_checker c, const char *out, size_t out_len, const char *exp,
                       size_t exp_len);
+
+/* The same on jr_bytes. */
+static inline bool jr_checker_compare(jr_checker c, jr_bytes out, jr_bytes exp)
+{
+        return jr_checker_match(c, out.ptr, out.len, exp.ptr, exp.len);
+}
