@@ -4,7 +4,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-    build-essential cmake pkg-config clang-format \
+    build-essential cmake pkg-config clang-format clang libclang-rt-14-dev \
     libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libyajl-dev librdkafka-dev \
     libcriterion-dev libsystemd-dev \
     mmdebstrap hyperfine bubblewrap \
