@@ -677,6 +677,97 @@ Test(auto, stale_run_cgroups_are_removed)
         jr_cg_close(cg);
 }
 
+/* Holds 16 MiB, says so on the pipe in arg, then sleeps. */
+static int body_hold(void *arg)
+{
+        int ready = (int)(intptr_t)arg;
+        size_t bytes = 16 * MiB;
+        char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return 2;
+        for (size_t off = 0; off < bytes; off += 4096)
+                p[off] = 1;
+        if (write(ready, "r", 1) != 1)
+                return 3;
+        for (;;)
+                pause();
+}
+
+Test(auto, forced_fallbacks_work_and_are_reported)
+{
+        jr_cg *cg;
+        jr_cg_run *run;
+        jr_error e = {0};
+        unsigned all = JR_FB_NO_MEMORY_PEAK | JR_FB_NO_CGROUP_KILL | JR_FB_NO_CLONE_INTO_CGROUP;
+        cr_assert_eq(jr_cg_open(JR_CG_AUTO, all, &cg, &e), 0, "%s", e.msg);
+        const char *d = jr_cg_describe(cg);
+        cr_log_info("%s", d);
+        if (jr_cg_get_mode(cg) == JR_CG_V2) {
+                cr_assert_eq(jr_cg_get_fallbacks(cg), all);
+                cr_assert(strstr(d, "fallbacks: memory.peak polled, freeze+kill, attach"), "%s", d);
+        } else {
+                /* v1 always attaches and kills each pid; its peak is max_usage_in_bytes */
+                cr_assert_eq(jr_cg_get_fallbacks(cg),
+                             JR_FB_NO_CGROUP_KILL | JR_FB_NO_CLONE_INTO_CGROUP);
+                cr_assert(strstr(d, "fallbacks: attach, kill each pid"), "%s", d);
+        }
+        jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 16};
+        cr_assert_eq(jr_cg_run_create(cg, "fb", &lim, &run, &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_cg_run_clone_fd(run), -1);
+
+        int ready[2];
+        cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+        int g;
+        pid_t pid = fork_waiting(&g, body_hold, (void *)(intptr_t)ready[1]);
+        close(ready[1]);
+        attach_or_clone(run, pid);
+        go(g);
+        char c;
+        cr_assert_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        uint64_t cpu = 0;
+        cr_assert_eq(jr_cg_run_poll(run, &cpu, &e), 0, "%s", e.msg); /* samples the peak */
+        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        int st = wait_status(pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+        cr_assert_eq(wait_empty(run, 2000), 0);
+        jr_cg_stats s = {0};
+        cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
+        cr_log_info("peak %llu", (unsigned long long)s.mem_peak);
+        cr_assert_geq(s.mem_peak, 16 * MiB);
+        cr_assert_leq(s.mem_peak, 64 * MiB);
+        cr_assert_eq(s.oom_kills, 0);
+        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        jr_cg_close(cg);
+}
+
+static pid_t clone_into(int cgfd);
+static void assert_in(pid_t pid, const char *rel);
+
+Test(auto, child_is_born_in_the_run_cgroup)
+{
+        jr_cg *cg;
+        jr_cg_run *run;
+        jr_error e = {0};
+        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 16};
+        cr_assert_eq(jr_cg_run_create(cg, "born", &lim, &run, &e), 0, "%s", e.msg);
+        int fd = jr_cg_run_clone_fd(run);
+        if (fd < 0) {
+                jr_cg_close(cg);
+                cr_skip_test("no CLONE_INTO_CGROUP on this backend");
+        }
+        pid_t pid = clone_into(fd);
+        /* the path below the mount: the run's directory minus "/sys/fs/cgroup" */
+        const char *rel = run->dirs[0].path + strlen("/sys/fs/cgroup");
+        assert_in(pid, rel);
+        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        int st = wait_status(pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
+        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        jr_cg_close(cg);
+}
+
 Test(auto, forced_v1_on_v2_or_v2_on_hybrid_fails_cleanly)
 {
         jr_cg *cg = NULL;
