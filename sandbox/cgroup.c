@@ -239,7 +239,9 @@ ssize_t jr_cg_pread_fd(int fd, char *buf, size_t size)
         return (ssize_t)len;
 }
 
-int jr_cg_read_alloc(const jr_cg_dir *d, const char *file, char **out, jr_error *e)
+/* quick: records are small (cgroup.procs), so the short-read shortcut is safe. Not for
+ * /proc/self/mountinfo, where one record (an overlayfs with many layers) can exceed it. */
+static int read_alloc(const jr_cg_dir *d, const char *file, bool quick, char **out, jr_error *e)
 {
         _cleanup_close_ int fd = openat(d->fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
@@ -275,12 +277,17 @@ int jr_cg_read_alloc(const jr_cg_dir *d, const char *file, char **out, jr_error 
                 if (n == 0)
                         break;
                 len += (size_t)n;
-                if (short_read_ends(asked, n, len))
+                if (quick && short_read_ends(asked, n, len))
                         break;
         }
         buf[len] = '\0';
         *out = TAKE_PTR(buf);
         return 0;
+}
+
+int jr_cg_read_alloc(const jr_cg_dir *d, const char *file, char **out, jr_error *e)
+{
+        return read_alloc(d, file, true, out, e);
 }
 
 int jr_cg_parse_u64(const char *s, uint64_t *v)
@@ -601,8 +608,8 @@ int jr_cg_read_proc(const char *path, char **out, jr_error *e)
         jr_cg_dir_init(&d);
         d.fd = AT_FDCWD;
         snprintf(d.path, sizeof d.path, "%s", "");
-        /* Reuse the growing reader: "path" is absolute so AT_FDCWD plus "" prefix works. */
-        int r = jr_cg_read_alloc(&d, path, out, NULL);
+        /* The growing reader: path is absolute, so AT_FDCWD and an empty prefix work. */
+        int r = read_alloc(&d, path, false, out, NULL);
         if (r < 0)
                 return jr_error_set(e, -r, "read \"%s\"", path);
         return 0;
