@@ -7,7 +7,7 @@
 
 #include "cgroup.h"
 #include "jail.h"
-#include "seccomp.h"
+#include "filter.h"
 
 struct jr_sandbox {
         jr_cg *cg;

@@ -61,6 +61,8 @@ jr_cg_mode jr_sandbox_cg_mode(const jr_sandbox *sb);
  * namespace that is created once and reused by every run of the slot. */
 int jr_slot_new(jr_sandbox *sb, unsigned index, uid_t uid, gid_t gid, jr_slot **out, jr_error *e);
 void jr_slot_free(jr_slot *slot);
+uid_t jr_slot_uid(const jr_slot *slot);
+gid_t jr_slot_gid(const jr_slot *slot);
 
 typedef struct jr_bind {
         const char *src; /* host path, trusted (operator-given) */

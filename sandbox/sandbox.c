@@ -136,3 +136,13 @@ void jr_slot_free(jr_slot *slot)
                 close(slot->netns_fd);
         free(slot);
 }
+
+uid_t jr_slot_uid(const jr_slot *slot)
+{
+        return slot->uid;
+}
+
+gid_t jr_slot_gid(const jr_slot *slot)
+{
+        return slot->gid;
+}

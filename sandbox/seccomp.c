@@ -8,7 +8,7 @@
  * another ABI than the native one (i386 `int 0x80`, x32 numbers with bit 30 set)
  * kills the process: the table is written for x86_64 numbers only, so a foreign ABI
  * would otherwise walk around it. */
-#include "seccomp.h"
+#include "filter.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +18,7 @@
 #include <stdint.h>
 /* libseccomp's <seccomp.h> is shadowed by our own sandbox/seccomp.h, which the build
  * puts on the -I path; "../include/" from an -I directory reaches the system one. */
-#include <../include/seccomp.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+        {"run", jr_cmd_run, "judge one submission: JSON in, JSON out"},
         {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
+        {"rootfs", jr_cmd_rootfs, "build and list the per-language rootfs trees"},
         {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
 };
 

@@ -33,10 +33,10 @@
 
 /* libseccomp's header is shadowed by sandbox/seccomp.h on the -I path (see
  * sandbox/seccomp.c); it is only needed here to resolve names to numbers. */
-#include <../include/seccomp.h>
+#include <seccomp.h>
 
 #include "cleanup.h"
-#include "seccomp.h"
+#include "filter.h"
 #include "testutil.h"
 
 extern char **environ;

@@ -1,0 +1,707 @@
+/* The judge: build, carry artifacts, run tests, decide verdicts. See judge.h. */
+#include "judge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checker.h"
+#include "cleanup.h"
+#include "rootfs.h"
+#include "units.h"
+
+#define MiB                (1024ull * 1024ull)
+#define BUILD_OUTPUT_LIMIT (4 * MiB) /* compiler messages beyond this are noise */
+
+void jr_judge_limits_default(jr_judge_limits *l)
+{
+        *l = (jr_judge_limits){
+            .default_time_ms = 2000,
+            .default_memory_bytes = 256 * MiB,
+            .max_memory_bytes = 256 * MiB,
+            .max_total_ms = 5 * 60 * 1000,
+            .max_test_wall_ms = 20 * 1000,
+            .output_limit_bytes = 64 * MiB,
+            .run_pids = 64,
+            .work_bytes = 512 * MiB,
+            .max_message_bytes = JR_MSG_MAX_DEFAULT,
+        };
+}
+
+int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
+{
+        const char *v = getenv("RUNNER_TIME_LIMIT");
+        uint64_t x;
+        if (v && *v) {
+                if (jr_parse_duration_ms(v, &x, e) < 0)
+                        return jr_error_wrap(e, "RUNNER_TIME_LIMIT");
+                if (x)
+                        l->default_time_ms = x;
+        }
+        v = getenv("RUNNER_MEMORY_LIMIT");
+        if (v && *v) {
+                if (jr_parse_size(v, &x, e) < 0)
+                        return jr_error_wrap(e, "RUNNER_MEMORY_LIMIT");
+                if (x > l->max_memory_bytes)
+                        return jr_error_set(e, EINVAL,
+                                            "RUNNER_MEMORY_LIMIT %s is above the host maximum "
+                                            "of %llu bytes",
+                                            v, (unsigned long long)l->max_memory_bytes);
+                if (x)
+                        l->default_memory_bytes = x;
+        }
+        /* The execution's testing budget; a test hook as much as an operator's knob. */
+        v = getenv("JAILRUN_MAX_TOTAL_MS");
+        if (v && *v) {
+                if (jr_parse_uint(v, INT64_MAX, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_MAX_TOTAL_MS");
+                if (x)
+                        l->max_total_ms = x;
+        }
+        return 0;
+}
+
+struct jr_judge {
+        jr_slot *slot;
+        uid_t uid;
+        gid_t gid;
+        const jr_lang_set *langs;
+        char rootfs_dir[PATH_MAX];
+        jr_judge_limits lim;
+        char work[PATH_MAX]; /* mount point of the per-execution tmpfs */
+        char build_dir[PATH_MAX + 16];
+        char run_dir[PATH_MAX + 16];
+        int in_fd, out_fd, err_fd; /* memfds reused by every jail */
+};
+
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
+{
+        jr_judge *j = calloc(1, sizeof *j);
+        if (!j)
+                return jr_error_set(e, ENOMEM, "allocate judge");
+        j->in_fd = j->out_fd = j->err_fd = -1;
+        j->slot = o->slot;
+        j->uid = jr_slot_uid(o->slot);
+        j->gid = jr_slot_gid(o->slot);
+        j->langs = o->langs;
+        j->lim = o->limits;
+        snprintf(j->rootfs_dir, sizeof j->rootfs_dir, "%s",
+                 o->rootfs_dir ? o->rootfs_dir : jr_rootfs_default_dir());
+
+        /* Our own mount namespace: the work tmpfs of each execution is mounted here,
+         * seen by the jails we clone (they copy our namespace) and by nobody else, and
+         * nothing is left mounted on the host if we die. */
+        if (unshare(CLONE_NEWNS) < 0) {
+                jr_error_errno(e, "judge: unshare(CLONE_NEWNS)");
+                goto fail;
+        }
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                jr_error_errno(e, "judge: make / private");
+                goto fail;
+        }
+        snprintf(j->work, sizeof j->work, "/run/jailrun/work-%d", (int)getpid());
+        if (mkdir(j->work, 0700) < 0 && errno != EEXIST) {
+                jr_error_errno(e, "judge: mkdir \"%s\"", j->work);
+                goto fail;
+        }
+        snprintf(j->build_dir, sizeof j->build_dir, "%s/build", j->work);
+        snprintf(j->run_dir, sizeof j->run_dir, "%s/run", j->work);
+        j->in_fd = memfd_create("jailrun-stdin", MFD_CLOEXEC);
+        j->out_fd = memfd_create("jailrun-stdout", MFD_CLOEXEC);
+        j->err_fd = memfd_create("jailrun-stderr", MFD_CLOEXEC);
+        if (j->in_fd < 0 || j->out_fd < 0 || j->err_fd < 0) {
+                jr_error_errno(e, "judge: memfd_create");
+                goto fail;
+        }
+        *out = j;
+        return 0;
+fail:
+        jr_judge_free(j);
+        return -1;
+}
+
+void jr_judge_free(jr_judge *j)
+{
+        if (!j)
+                return;
+        if (j->work[0])
+                rmdir(j->work);
+        if (j->in_fd >= 0)
+                close(j->in_fd);
+        if (j->out_fd >= 0)
+                close(j->out_fd);
+        if (j->err_fd >= 0)
+                close(j->err_fd);
+        free(j);
+}
+
+/* ---- the per-execution work area ---- */
+
+static int work_open(jr_judge *j, jr_error *e)
+{
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%llu,mode=0755", (unsigned long long)j->lim.work_bytes);
+        if (mount("jailrun-work", j->work, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+                return jr_error_errno(e, "mount the work tmpfs on \"%s\"", j->work);
+        /* build/ belongs to the jail's uid (the compiler writes there); run/ stays root's:
+         * the programs under test get their artifacts read-only. */
+        if (mkdir(j->build_dir, 0700) < 0 || chown(j->build_dir, j->uid, j->gid) < 0)
+                return jr_error_errno(e, "prepare \"%s\"", j->build_dir);
+        if (mkdir(j->run_dir, 0755) < 0)
+                return jr_error_errno(e, "prepare \"%s\"", j->run_dir);
+        return 0;
+}
+
+static void work_close(jr_judge *j)
+{
+        /* Detaching drops every file the jails wrote: no walk over a jail-written tree. */
+        umount2(j->work, MNT_DETACH);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return -1;
+                p += w;
+                n -= (size_t)w;
+        }
+        return 0;
+}
+
+static int write_file(const char *dir, const char *name, jr_bytes data, mode_t mode, jr_error *e)
+{
+        _cleanup_close_ int dfd = open(dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
+        if (dfd < 0)
+                return jr_error_errno(e, "open \"%s\"", dir);
+        _cleanup_close_ int fd =
+            openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return jr_error_errno(e, "create \"%s/%s\"", dir, name);
+        if (write_all(fd, data.ptr, data.len) < 0)
+                return jr_error_errno(e, "write \"%s/%s\"", dir, name);
+        return 0;
+}
+
+/* Copy the build's artifacts into run/. The build directory was written by the jail:
+ * every open is relative to its dirfd, never follows a symlink, never blocks on a FIFO,
+ * and only regular files are copied. */
+static int carry_artifacts(jr_judge *j, const jr_lang *lang, jr_error *e)
+{
+        _cleanup_close_ int bfd =
+            open(j->build_dir, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int rfd = open(j->run_dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
+        if (bfd < 0 || rfd < 0)
+                return jr_error_errno(e, "open the work directories");
+        int dfd = dup(bfd);
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+                if (dfd >= 0)
+                        close(dfd);
+                return jr_error_errno(e, "read \"%s\"", j->build_dir);
+        }
+        _cleanup_closedir_ DIR *dir = d;
+        struct dirent *de;
+        char buf[65536];
+        while ((de = readdir(dir))) {
+                if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+                        continue;
+                if (!jr_lang_is_artifact(lang, de->d_name))
+                        continue;
+                _cleanup_close_ int in =
+                    openat(bfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                if (in < 0)
+                        continue; /* a symlink or a vanished file is no artifact */
+                struct stat st;
+                if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                _cleanup_close_ int outfd = openat(
+                    rfd, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+                if (outfd < 0)
+                        return jr_error_errno(e, "create artifact \"%s\"", de->d_name);
+                ssize_t n;
+                while ((n = read(in, buf, sizeof buf)) > 0)
+                        if (write_all(outfd, buf, (size_t)n) < 0)
+                                return jr_error_errno(e, "copy artifact \"%s\"", de->d_name);
+                if (n < 0)
+                        return jr_error_errno(e, "read artifact \"%s\"", de->d_name);
+        }
+        return 0;
+}
+
+/* ---- captured output ---- */
+
+static int reset_memfd(int fd)
+{
+        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+                return -1;
+        return 0;
+}
+
+/* A read-only view of what a memfd holds (the whole output, for the checker). */
+struct view {
+        char *p;
+        size_t n;
+};
+
+static struct view view_map(int fd)
+{
+        struct view v = {NULL, 0};
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (size <= 0)
+                return v;
+        void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED)
+                return v;
+        v.p = p;
+        v.n = (size_t)size;
+        return v;
+}
+
+static void view_unmap(struct view *v)
+{
+        if (v->p)
+                munmap(v->p, v->n);
+        v->p = NULL;
+        v->n = 0;
+}
+
+/* Keep at most `cap` bytes of a view (the message cap: more could never be sent). */
+static jr_bytes keep_prefix(struct view v, size_t cap, bool *truncated)
+{
+        size_t n = v.n < cap ? v.n : cap;
+        if (n < v.n)
+                *truncated = true;
+        char *p = malloc(n + 1);
+        if (!p)
+                return (jr_bytes){NULL, 0};
+        if (n)
+                memcpy(p, v.p, n);
+        p[n] = '\0';
+        return (jr_bytes){p, n};
+}
+
+/* ---- one jail ---- */
+
+struct jail_io {
+        jr_bytes input;
+        bool use_input;
+};
+
+static int run_jail(jr_judge *j, const char *tree, const char *work_src, bool work_rw,
+                    jr_lang_cmd *cmd, jr_run_config *cfg, const struct jail_io *io,
+                    jr_run_result *res, jr_error *e)
+{
+        char rootfs[PATH_MAX];
+        memset(res, 0, sizeof *res);
+        res->exit_code = -1;
+        if (jr_rootfs_path(j->rootfs_dir, tree, rootfs, sizeof rootfs, e) < 0)
+                return -1;
+        if (reset_memfd(j->out_fd) < 0 || reset_memfd(j->err_fd) < 0 || reset_memfd(j->in_fd) < 0)
+                return jr_error_errno(e, "reset the output buffers");
+        if (io->use_input) {
+                if (write_all(j->in_fd, io->input.ptr, io->input.len) < 0 ||
+                    lseek(j->in_fd, 0, SEEK_SET) < 0)
+                        return jr_error_errno(e, "write the test input");
+                cfg->stdin_fd = j->in_fd;
+        } else {
+                cfg->stdin_fd = -1;
+        }
+        jr_bind work = {.src = work_src, .dst = "/work", .rw = work_rw};
+        cfg->rootfs = rootfs;
+        cfg->argv = cmd->argv;
+        cfg->envp = cmd->envp;
+        cfg->workdir = "/work";
+        cfg->binds = &work;
+        cfg->nbinds = 1;
+        cfg->stdout_fd = j->out_fd;
+        cfg->stderr_fd = j->err_fd;
+        return jr_jail_run(j->slot, cfg, res, e);
+}
+
+/* ---- the execution ---- */
+
+struct exec_state {
+        jr_judge *j;
+        const jr_submission *sub;
+        const jr_lang *lang;
+        jr_judge_event_fn on_event;
+        void *ud;
+        uint64_t seq;
+        jr_result result;
+        jr_test_result *tests;
+        char error[JR_ERROR_MSG_MAX + 128];
+        jr_bytes build_out, build_err; /* owned */
+        uint64_t time_ms, mem_bytes;
+        jr_judge_summary sum;
+};
+
+static void emit(struct exec_state *s, jr_event *ev)
+{
+        if (!s->on_event)
+                return;
+        jr_buf json = {0};
+        jr_error e;
+        if (jr_event_json(ev, s->j->lim.max_message_bytes, &json, &e) == 0)
+                s->on_event(ev, &json, s->ud);
+        free(json.ptr);
+}
+
+static void emit_simple(struct exec_state *s, jr_event_type type, jr_status status,
+                        int64_t duration, jr_bytes error)
+{
+        jr_event ev;
+        jr_event_init(&ev, type, s->sub->id, s->seq++);
+        ev.language = s->sub->language;
+        ev.n_tests = (int64_t)s->sub->n_tests;
+        ev.status = status;
+        ev.duration_ms = duration;
+        ev.error = error;
+        emit(s, &ev);
+}
+
+/* Java and Python report running out of their heap themselves instead of being killed
+ * by the kernel; that is still the memory limit. */
+static bool runtime_oom(const jr_lang *lang, struct view err)
+{
+        static const char *const markers[] = {"java.lang.OutOfMemoryError", "MemoryError"};
+        (void)lang;
+        for (size_t i = 0; i < JR_ARRAY_SIZE(markers); i++)
+                if (err.n && memmem(err.p, err.n, markers[i], strlen(markers[i])))
+                        return true;
+        return false;
+}
+
+static jr_status map_run_status(const jr_run_result *r)
+{
+        switch (r->status) {
+        case JR_JAIL_OK:
+                return JR_STATUS_OK;
+        case JR_JAIL_TL:
+                return JR_STATUS_TL;
+        case JR_JAIL_ML:
+                return JR_STATUS_ML;
+        case JR_JAIL_OL:
+                return JR_STATUS_OL;
+        case JR_JAIL_RE:
+                return JR_STATUS_RE;
+        default:
+                return JR_STATUS_IE;
+        }
+}
+
+/* Build in the build tree. Returns 0 when the artifacts are in run/, 1 when the build
+ * failed (BF, IE: the result is set), < 0 on out-of-memory. */
+static int build(struct exec_state *s)
+{
+        jr_judge *j = s->j;
+        const jr_lang *lang = s->lang;
+        jr_error e = {0};
+        if (write_file(lang->build ? j->build_dir : j->run_dir, lang->source, s->sub->source, 0644,
+                       &e) < 0)
+                goto ie;
+        if (!lang->build) {
+                emit_simple(s, JR_EVENT_BUILD, JR_STATUS_OK, 0, JR_BYTES_LIT(""));
+                return 0;
+        }
+        jr_lang_cmd cmd = {0};
+        if (jr_lang_command(lang, JR_LANG_BUILD, lang->build_memory_bytes, &cmd, &e) < 0)
+                goto ie;
+        jr_run_config cfg;
+        jr_run_config_init(&cfg);
+        cfg.cpu_ms = 2 * lang->build_time_ms; /* a parallel build may use more CPU than wall */
+        cfg.wall_ms = lang->build_time_ms;
+        cfg.mem_bytes = lang->build_memory_bytes;
+        cfg.pids = lang->build_pids;
+        cfg.tmp_size = lang->build_tmp_bytes;
+        cfg.output_limit = BUILD_OUTPUT_LIMIT;
+        cfg.fsize = j->lim.work_bytes;
+        jr_run_result res;
+        struct jail_io io = {.use_input = false};
+        int r = run_jail(j, lang->build_rootfs, j->build_dir, true, &cmd, &cfg, &io, &res, &e);
+        jr_lang_cmd_free(&cmd);
+        s->sum.build_ms = res.wall_ms;
+        s->sum.jail_ms += res.wall_ms;
+        s->result.build_duration_ms = (int64_t)res.wall_ms;
+        if (r < 0) {
+                jr_error_wrap(&e, "build");
+                goto ie;
+        }
+        if (res.status == JR_JAIL_OK) {
+                if (carry_artifacts(j, lang, &e) < 0)
+                        goto ie;
+                emit_simple(s, JR_EVENT_BUILD, JR_STATUS_OK, (int64_t)res.wall_ms,
+                            JR_BYTES_LIT(""));
+                return 0;
+        }
+
+        /* BF: whatever stopped the compiler, its output says why. */
+        bool trunc = false;
+        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
+        s->build_out = keep_prefix(out, j->lim.max_message_bytes, &trunc);
+        s->build_err = keep_prefix(err, j->lim.max_message_bytes, &trunc);
+        view_unmap(&out);
+        view_unmap(&err);
+        if (!s->build_out.ptr || !s->build_err.ptr)
+                return -1;
+        const char *why = res.status == JR_JAIL_TL   ? "compilation exceeded the time limit"
+                          : res.status == JR_JAIL_ML ? "compilation exceeded the memory limit"
+                          : res.status == JR_JAIL_OL ? "compiler output exceeded the limit"
+                                                     : "compilation failed";
+        /* the error carries the compiler's messages; stdout/stderr carry them verbatim */
+        snprintf(s->error, sizeof s->error, "%s (%s)%s%.*s", why, res.reason,
+                 s->build_err.len || s->build_out.len ? ":\n" : "",
+                 (int)(s->build_err.len ? s->build_err.len : s->build_out.len) > 2048
+                     ? 2048
+                     : (int)(s->build_err.len ? s->build_err.len : s->build_out.len),
+                 s->build_err.len ? s->build_err.ptr : s->build_out.ptr);
+        s->result.status = JR_STATUS_BF;
+        s->result.exit_code = res.exit_code;
+        s->result.std_out = s->build_out;
+        s->result.std_err = s->build_err;
+        s->result.error = jr_bytes_cstr(s->error);
+        s->result.truncated = trunc;
+        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_BF, (int64_t)res.wall_ms, jr_bytes_cstr(s->error));
+        return 1;
+ie:
+        snprintf(s->error, sizeof s->error, "%s", e.msg);
+        s->result.status = JR_STATUS_IE;
+        s->result.error = jr_bytes_cstr(s->error);
+        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_IE, -1, s->result.error);
+        return 1;
+}
+
+static void emit_test(struct exec_state *s, const jr_test_result *t)
+{
+        jr_event ev;
+        jr_event_init(&ev, JR_EVENT_TEST, s->sub->id, s->seq++);
+        ev.test = t;
+        emit(s, &ev);
+}
+
+/* Run test i. Returns false when the tests after it must not run. */
+static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
+{
+        jr_judge *j = s->j;
+        const jr_test_case *tc = &s->sub->tests[i];
+        jr_test_result *t = &s->tests[i];
+        jr_error e = {0};
+
+        uint64_t wall = 2 * s->time_ms + 1000;
+        if (wall > j->lim.max_test_wall_ms)
+                wall = j->lim.max_test_wall_ms;
+        bool budget_cut = false;
+        if (wall > *budget_left_ms) {
+                wall = *budget_left_ms;
+                budget_cut = true;
+        }
+        jr_lang_cmd cmd = {0};
+        if (jr_lang_command(s->lang, JR_LANG_RUN, s->mem_bytes, &cmd, &e) < 0) {
+                t->status = JR_STATUS_IE;
+                t->error = jr_bytes_cstr(strdup(e.msg));
+                emit_test(s, t);
+                return false;
+        }
+        jr_run_config cfg;
+        jr_run_config_init(&cfg);
+        cfg.cpu_ms = s->time_ms;
+        cfg.wall_ms = wall;
+        cfg.mem_bytes = s->mem_bytes;
+        cfg.pids = j->lim.run_pids + s->lang->run_extra_pids;
+        cfg.output_limit = j->lim.output_limit_bytes;
+        cfg.fsize = j->lim.output_limit_bytes;
+        jr_run_result res;
+        struct jail_io io = {.input = tc->input, .use_input = true};
+        int r = run_jail(j, s->lang->run_rootfs, j->run_dir, false, &cmd, &cfg, &io, &res, &e);
+        jr_lang_cmd_free(&cmd);
+        s->sum.tests_run++;
+        s->sum.jail_ms += res.wall_ms;
+        s->sum.tests_ms += res.wall_ms;
+        *budget_left_ms = *budget_left_ms > res.wall_ms ? *budget_left_ms - res.wall_ms : 0;
+
+        if (r < 0) {
+                t->status = JR_STATUS_IE;
+                t->error = jr_bytes_cstr(strdup(e.msg));
+                emit_test(s, t);
+                return false;
+        }
+        t->duration_ms = (int64_t)res.wall_ms;
+        t->cpu_ms = (int64_t)res.cpu_ms;
+        t->memory_bytes = (int64_t)res.memory_peak_bytes;
+        t->exit_code = res.exit_code;
+        t->signal = res.signal;
+        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
+        t->status = map_run_status(&res);
+        if (t->status == JR_STATUS_RE && runtime_oom(s->lang, err))
+                t->status = JR_STATUS_ML;
+        if (t->status == JR_STATUS_TL && budget_cut && !strcmp(res.reason, "wall time")) {
+                t->status = JR_STATUS_NOT_RUN;
+                t->error = jr_bytes_cstr(strdup("the execution's total testing time ran out"));
+        }
+        if (t->status == JR_STATUS_OK && tc->has_expected_output &&
+            !jr_checker_compare(s->sub->checker, (jr_bytes){out.p, out.n}, tc->expected_output))
+                t->status = JR_STATUS_WA;
+        if (t->status != JR_STATUS_OK && t->status != JR_STATUS_WA && !t->error.len) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%s", res.reason);
+                t->error = jr_bytes_cstr(strdup(msg));
+        }
+        t->std_out = keep_prefix(out, j->lim.max_message_bytes, &t->truncated);
+        t->std_err = keep_prefix(err, j->lim.max_message_bytes, &t->truncated);
+        view_unmap(&out);
+        view_unmap(&err);
+        emit_test(s, t);
+        return t->status == JR_STATUS_OK || !s->sub->stop_on_failure;
+}
+
+static void free_tests(struct exec_state *s)
+{
+        if (!s->tests)
+                return;
+        for (size_t i = 0; i < s->sub->n_tests; i++) {
+                free((char *)s->tests[i].std_out.ptr);
+                free((char *)s->tests[i].std_err.ptr);
+                free((char *)s->tests[i].error.ptr);
+        }
+        free(s->tests);
+}
+
+/* The limits this execution really gets, or an IE naming the one that is wrong. */
+static int choose_limits(struct exec_state *s, jr_error *e)
+{
+        const jr_judge_limits *l = &s->j->lim;
+        s->time_ms = s->sub->time_limit_ms ? s->sub->time_limit_ms : l->default_time_ms;
+        uint64_t mem =
+            s->sub->memory_limit_bytes ? s->sub->memory_limit_bytes : l->default_memory_bytes;
+        if (mem > l->max_memory_bytes)
+                return jr_error_set(e, EINVAL,
+                                    "field \"limits.memory_limit_bytes\": %llu is above the host "
+                                    "maximum of %llu bytes",
+                                    (unsigned long long)mem,
+                                    (unsigned long long)l->max_memory_bytes);
+        s->mem_bytes = jr_lang_memory(s->lang, mem);
+        if (s->time_ms != s->sub->time_limit_ms)
+                s->result.time_limit_ms_used = (int64_t)s->time_ms;
+        if (s->mem_bytes != s->sub->memory_limit_bytes)
+                s->result.memory_limit_bytes_used = (int64_t)s->mem_bytes;
+        return 0;
+}
+
+int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn on_event,
+                        void *userdata, jr_buf *result_json, jr_judge_summary *summary, jr_error *e)
+{
+        uint64_t t0 = mono_ms();
+        struct exec_state s = {.j = j, .sub = sub, .on_event = on_event, .ud = userdata};
+        jr_result_init(&s.result, sub->id);
+        jr_error err = {0};
+        int ret = 0;
+        bool work = false;
+
+        s.tests = calloc(sub->n_tests ? sub->n_tests : 1, sizeof *s.tests);
+        if (!s.tests)
+                return jr_error_set(e, ENOMEM, "judge: allocate %zu test results", sub->n_tests);
+        for (size_t i = 0; i < sub->n_tests; i++) {
+                const jr_test_case *tc = &sub->tests[i];
+                jr_test_result_init(&s.tests[i], tc->number);
+                s.tests[i].input = tc->input;
+                s.tests[i].expected_output =
+                    tc->has_expected_output ? tc->expected_output : JR_BYTES_LIT("");
+        }
+
+        emit_simple(&s, JR_EVENT_ACCEPTED, JR_STATUS_OK, -1, JR_BYTES_LIT(""));
+        s.lang = jr_lang_find(j->langs, sub->language.ptr);
+        if (!s.lang) {
+                jr_error_set(&err, EINVAL, "field \"language\": unknown language \"%s\"",
+                             sub->language.ptr);
+                goto ie;
+        }
+        if (choose_limits(&s, &err) < 0)
+                goto ie;
+        if (work_open(j, &err) < 0)
+                goto ie;
+        work = true;
+        int b = build(&s);
+        if (b < 0) {
+                ret = jr_error_set(e, ENOMEM, "judge: out of memory");
+                goto out;
+        }
+        if (b == 0) {
+                uint64_t budget = j->lim.max_total_ms;
+                size_t i = 0;
+                for (; i < sub->n_tests; i++)
+                        if (!run_test(&s, i, &budget) || budget == 0) {
+                                i++;
+                                break;
+                        }
+                /* the rest were not run: they still get a test event each, in order */
+                for (; i < sub->n_tests; i++)
+                        emit_test(&s, &s.tests[i]);
+                s.result.status = jr_overall_status(s.tests, sub->n_tests);
+                /* a sandbox failure in a test is the submission's failure: say why */
+                for (size_t k = 0; k < sub->n_tests && s.result.status == JR_STATUS_IE; k++)
+                        if (s.tests[k].status == JR_STATUS_IE) {
+                                s.result.error = s.tests[k].error;
+                                break;
+                        }
+                if (!sub->tests_given) {
+                        /* the one run's output is the submission's output */
+                        s.result.std_out = s.tests[0].std_out;
+                        s.result.std_err = s.tests[0].std_err;
+                        s.result.exit_code = s.tests[0].exit_code;
+                        s.result.truncated = s.tests[0].truncated;
+                        if (s.tests[0].error.len && s.result.status != JR_STATUS_OK)
+                                s.result.error = s.tests[0].error;
+                }
+        }
+        goto done;
+ie:
+        snprintf(s.error, sizeof s.error, "%s", err.msg);
+        s.result.status = JR_STATUS_IE;
+        s.result.error = jr_bytes_cstr(s.error);
+done:
+        s.sum.total_ms = mono_ms() - t0;
+        s.result.duration_ms = (int64_t)s.sum.total_ms;
+        if (sub->tests_given) {
+                s.result.tests = s.tests;
+                s.result.n_tests = sub->n_tests;
+        }
+        {
+                jr_event ev;
+                jr_event_init(&ev, JR_EVENT_DONE, sub->id, s.seq++);
+                ev.status = s.result.status;
+                ev.duration_ms = (int64_t)s.sum.total_ms;
+                emit(&s, &ev);
+        }
+        s.sum.status = s.result.status;
+        if (jr_result_json(&s.result, j->lim.max_message_bytes, result_json, e) < 0)
+                ret = -1;
+        if (summary)
+                *summary = s.sum;
+out:
+        if (work)
+                work_close(j);
+        free_tests(&s);
+        free((char *)s.build_out.ptr);
+        free((char *)s.build_err.ptr);
+        return ret;
+}

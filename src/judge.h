@@ -1,0 +1,68 @@
+/* The judge: one submission in, one result out, with progress events on the way.
+ *
+ * Build once in the language's build tree (stdin /dev/null, build limits), carry the
+ * artifacts into a fresh read-only /work, run every test in its own jail with the
+ * submission's limits, compare, decide the verdicts of the spec.
+ *
+ * The judge runs jails, so it must run in a single-threaded process (see style.md): the
+ * `run` command, or an executor process of `serve` forked before Kafka starts. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jail.h"
+#include "lang.h"
+#include "message.h"
+
+/* Host limits; every field has a default (jr_judge_limits_default) and may come from the
+ * environment (jr_judge_limits_from_env). */
+typedef struct jr_judge_limits {
+        uint64_t default_time_ms;      /* a request of 0 gets this (RUNNER_TIME_LIMIT) */
+        uint64_t default_memory_bytes; /* a request of 0 gets this (RUNNER_MEMORY_LIMIT) */
+        uint64_t max_memory_bytes;     /* a larger request is IE naming this maximum */
+        uint64_t max_total_ms;         /* testing time of one execution; the rest get "-" */
+        uint64_t max_test_wall_ms;     /* wall time of one test, whatever its CPU limit */
+        uint64_t output_limit_bytes;   /* stdout + stderr of one run (OL) */
+        uint64_t run_pids;             /* pids of a test run, before the language's extra */
+        uint64_t work_bytes;           /* size of one execution's work tmpfs */
+        size_t max_message_bytes;      /* one result or one event */
+} jr_judge_limits;
+
+void jr_judge_limits_default(jr_judge_limits *l);
+/* Apply RUNNER_TIME_LIMIT and RUNNER_MEMORY_LIMIT; errors name the variable. */
+int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e);
+
+typedef struct jr_judge jr_judge;
+
+/* Called for each event, in seq order, as soon as it happens. */
+typedef void (*jr_judge_event_fn)(const jr_event *ev, const jr_buf *json, void *userdata);
+
+typedef struct jr_judge_opts {
+        jr_slot *slot;            /* the jail slot this judge owns */
+        const jr_lang_set *langs; /* borrowed */
+        const char *rootfs_dir;   /* NULL: jr_rootfs_default_dir() */
+        jr_judge_limits limits;
+} jr_judge_opts;
+
+/* Prepares the judge's work area: the process moves into its own mount namespace so that
+ * every execution's tmpfs stays invisible to the host and dies with the process. */
+int jr_judge_new(const jr_judge_opts *opts, jr_judge **out, jr_error *e);
+void jr_judge_free(jr_judge *j);
+
+/* What the supervisor logs about one execution. */
+typedef struct jr_judge_summary {
+        jr_status status;
+        uint64_t build_ms; /* wall time of the build, 0 without one */
+        uint64_t tests_ms; /* wall time of all tests */
+        uint64_t total_ms; /* wall time of the whole execution, jailrun's own work included */
+        uint64_t jail_ms;  /* wall time spent inside jails (build + tests) */
+        size_t tests_run;
+} jr_judge_summary;
+
+/* Judge one submission. Always produces a result (status IE for a submission that
+ * cannot be judged or a sandbox failure, the error naming the cause) unless memory runs
+ * out, which is the only failure (< 0). */
+int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn on_event,
+                        void *userdata, jr_buf *result_json, jr_judge_summary *summary,
+                        jr_error *e);

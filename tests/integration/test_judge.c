@@ -1,0 +1,332 @@
+/* Integration tests of the judge: build/jailrun run against the real rootfs trees.
+ * The outcome matrix lives in tests/cases/<language>/<outcome>.json. Run as root. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+struct judged {
+        yajl_val result; /* NULL when nothing was printed */
+        char *out, *err;
+        int exit;
+};
+
+static struct judged judge(const char *json, const char *extra_env)
+{
+        struct judged j = {0};
+        if (extra_env)
+                putenv((char *)extra_env);
+        char *const argv[] = {(char *)tu_build("jailrun"), "run", "-", NULL};
+        j.exit = tu_run(argv, json, &j.out, &j.err);
+        if (j.out[0])
+                j.result = tu_json(j.out);
+        return j;
+}
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        cr_assert(f, "open %s", path);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        rewind(f);
+        char *buf = malloc((size_t)n + 1);
+        cr_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+        buf[n] = '\0';
+        fclose(f);
+        return buf;
+}
+
+static yajl_val get(yajl_val obj, const char *a, const char *b)
+{
+        const char *path[] = {a, b, NULL};
+        return yajl_tree_get(obj, path, yajl_t_any);
+}
+
+/* Every case of one language: the overall status and each test's status. */
+static void matrix(const char *lang)
+{
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, lang);
+        DIR *d = opendir(dir);
+        cr_assert(d, "no cases in %s", dir);
+        struct dirent *de;
+        int cases = 0;
+        while ((de = readdir(d))) {
+                if (!strstr(de->d_name, ".json"))
+                        continue;
+                char path[1024];
+                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+                char *text = slurp(path);
+                yajl_val sub = tu_json(text);
+                yajl_val want = get(sub, "expect", "status");
+                yajl_val want_tests = get(sub, "expect", "tests");
+                struct judged j = judge(text, NULL);
+                cases++;
+                cr_assert_eq(WEXITSTATUS(j.exit), 0, "%s: exit %d: %s", de->d_name,
+                             WEXITSTATUS(j.exit), j.err);
+                const char *status = tu_str(j.result, "status");
+                cr_expect_str_eq(status, YAJL_GET_STRING(want), "%s/%s: got %s (%s)", lang,
+                                 de->d_name, status, tu_str(j.result, "error"));
+                yajl_val tests = get(j.result, "tests", NULL);
+                cr_assert(YAJL_IS_ARRAY(tests));
+                cr_assert_eq(tests->u.array.len, want_tests->u.array.len);
+                for (size_t i = 0; i < tests->u.array.len; i++) {
+                        const char *got = tu_str(tests->u.array.values[i], "status");
+                        const char *exp = YAJL_GET_STRING(want_tests->u.array.values[i]);
+                        cr_expect_str_eq(got, exp, "%s/%s test %zu: got %s, want %s (%s)", lang,
+                                         de->d_name, i + 1, got, exp,
+                                         tu_str(tests->u.array.values[i], "error"));
+                }
+                yajl_tree_free(sub);
+                yajl_tree_free(j.result);
+                free(text);
+        }
+        closedir(d);
+        cr_assert_geq(cases, 8, "%s has only %d cases", lang, cases);
+}
+
+TestSuite(matrix, .timeout = 600);
+Test(matrix, c)
+{
+        matrix("c");
+}
+Test(matrix, cpp)
+{
+        matrix("cpp");
+}
+Test(matrix, python)
+{
+        matrix("python");
+}
+Test(matrix, go)
+{
+        matrix("go");
+}
+Test(matrix, java)
+{
+        matrix("java");
+}
+
+/* ---- judging details ---- */
+
+TestSuite(judge, .timeout = 300);
+
+#define C_ECHO                                                                                     \
+        "#include <stdio.h>\\nint main(void){int c;while((c=getchar())!=EOF)putchar(c);"           \
+        "return 0;}\\n"
+
+Test(judge, stop_on_failure_and_not_run)
+{
+        const char *sub =
+            "{\"id\":\"sof\",\"language\":\"python\",\"source\":\"print(input())\\n\","
+            "\"tests\":[{\"input\":\"a\\n\",\"expected_output\":\"a\\n\"},"
+            "{\"input\":\"b\\n\",\"expected_output\":\"x\\n\"},"
+            "{\"input\":\"c\\n\",\"expected_output\":\"c\\n\"}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "WA");
+        yajl_val t = get(j.result, "tests", NULL);
+        cr_assert_str_eq(tu_str(t->u.array.values[0], "status"), "OK");
+        cr_assert_str_eq(tu_str(t->u.array.values[1], "status"), "WA");
+        cr_assert_str_eq(tu_str(t->u.array.values[2], "status"), "-");
+        cr_assert(tu_is_null(t->u.array.values[2], "exit_code"));
+        /* numbers were auto-assigned */
+        cr_assert_eq(tu_int(t->u.array.values[2], "number"), 3);
+
+        const char *all =
+            "{\"id\":\"all\",\"language\":\"python\",\"source\":\"print(input())\\n\","
+            "\"stop_on_failure\":false,"
+            "\"tests\":[{\"input\":\"b\\n\",\"expected_output\":\"x\\n\"},"
+            "{\"input\":\"c\\n\",\"expected_output\":\"c\\n\"}]}";
+        j = judge(all, NULL);
+        t = get(j.result, "tests", NULL);
+        cr_assert_str_eq(tu_str(t->u.array.values[0], "status"), "WA");
+        cr_assert_str_eq(tu_str(t->u.array.values[1], "status"), "OK");
+        cr_assert_str_eq(tu_str(j.result, "status"), "WA");
+}
+
+Test(judge, whitespace_tolerance_and_checkers)
+{
+        const char *sub = "{\"id\":\"ws\",\"language\":\"python\","
+                          "\"source\":\"print('1  2 ')\\nprint()\\nprint()\\n\","
+                          "\"tests\":[{\"expected_output\":\"1  2\\n\"}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
+        const char *exact = "{\"id\":\"ex\",\"language\":\"python\",\"checker\":\"exact\","
+                            "\"source\":\"print('1  2 ')\\n\","
+                            "\"tests\":[{\"expected_output\":\"1  2\\n\"}]}";
+        j = judge(exact, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "WA");
+        const char *tokens = "{\"id\":\"tk\",\"language\":\"python\",\"checker\":\"tokens\","
+                             "\"source\":\"print('1\\\\n\\\\n2')\\n\","
+                             "\"tests\":[{\"expected_output\":\"1 2\"}]}";
+        j = judge(tokens, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
+}
+
+Test(judge, one_megabyte_in_and_out)
+{
+        size_t n = 1 << 20;
+        char *payload = malloc(n + 1);
+        for (size_t i = 0; i < n; i++)
+                payload[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+        payload[n] = '\0';
+        size_t cap = 2 * n + 1024;
+        char *sub = malloc(cap);
+        snprintf(sub, cap,
+                 "{\"id\":\"big\",\"language\":\"c\",\"source\":\"" C_ECHO "\","
+                 "\"tests\":[{\"input\":\"%s\",\"expected_output\":\"%s\"}]}",
+                 payload, payload);
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%.300s", j.out);
+        /* the echo of 1 MB input and output is cut to fit 256 KiB, verdict intact */
+        cr_assert_leq(strlen(j.out), 256 * 1024 + 1);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert(tu_bool(t, "truncated"));
+        free(sub);
+        free(payload);
+}
+
+Test(judge, stderr_does_not_affect_ok)
+{
+        const char *sub =
+            "{\"id\":\"se\",\"language\":\"python\","
+            "\"source\":\"import sys\\nsys.stderr.write('noise\\\\n')\\nprint(5)\\n\","
+            "\"tests\":[{\"expected_output\":\"5\\n\"}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_str_eq(tu_str(t, "stderr"), "noise\n");
+}
+
+Test(judge, cpu_time_of_all_threads)
+{
+        /* two threads burning for 600 ms of wall each: cpu_ms counts both */
+        const char *sub =
+            "{\"id\":\"mt\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":5000},"
+            "\"source\":\"#include <pthread.h>\\n#include <time.h>\\n"
+            "static void*burn(void*a){struct timespec "
+            "s,n;clock_gettime(CLOCK_THREAD_CPUTIME_ID,&s);"
+            "do clock_gettime(CLOCK_THREAD_CPUTIME_ID,&n);while((n.tv_sec-s.tv_sec)*1000+"
+            "(n.tv_nsec-s.tv_nsec)/1000000<600);return a;}\\n"
+            "int main(void){pthread_t t;pthread_create(&t,0,burn,0);burn(0);pthread_join(t,0);"
+            "return 0;}\\n\",\"tests\":[{}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
+        yajl_val t0 = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_geq(tu_int(t0, "cpu_ms"), 1150, "%s", j.out);
+        /* and the limit is on the whole cgroup: 2 threads pass 1 s of CPU together */
+        const char *tl =
+            "{\"id\":\"mt2\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
+            "\"source\":\"#include <pthread.h>\\n"
+            "static void*burn(void*a){volatile long x=0;for(long i=0;i<4000000000L;i++)x++;"
+            "return a;}\\n"
+            "int main(void){pthread_t t;pthread_create(&t,0,burn,0);burn(0);pthread_join(t,0);"
+            "return 0;}\\n\",\"tests\":[{}]}";
+        j = judge(tl, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_geq(tu_int(t, "cpu_ms"), 1000);
+}
+
+Test(judge, no_tests_means_one_run)
+{
+        const char *sub = "{\"id\":\"one\",\"language\":\"python\",\"source\":\"print('hi')\\n\"}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK");
+        cr_assert_str_eq(tu_str(j.result, "stdout"), "hi\n");
+        cr_assert_eq(tu_int(j.result, "exit_code"), 0);
+        cr_assert_str_eq(tu_str(j.result, "id"), "one");
+}
+
+Test(judge, thousand_tests_within_caps)
+{
+        size_t cap = 1000 * 64 + 256;
+        char *sub = malloc(cap);
+        size_t off = (size_t)snprintf(
+            sub, cap, "{\"id\":\"k\",\"language\":\"c\",\"source\":\"" C_ECHO "\",\"tests\":[");
+        for (int i = 0; i < 1000; i++)
+                off += (size_t)snprintf(sub + off, cap - off,
+                                        "%s{\"input\":\"%d\\n\",\"expected_output\":\"%d\\n\"}",
+                                        i ? "," : "", i, i);
+        snprintf(sub + off, cap - off, "]}");
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%.500s", j.err);
+        cr_assert_eq(get(j.result, "tests", NULL)->u.array.len, 1000);
+        cr_assert_leq(strlen(j.out), 256 * 1024 + 1);
+        free(sub);
+}
+
+Test(judge, total_time_budget_gives_not_run)
+{
+        /* a tiny budget (test hook): the sleeper eats it, the rest are "-" */
+        const char *sub = "{\"id\":\"budget\",\"language\":\"python\",\"stop_on_failure\":false,"
+                          "\"limits\":{\"time_limit_ms\":200},"
+                          "\"source\":\"import time\\ntime.sleep(0.3)\\n\","
+                          "\"tests\":[{},{},{},{},{}]}";
+        struct judged j = judge(sub, "JAILRUN_MAX_TOTAL_MS=1000");
+        unsetenv("JAILRUN_MAX_TOTAL_MS");
+        yajl_val t = get(j.result, "tests", NULL);
+        cr_assert_eq(t->u.array.len, 5);
+        cr_assert_str_eq(tu_str(t->u.array.values[4], "status"), "-", "%s", j.out);
+}
+
+Test(judge, memory_above_host_max_is_ie)
+{
+        const char *sub = "{\"id\":\"big-mem\",\"language\":\"python\",\"source\":\"print(1)\","
+                          "\"limits\":{\"memory_limit_bytes\":1073741824}}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "IE");
+        cr_assert(strstr(tu_str(j.result, "error"), "memory_limit_bytes"));
+        cr_assert(strstr(tu_str(j.result, "error"), "268435456"));
+}
+
+/* ---- bad input ---- */
+
+Test(judge, truncated_json_exit_2_nothing_on_stdout)
+{
+        struct judged j = judge("{\"id\":\"x\",\"language\":\"c\",\"sour", NULL);
+        cr_assert_eq(WEXITSTATUS(j.exit), 2);
+        cr_assert_null(j.result);
+        cr_assert(strstr(j.err, "invalid submission"), "%s", j.err);
+}
+
+static void expect_ie(const char *sub, const char *field)
+{
+        struct judged j = judge(sub, NULL);
+        cr_assert_eq(WEXITSTATUS(j.exit), 2, "%s", sub);
+        cr_assert(j.result, "no IE result for %s", sub);
+        cr_assert_str_eq(tu_str(j.result, "status"), "IE");
+        cr_assert(strstr(tu_str(j.result, "error"), field), "%s: error %s", sub,
+                  tu_str(j.result, "error"));
+}
+
+Test(judge, invalid_fields_are_ie_naming_the_field)
+{
+        expect_ie("{\"id\":\"a\",\"language\":\"c\"}", "source");
+        expect_ie("{\"id\":\"a\",\"language\":\"c\",\"source\":\"\"}", "source");
+        expect_ie("{\"id\":\"a\",\"source\":\"x\"}", "language");
+        expect_ie("{\"id\":\"a\",\"language\":\"cobol\",\"source\":\"x\"}", "cobol");
+        expect_ie(
+            "{\"id\":\"a\",\"language\":\"c\",\"source\":\"x\",\"limits\":{\"time_limit_ms\":-1}}",
+            "limits.time_limit_ms");
+        expect_ie("{\"id\":\"a\",\"language\":\"c\",\"source\":\"x\",\"tests\":{}}", "tests");
+        expect_ie("{\"id\":\"a\",\"language\":\"c\",\"source\":7}", "source");
+}
+
+Test(judge, too_many_tests_is_ie)
+{
+        size_t cap = 1001 * 4 + 256;
+        char *sub = malloc(cap);
+        size_t off = (size_t)snprintf(
+            sub, cap, "{\"id\":\"many\",\"language\":\"c\",\"source\":\"x\",\"tests\":[");
+        for (int i = 0; i < 1001; i++)
+                off += (size_t)snprintf(sub + off, cap - off, "%s{}", i ? "," : "");
+        snprintf(sub + off, cap - off, "]}");
+        expect_ie(sub, "1000");
+        free(sub);
+}
