@@ -156,7 +156,7 @@ static const struct key test_keys[] = {
     {"expected_output", S_EXPECTED},
 };
 
-/* The storage of a submission: the struct, then its strings in one block. */
+/* The strings of a submission, in one block sized from the input. */
 struct mem {
         char *arena;
         size_t used, cap;
@@ -647,6 +647,8 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
                 if (p->failed) {
                         p->err_id = b;
                         p->have_err_id = len > 0;
+                        if (len == 0)
+                                sub->id = (jr_bytes){0}; /* "" = absent: the fallback */
                 } else {
                         sub->id = b;
                 }
@@ -672,9 +674,8 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
         return 1;
 }
 
-/* After a value in an object, the key is consumed. yajl has no "value done" callback:
- * every value callback above leaves p->key as is and the next map key overwrites it,
- * which is equivalent because a key always precedes a value in an object. */
+/* p->key stays set after its value: yajl has no "value done" callback, and in an
+ * object the next event is always another key (which overwrites it) or the end. */
 
 static const yajl_callbacks callbacks = {
     .yajl_null = cb_null,
@@ -900,7 +901,7 @@ static void sink_print(void *ctx, const char *s, size_t n)
 struct payload {
         const unsigned char *s;
         size_t len;
-        size_t cost;     /* escaped size (exact when whole, else > any level) */
+        size_t cost;     /* escaped size when whole, else SIZE_MAX (not needed) */
         size_t budget;   /* bytes of escaped output it may use */
         bool whole;      /* cost is exact */
         bool clean;      /* no invalid UTF-8 (in the part scanned) */
@@ -911,8 +912,7 @@ struct payload {
 struct gen {
         yajl_gen g;
         struct sink sink;
-        bool final;   /* second pass: strings with their budgets */
-        bool cutting; /* budgets are below the costs of some strings */
+        bool final; /* second pass: strings with their budgets */
         struct payload *pl;
         size_t n_pl, cap_pl, next;
         int group;       /* the group strings written now belong to */
@@ -1315,13 +1315,10 @@ static int plan(struct gen *g, size_t avail, bool top_caller)
                         fits = pl[i].whole;
                         cost += pl[i].cost;
                 }
-                if (fits) {
-                        g->cutting = false;
+                if (fits)
                         return 0;
-                }
         }
 
-        g->cutting = true;
         /* room for the flags: the top level's, and one per test object with a string
          * (its strings are contiguous), unless the caller has set them already */
         size_t flags = top_caller ? 0 : 1;
@@ -1348,10 +1345,26 @@ static int plan(struct gen *g, size_t avail, bool top_caller)
                 pl[i].cost = scan(pl[i].s, pl[i].len, upper, &prefix, &pl[i].clean);
                 pl[i].whole = prefix == pl[i].len;
                 if (!pl[i].whole)
-                        pl[i].cost = upper + 1;
+                        pl[i].cost = SIZE_MAX; /* more than any level: unknown, not needed */
                 v[i] = pl[i].cost;
         }
         size_t b = level(v, n, avail);
+
+        /* Fewer groups may lose bytes than were given room for a flag (say, one big
+         * output among many small ones): hand the unused room back to the strings.
+         * A higher level cuts no more strings, so the flags still fit. */
+        size_t needed = top_caller ? 0 : 1;
+        counted = -1;
+        for (size_t i = 0; i < n; i++)
+                if (pl[i].group >= 0 && pl[i].group != counted && pl[i].cost > b &&
+                    !pl[i].preflagged) {
+                        needed++;
+                        counted = pl[i].group;
+                }
+        if (needed < flags) {
+                avail += (flags - needed) * FLAG_COST;
+                b = level(v, n, avail);
+        }
         for (size_t i = 0; i < n; i++)
                 pl[i].budget = pl[i].cost < b ? pl[i].cost : b;
         return 0;

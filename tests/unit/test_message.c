@@ -941,6 +941,48 @@ Test(result, fair_share_cuts_the_largest_first)
         free(blob);
 }
 
+Test(result, one_big_output_among_many_small)
+{
+        size_t n = 1000, big = 1u << 20;
+        char *blob = malloc(big);
+        memset(blob, 'x', big);
+        jr_test_result *t = calloc(n, sizeof *t);
+        for (size_t i = 0; i < n; i++) {
+                jr_test_result_init(&t[i], (int64_t)i + 1);
+                t[i].status = JR_STATUS_OK;
+                t[i].std_out = JR_BYTES_LIT("ok\n");
+                t[i].input = JR_BYTES_LIT("1 2\n");
+        }
+        t[500].std_out = (jr_bytes){blob, big};
+        jr_result r;
+        jr_result_init(&r, JR_BYTES_LIT("x"));
+        r.tests = t;
+        r.n_tests = n;
+        jr_buf out;
+        jr_error e;
+        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        /* the room reserved for flags that were not needed went to the big output */
+        cr_assert_geq(out.len, JR_MSG_MAX_DEFAULT - 64, "%zu bytes", out.len);
+        cr_assert_leq(out.len, JR_MSG_MAX_DEFAULT);
+        yajl_val v = tu_json(out.ptr);
+        const char *tp[] = {"tests", NULL}, *fp[] = {"truncated", NULL};
+        yajl_val tests = yajl_tree_get(v, tp, yajl_t_array);
+        for (size_t i = 0; i < n; i++) {
+                yajl_val ti = YAJL_GET_ARRAY(tests)->values[i];
+                if (i == 500) {
+                        cr_assert(tu_bool(ti, "truncated"));
+                } else {
+                        cr_assert_null(yajl_tree_get(ti, fp, yajl_t_any), "test %zu", i);
+                        cr_assert_str_eq(tu_str(ti, "stdout"), "ok\n");
+                }
+        }
+        cr_assert(tu_bool(v, "truncated"));
+        yajl_tree_free(v);
+        free(out.ptr);
+        free(t);
+        free(blob);
+}
+
 Test(result, caller_flag_without_cutting)
 {
         jr_test_result t;
