@@ -80,6 +80,8 @@ int main(int argc, char **argv)
         cfg.wall_ms = 20000;
 
         double *jail = calloc((size_t)n, sizeof *jail), *plain = calloc((size_t)n, sizeof *plain);
+        double *prep = calloc((size_t)n, sizeof *prep), *setup = calloc((size_t)n, sizeof *setup),
+               *prog = calloc((size_t)n, sizeof *prog), *tear = calloc((size_t)n, sizeof *tear);
         /* warm-up: page cache, dentries, the first cgroup creation */
         for (int i = 0; i < 5; i++) {
                 jr_run_result r;
@@ -102,14 +104,27 @@ int main(int argc, char **argv)
                 double t2 = now_us();
                 jail[i] = t1 - t0;
                 plain[i] = t2 - t1;
+                prep[i] = (double)r.timing.prepare_us;
+                setup[i] = (double)r.timing.setup_us;
+                tear[i] = (double)r.timing.teardown_us;
+                prog[i] = jail[i] - prep[i] - setup[i] - tear[i];
         }
         printf("# %d runs of %s, %s\n", n, cmd[0], jr_sandbox_describe(sb));
         report("plain fork+exec+wait", plain, n);
         report("jail (full isolation)", jail, n);
         printf("ratio of medians (jail / plain): %.2f\n", pct(jail, n, 50) / pct(plain, n, 50));
+        printf("where the jail's time goes:\n");
+        report("  prepare (plan, cgroup)", prep, n);
+        report("  setup (clone..pivot)", setup, n);
+        report("  program (fork..exit)", prog, n);
+        report("  teardown (reap, rmdir)", tear, n);
         jr_slot_free(slot);
         jr_sandbox_free(sb);
         free(jail);
         free(plain);
+        free(prep);
+        free(setup);
+        free(prog);
+        free(tear);
         return 0;
 }

@@ -105,7 +105,12 @@ typedef struct jr_run_result {
         uint64_t stdout_bytes; /* bytes the program wrote (counted up to the limit + 1) */
         uint64_t stderr_bytes;
         char reason[64]; /* what decided the status: "cpu time", "wall time", "signal 9" */
-        jr_error error;  /* status IE: what failed, with the step and errno */
+        struct {         /* where jailrun's own time went, in microseconds */
+                uint64_t prepare_us;  /* mount plan, pipes, run cgroup */
+                uint64_t setup_us;    /* clone to READY: namespaces, mounts, pivot_root */
+                uint64_t teardown_us; /* program end to the cgroup removed */
+        } timing;
+        jr_error error; /* status IE: what failed, with the step and errno */
 } jr_run_result;
 
 /* Run one command. Returns 0 when a result was produced (whatever the status),

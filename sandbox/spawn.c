@@ -51,8 +51,8 @@
 #define POLL_TICK_NS     (20 * 1000000ull) /* memory.current sampling when memory.peak is missing */
 
 enum jr_sync_type {
-        SYNC_GO = 1,    /* supervisor -> init: proceed */
-        SYNC_READY,     /* init -> supervisor: jail built, waiting to start the program */
+        SYNC_GO = 1,    /* supervisor -> init: in the run cgroup, build the jail */
+        SYNC_READY,     /* init -> supervisor: jail built, the program starts now */
         SYNC_SETUP_ERR, /* init -> supervisor: building the jail failed (err) */
         SYNC_EXEC_ERR,  /* program -> supervisor: a step before or at execve failed (err) */
         SYNC_EXITED,    /* init -> supervisor: the program ended with wait status `status` */
@@ -264,10 +264,10 @@ static __attribute__((noreturn)) void init_main(struct child_ctx *c)
             0)
                 goto fail;
 
-        /* The supervisor takes its CPU baseline and starts the clock between these two. */
+        /* The supervisor takes its CPU baseline and starts the clock when READY arrives;
+         * waiting for its answer would cost a round trip per run for a few microseconds
+         * of precision. */
         if (sync_send(c->sync_fd, SYNC_READY, 0, NULL) < 0)
-                _exit(1);
-        if (sync_recv(c->sync_fd, &m) != 1 || m.type != SYNC_GO)
                 _exit(1);
 
         pid_t prog = fork();
@@ -603,6 +603,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         pid_t pid = -1;
         int ret = -1;
 
+        uint64_t t_begin = now_ns(), t_clone = 0, t_end = 0;
         memset(res, 0, sizeof *res);
         res->exit_code = -1;
         if (!cfg->argv || !cfg->argv[0] || !cfg->argv[0][0]) {
@@ -655,6 +656,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         };
 
         int cg_fd = jr_cg_run_clone_fd(cg);
+        t_clone = now_ns();
         pid = clone_jail(cg_fd, &pidfd);
         if (pid < 0) {
                 jr_error_errno(e, "clone3 into new namespaces");
@@ -702,13 +704,10 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 goto reap;
         }
 
-        jr_cg_run_poll(cg, &s.cpu0_ns, NULL);
         s.start_ns = now_ns();
-        if (sync_send(sync_pair[0], SYNC_GO, 0, NULL) < 0) {
-                jr_error_errno(e, "start the program");
-                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                goto reap;
-        }
+        jr_cg_run_poll(cg, &s.cpu0_ns, NULL);
+        res->timing.prepare_us = (t_clone - t_begin) / 1000;
+        res->timing.setup_us = (s.start_ns - t_clone) / 1000;
 
         fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
         fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
@@ -727,6 +726,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 goto reap;
         }
         fill_result(sb, &s, res);
+        t_end = s.end_ns;
         ret = 0;
 
 reap:
@@ -745,5 +745,6 @@ out:
         jr_mount_plan_free(&plan);
         if (ret < 0)
                 return run_fail(res, e);
+        res->timing.teardown_us = t_end ? (now_ns() - t_end) / 1000 : 0;
         return 0;
 }

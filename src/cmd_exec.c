@@ -495,6 +495,13 @@ int jr_cmd_exec(int argc, char **argv)
                 free((char *)o.binds[i].src);
         if (ret < 0)
                 return report_ie(report, &e, 1);
+        if (o.verbose)
+                fprintf(stderr,
+                        "# jail timing: prepare %llu us, setup %llu us, program %llu ms, "
+                        "teardown %llu us\n",
+                        (unsigned long long)res.timing.prepare_us,
+                        (unsigned long long)res.timing.setup_us, (unsigned long long)res.wall_ms,
+                        (unsigned long long)res.timing.teardown_us);
         print_report(report, &res, true);
         return 0;
 }
