@@ -1,0 +1,108 @@
+/* Languages as data: the langs/<name>.lang files (format in langs/README.md).
+ *
+ * A language says how to build a submission (argv template, rootfs tree, limits) and
+ * how to run the artifact (argv template, rootfs tree, extra pids, minimum memory), the
+ * environment of both, and which files the build leaves for the run. Adding a language
+ * is adding a file (plus its rootfs recipe): no C code knows the language names.
+ *
+ * Templates hold placeholders that jr_lang_command() expands for one jail:
+ *   {src}      the source file name ("Main.java")
+ *   {mem_mb}   the memory limit of that jail in MiB (rounded down)
+ *   {heap_mb}  {mem_mb} minus the language's heap_reserve (at least 1)
+ *   {{         a literal '{'
+ *
+ * The same line reader and word splitter parse the rootfs recipes (src/rootfs.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct jr_lang {
+        char *name;                  /* "java": also the file's name without ".lang" */
+        char *path;                  /* the file it came from, for messages */
+        char *source;                /* file name of the submission in /work: "Main.java" */
+        char **build;                /* argv template of the build, NULL when there is no build */
+        char *build_rootfs;          /* tree of the build jail (NULL when there is no build) */
+        uint64_t build_time_ms;      /* CPU and wall limit of the build */
+        uint64_t build_memory_bytes; /* memory limit of the build */
+        uint64_t build_pids;         /* pids.max of the build */
+        uint64_t build_tmp_bytes;    /* size of /tmp and /work in the build jail; 0 = default */
+        char **run;                  /* argv template of every test run */
+        char *run_rootfs;            /* tree of the run jails */
+        uint64_t run_extra_pids;     /* added to the submission's pids allowance */
+        uint64_t min_memory_bytes;   /* a smaller memory limit is raised to this */
+        uint64_t heap_reserve_bytes; /* what {heap_mb} leaves to the runtime */
+        char **env;                  /* "NAME=value" templates for build and run */
+        char **build_env;            /* extra for the build (override env by name) */
+        char **run_env;              /* extra for the run (override env by name) */
+        char **artifacts;            /* fnmatch patterns of /work files kept for the run */
+} jr_lang;
+
+typedef struct jr_lang_set jr_lang_set;
+
+/* Default directory of the .lang files: $JAILRUN_LANGS_DIR, else the source tree's
+ * langs/ when it exists (development builds), else /usr/share/jailrun/langs. */
+const char *jr_lang_default_dir(void);
+
+/* Load every "*.lang" file of dir (sorted by name). Fails on the first error, which
+ * names the file and line: `langs/java.lang:12: unknown key "foo"`. An empty
+ * directory is an error too (a judge without languages is a configuration mistake). */
+int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e);
+/* Load one file; its name must end in ".lang". */
+int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e);
+void jr_lang_free(jr_lang *l);
+void jr_lang_set_free(jr_lang_set *s);
+
+/* NULL when unknown. */
+const jr_lang *jr_lang_find(const jr_lang_set *s, const char *name);
+size_t jr_lang_count(const jr_lang_set *s);
+const jr_lang *jr_lang_get(const jr_lang_set *s, size_t i);
+/* The names, sorted, NULL-terminated; owned by the set (for the message parser). */
+const char *const *jr_lang_names(const jr_lang_set *s);
+
+/* The memory limit a run really gets: max(requested, min_memory). */
+uint64_t jr_lang_memory(const jr_lang *l, uint64_t requested_bytes);
+
+typedef enum jr_lang_step {
+        JR_LANG_BUILD,
+        JR_LANG_RUN,
+} jr_lang_step;
+
+/* An expanded command: NULL-terminated argv and envp, malloc'd. */
+typedef struct jr_lang_cmd {
+        char **argv;
+        char **envp;
+} jr_lang_cmd;
+
+/* Expand the build or run command of l for a jail whose memory limit is mem_bytes
+ * (for the run, pass jr_lang_memory(l, requested)). The environment is env followed
+ * by build_env or run_env, a later NAME= replacing an earlier one. Fails when the step
+ * does not exist (no build). out is untouched on failure. */
+int jr_lang_command(const jr_lang *l, jr_lang_step step, uint64_t mem_bytes, jr_lang_cmd *out,
+                    jr_error *e);
+void jr_lang_cmd_free(jr_lang_cmd *c);
+
+/* Whether a file name in /work after the build is carried into the run jail. */
+bool jr_lang_is_artifact(const jr_lang *l, const char *file_name);
+
+/* ---- Shared with the rootfs recipes ---- */
+
+/* Called for each "key = value" line; lineno counts from 1. Return < 0 with e set to
+ * a message without the file name (the reader adds "path:line: "). */
+typedef int (*jr_lang_kv_fn)(const char *key, const char *value, unsigned lineno, void *userdata,
+                             jr_error *e);
+
+/* Read a "key = value" file: '#' starts a comment (outside quotes), blank lines are
+ * skipped, keys are [a-z0-9_]+, white space around '=' and at the ends is dropped. */
+int jr_lang_kv_read(const char *path, jr_lang_kv_fn fn, void *userdata, jr_error *e);
+
+/* Split a value into words: white space separates; '...' quotes literally, "..." quotes
+ * with \" and \\ escapes. Returns a NULL-terminated malloc'd vector (free with
+ * jr_lang_strv_free) and its length in *n (n may be NULL). */
+int jr_lang_split_words(const char *value, char ***out, size_t *n, jr_error *e);
+
+void jr_lang_strv_free(char **v);
+size_t jr_lang_strv_len(char *const *v);
