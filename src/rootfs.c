@@ -1,0 +1,1193 @@
+/* Rootfs trees: recipes, the mmdebstrap build with a shared apt cache, atomic
+ * replacement, and the dirfd walks (size, removal) that never follow symlinks. */
+#include "rootfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sched.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "lang.h"
+
+static const char recipe_suffix[] = ".rootfs";
+#define META_DIR        ".jailrun"
+#define RECIPE_MAX      (64 * 1024)
+#define WALK_MAX_DEPTH  256
+#define MERGED_USR_HOOK "/usr/share/mmdebstrap/hooks/merged-usr"
+/* Checks run as this uid/gid, the first jail uid: never as root. */
+#define CHECK_UID "60000"
+
+extern char **environ;
+
+static void strv_freep(char ***v)
+{
+        jr_lang_strv_free(*v);
+}
+#define _cleanup_strv_ _cleanup_(strv_freep)
+
+/* ---- defaults ---- */
+
+static const char *env_or(const char *name, const char *dflt)
+{
+        const char *v = getenv(name);
+        return v && *v ? v : dflt;
+}
+
+const char *jr_rootfs_default_dir(void)
+{
+        return env_or("JAILRUN_ROOTFS_DIR", "/var/lib/jailrun/rootfs");
+}
+
+const char *jr_rootfs_default_cache_dir(void)
+{
+        return env_or("JAILRUN_CACHE_DIR", "/var/lib/jailrun/cache");
+}
+
+const char *jr_rootfs_default_recipes_dir(void)
+{
+        const char *v = getenv("JAILRUN_RECIPES_DIR");
+        if (v && *v)
+                return v;
+#ifdef JR_SOURCE_DIR
+        struct stat st;
+        if (stat(JR_SOURCE_DIR "/rootfs", &st) == 0 && S_ISDIR(st.st_mode))
+                return JR_SOURCE_DIR "/rootfs";
+#endif
+        return "/usr/share/jailrun/rootfs";
+}
+
+/* A tree name is one path component that `rootfs list` would show. */
+static bool valid_tree_name(const char *s)
+{
+        if (!*s || *s == '.' || strlen(s) > 64)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+                      *s == '_' || *s == '.' || *s == '+'))
+                        return false;
+        return true;
+}
+
+/* ---- finding a tree ---- */
+
+static int open_tree_dir(const char *dir, const char *tree, int *out, jr_error *e)
+{
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return jr_error_errno(e, "rootfs directory \"%s\"", dir);
+        /* O_NOFOLLOW: a tree is a directory of its own, never a symlink to elsewhere */
+        int fd = openat(dfd, tree, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return jr_error_errno(e, "rootfs \"%s/%s\"", dir, tree);
+        *out = fd;
+        return 0;
+}
+
+static void build_hint(const char *dir, const char *tree, char *buf, size_t n)
+{
+        if (strcmp(dir, jr_rootfs_default_dir()) != 0)
+                snprintf(buf, n, "jailrun rootfs build --dir %s %s", dir, tree);
+        else
+                snprintf(buf, n, "jailrun rootfs build %s", tree);
+}
+
+int jr_rootfs_path(const char *dir, const char *tree, char *buf, size_t n, jr_error *e)
+{
+        if (!dir)
+                dir = jr_rootfs_default_dir();
+        if (!valid_tree_name(tree))
+                return jr_error_set(e, EINVAL, "invalid rootfs name \"%s\"", tree);
+        char hint[512];
+        build_hint(dir, tree, hint, sizeof hint);
+        _cleanup_close_ int fd = -1;
+        jr_error sub;
+        if (open_tree_dir(dir, tree, &fd, &sub) < 0) {
+                if (sub.err != ENOENT) {
+                        *e = sub;
+                        return -1;
+                }
+                jr_error_set(e, 0, "rootfs \"%s\" is missing (%s/%s): run `%s`", tree, dir, tree,
+                             hint);
+                e->err = ENOENT; /* for callers; the message reads better without strerror */
+                return -1;
+        }
+        struct stat st;
+        if (fstatat(fd, META_DIR "/build-info", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISREG(st.st_mode)) {
+                jr_error_set(e, 0,
+                             "rootfs \"%s\" in %s is incomplete (no %s/build-info): run `%s "
+                             "--force`",
+                             tree, dir, META_DIR, hint);
+                e->err = ENOENT;
+                return -1;
+        }
+        int len = snprintf(buf, n, "%s/%s", dir, tree);
+        if (len < 0 || (size_t)len >= n)
+                return jr_error_set(e, ENAMETOOLONG, "rootfs \"%s/%s\"", dir, tree);
+        return 0;
+}
+
+/* ---- recipes ---- */
+
+void jr_rootfs_recipe_free(jr_rootfs_recipe *r)
+{
+        if (!r)
+                return;
+        free(r->name);
+        free(r->path);
+        free(r->description);
+        free(r->variant);
+        free(r->suite);
+        jr_lang_strv_free(r->packages);
+        jr_lang_strv_free(r->mirrors);
+        free(r->files);
+        jr_lang_strv_free(r->strip);
+        jr_lang_strv_free(r->hooks);
+        jr_lang_strv_free(r->checks);
+        free(r->text);
+        free(r);
+}
+
+static void recipe_freep(jr_rootfs_recipe **r)
+{
+        jr_rootfs_recipe_free(*r);
+}
+
+static const char *const variants[] = {"none",      "extract",     "custom",  "essential",
+                                       "apt",       "required",    "minbase", "buildd",
+                                       "important", "debootstrap", "standard"};
+
+struct recipe_parse {
+        jr_rootfs_recipe *r;
+        unsigned line_name, line_desc, line_variant, line_suite, line_files;
+};
+
+static int set_once(char **field, unsigned *seen, const char *key, const char *value,
+                    unsigned lineno, bool one_word, jr_error *e)
+{
+        if (*seen)
+                return jr_error_set(e, 0, "duplicate key \"%s\" (first on line %u)", key, *seen);
+        *seen = lineno;
+        char *v;
+        if (one_word) {
+                _cleanup_strv_ char **w = NULL;
+                size_t n;
+                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                        return jr_error_wrap(e, "%s", key);
+                if (n != 1)
+                        return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
+                v = strdup(w[0]);
+        } else {
+                v = strdup(value);
+        }
+        if (!v)
+                return jr_error_errno(e, "out of memory");
+        *field = v;
+        return 0;
+}
+
+static int append_words(char ***field, const char *key, const char *value, jr_error *e)
+{
+        _cleanup_strv_ char **w = NULL;
+        size_t n;
+        if (jr_lang_split_words(value, &w, &n, e) < 0)
+                return jr_error_wrap(e, "%s", key);
+        if (n == 0)
+                return jr_error_set(e, 0, "%s: empty value", key);
+        size_t have = jr_lang_strv_len(*field);
+        char **nv = realloc(*field, (have + n + 1) * sizeof *nv);
+        if (!nv)
+                return jr_error_errno(e, "out of memory");
+        memcpy(nv + have, w, (n + 1) * sizeof *nv);
+        *field = nv;
+        free(TAKE_PTR(w));
+        return 0;
+}
+
+static int append_raw(char ***field, const char *key, const char *value, jr_error *e)
+{
+        if (!*value)
+                return jr_error_set(e, 0, "%s: empty value", key);
+        size_t have = jr_lang_strv_len(*field);
+        char **nv = realloc(*field, (have + 2) * sizeof *nv);
+        if (!nv)
+                return jr_error_errno(e, "out of memory");
+        *field = nv;
+        nv[have] = strdup(value);
+        nv[have + 1] = NULL;
+        if (!nv[have])
+                return jr_error_errno(e, "out of memory");
+        return 0;
+}
+
+static bool has_glob(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] == '*' || s[i] == '?' || s[i] == '[')
+                        return true;
+        return false;
+}
+
+/* "/a/b/pattern": absolute, no "." or ".." parts, globs only in the last part. */
+static bool valid_strip(const char *s)
+{
+        if (s[0] != '/' || !s[1] || s[strlen(s) - 1] == '/' || strstr(s, "//"))
+                return false;
+        const char *last = strrchr(s, '/');
+        if (has_glob(s, (size_t)(last - s)))
+                return false;
+        for (const char *p = s; p; p = strchr(p + 1, '/')) {
+                const char *c = p + 1, *end = strchr(c, '/');
+                size_t len = end ? (size_t)(end - c) : strlen(c);
+                if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static int recipe_kv(const char *key, const char *value, unsigned lineno, void *userdata,
+                     jr_error *e)
+{
+        struct recipe_parse *rp = userdata;
+        jr_rootfs_recipe *r = rp->r;
+        if (!strcmp(key, "name"))
+                return set_once(&r->name, &rp->line_name, key, value, lineno, true, e);
+        if (!strcmp(key, "description"))
+                return set_once(&r->description, &rp->line_desc, key, value, lineno, false, e);
+        if (!strcmp(key, "variant")) {
+                if (set_once(&r->variant, &rp->line_variant, key, value, lineno, true, e) < 0)
+                        return -1;
+                for (size_t i = 0; i < JR_ARRAY_SIZE(variants); i++)
+                        if (!strcmp(variants[i], r->variant))
+                                return 0;
+                return jr_error_set(e, 0,
+                                    "variant: unknown variant \"%s\" (none, or an mmdebstrap "
+                                    "variant: essential, apt, minbase, buildd, ...)",
+                                    r->variant);
+        }
+        if (!strcmp(key, "suite"))
+                return set_once(&r->suite, &rp->line_suite, key, value, lineno, true, e);
+        if (!strcmp(key, "files")) {
+                if (set_once(&r->files, &rp->line_files, key, value, lineno, true, e) < 0)
+                        return -1;
+                if (r->files[0] == '/' || strstr(r->files, ".."))
+                        return jr_error_set(e, 0,
+                                            "files: \"%s\" must be relative to the recipe "
+                                            "directory, without \"..\"",
+                                            r->files);
+                return 0;
+        }
+        if (!strcmp(key, "packages"))
+                return append_words(&r->packages, key, value, e);
+        if (!strcmp(key, "mirror"))
+                return append_words(&r->mirrors, key, value, e);
+        if (!strcmp(key, "strip")) {
+                size_t have = jr_lang_strv_len(r->strip);
+                if (append_words(&r->strip, key, value, e) < 0)
+                        return -1;
+                for (char **p = r->strip + have; *p; p++)
+                        if (!valid_strip(*p))
+                                return jr_error_set(e, 0,
+                                                    "strip: \"%s\" is not an absolute path "
+                                                    "(globs allowed in the last part only)",
+                                                    *p);
+                return 0;
+        }
+        if (!strcmp(key, "hook"))
+                return append_raw(&r->hooks, key, value, e);
+        if (!strcmp(key, "check"))
+                return append_raw(&r->checks, key, value, e);
+        return jr_error_set(e, 0, "unknown key \"%s\"", key);
+}
+
+static int read_small_file(int dirfd, const char *path, size_t max, char **out, size_t *len,
+                           jr_error *e)
+{
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return jr_error_errno(e, "%s", path);
+        _cleanup_free_ char *buf = malloc(max + 1);
+        if (!buf)
+                return jr_error_errno(e, "out of memory");
+        size_t n = 0;
+        for (;;) {
+                ssize_t r = read(fd, buf + n, max + 1 - n);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return jr_error_errno(e, "read %s", path);
+                }
+                if (r == 0)
+                        break;
+                n += (size_t)r;
+                if (n > max)
+                        return jr_error_set(e, EFBIG, "%s: larger than %zu bytes", path, max);
+        }
+        buf[n] = '\0';
+        if (len)
+                *len = n;
+        *out = TAKE_PTR(buf);
+        return 0;
+}
+
+int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
+{
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t bl = strlen(base), sl = strlen(recipe_suffix);
+        if (bl <= sl || strcmp(base + bl - sl, recipe_suffix) != 0)
+                return jr_error_set(e, EINVAL, "%s: not a %s file", path, recipe_suffix);
+        _cleanup_(recipe_freep) jr_rootfs_recipe *r = calloc(1, sizeof *r);
+        if (!r || !(r->path = strdup(path)))
+                return jr_error_errno(e, "out of memory");
+        struct recipe_parse rp = {.r = r};
+        if (jr_lang_kv_read(path, recipe_kv, &rp, e) < 0)
+                return -1;
+        if (!r->name)
+                return jr_error_set(e, 0, "%s: missing key \"name\"", path);
+        if (!r->variant)
+                return jr_error_set(e, 0, "%s: missing key \"variant\"", path);
+        if (strlen(r->name) != bl - sl || strncmp(r->name, base, bl - sl) != 0 ||
+            !valid_tree_name(r->name))
+                return jr_error_set(e, 0, "%s:%u: name \"%s\" does not match the file name", path,
+                                    rp.line_name, r->name);
+        bool none = !strcmp(r->variant, "none");
+        if (none && (r->packages || r->mirrors || r->hooks || r->checks || r->suite))
+                return jr_error_set(e, 0,
+                                    "%s: variant \"none\" builds no packages: packages, mirror, "
+                                    "suite, hook and check do not apply",
+                                    path);
+        if (!none && !r->suite)
+                return jr_error_set(e, 0, "%s: missing key \"suite\"", path);
+        if (read_small_file(AT_FDCWD, path, RECIPE_MAX, &r->text, NULL, e) < 0)
+                return -1;
+        *out = TAKE_PTR(r);
+        return 0;
+}
+
+void jr_rootfs_recipes_free(jr_rootfs_recipe **v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                jr_rootfs_recipe_free(v[i]);
+        free(v);
+}
+
+static int recipe_by_name(const void *a, const void *b)
+{
+        return strcmp((*(jr_rootfs_recipe *const *)a)->name, (*(jr_rootfs_recipe *const *)b)->name);
+}
+
+int jr_rootfs_recipes_load(const char *dir, jr_rootfs_recipe ***out, size_t *n_out, jr_error *e)
+{
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d)
+                return jr_error_errno(e, "recipes directory \"%s\"", dir);
+        jr_rootfs_recipe **v = NULL;
+        size_t n = 0, sl = strlen(recipe_suffix);
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                size_t nl = strlen(de->d_name);
+                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, recipe_suffix))
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                jr_rootfs_recipe **nv = realloc(v, (n + 1) * sizeof *nv);
+                if (!nv || asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+                        if (nv)
+                                v = nv;
+                        jr_rootfs_recipes_free(v, n);
+                        return jr_error_errno(e, "out of memory");
+                }
+                v = nv;
+                if (jr_rootfs_recipe_load(path, &v[n], e) < 0) {
+                        jr_rootfs_recipes_free(v, n);
+                        return -1;
+                }
+                n++;
+        }
+        if (errno != 0) {
+                jr_rootfs_recipes_free(v, n);
+                return jr_error_errno(e, "recipes directory \"%s\"", dir);
+        }
+        if (n > 1)
+                qsort(v, n, sizeof *v, recipe_by_name);
+        *out = v;
+        *n_out = n;
+        return 0;
+}
+
+/* ---- dirfd walks ---- */
+
+/* Hard links are counted once: a small open-addressing set of (dev, ino). */
+struct inoset {
+        struct ino_key {
+                dev_t dev;
+                ino_t ino;
+        } * slots;
+        size_t cap, n;
+};
+
+/* Returns 1 when added, 0 when already there, -1 on ENOMEM. */
+static int inoset_add(struct inoset *s, dev_t dev, ino_t ino)
+{
+        if (s->n * 2 >= s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 1024;
+                struct ino_key *slots = calloc(cap, sizeof *slots);
+                if (!slots)
+                        return -1;
+                for (size_t i = 0; i < s->cap; i++) {
+                        if (!s->slots[i].ino)
+                                continue;
+                        size_t h = (size_t)(s->slots[i].ino * 11400714819323198485ULL) & (cap - 1);
+                        while (slots[h].ino)
+                                h = (h + 1) & (cap - 1);
+                        slots[h] = s->slots[i];
+                }
+                free(s->slots);
+                s->slots = slots;
+                s->cap = cap;
+        }
+        size_t h = (size_t)(ino * 11400714819323198485ULL) & (s->cap - 1);
+        while (s->slots[h].ino) {
+                if (s->slots[h].ino == ino && s->slots[h].dev == dev)
+                        return 0;
+                h = (h + 1) & (s->cap - 1);
+        }
+        s->slots[h] = (struct ino_key){dev, ino};
+        s->n++;
+        return 1;
+}
+
+static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int depth,
+                 uint64_t *sum, jr_error *e)
+{
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return jr_error_errno(e, "stat \"%s\"", name);
+        if (st.st_dev != dev)
+                return 0; /* another filesystem mounted here: not part of the tree */
+        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && st.st_ino) {
+                int r = inoset_add(seen, st.st_dev, st.st_ino);
+                if (r < 0)
+                        return jr_error_errno(e, "out of memory");
+                if (r == 0)
+                        return 0;
+        }
+        *sum += (uint64_t)st.st_blocks * 512;
+        if (!S_ISDIR(st.st_mode))
+                return 0;
+        if (depth >= WALK_MAX_DEPTH)
+                return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
+                                    WALK_MAX_DEPTH);
+        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return jr_error_errno(e, "open \"%s\"", name);
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return jr_error_errno(e, "open \"%s\"", name);
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (du_at(dirfd(d), de->d_name, dev, seen, depth + 1, sum, e) < 0)
+                        return jr_error_wrap(e, "%s", name);
+        }
+        if (errno != 0)
+                return jr_error_errno(e, "read \"%s\"", name);
+        return 0;
+}
+
+int jr_rootfs_du(int dirfd, const char *name, uint64_t *bytes, jr_error *e)
+{
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return jr_error_errno(e, "stat \"%s\"", name);
+        struct inoset seen = {0};
+        uint64_t sum = 0;
+        int r = du_at(dirfd, name, st.st_dev, &seen, 0, &sum, e);
+        free(seen.slots);
+        if (r < 0)
+                return -1;
+        *bytes = sum;
+        return 0;
+}
+
+static int remove_at(int dfd, const char *name, dev_t dev, int depth, jr_error *e)
+{
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return jr_error_errno(e, "stat \"%s\"", name);
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+                        return jr_error_errno(e, "unlink \"%s\"", name);
+                return 0;
+        }
+        /* A directory on another device is a mount point (a bind mount left by a failed
+         * build): deleting through it would delete what it shows. */
+        if (st.st_dev != dev)
+                return jr_error_set(e, EXDEV, "\"%s\" is a mount point: not removing", name);
+        if (depth >= WALK_MAX_DEPTH)
+                return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
+                                    WALK_MAX_DEPTH);
+        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return jr_error_errno(e, "open \"%s\"", name);
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return jr_error_errno(e, "open \"%s\"", name);
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (remove_at(dirfd(d), de->d_name, dev, depth + 1, e) < 0)
+                        return jr_error_wrap(e, "%s", name);
+        }
+        if (errno != 0)
+                return jr_error_errno(e, "read \"%s\"", name);
+        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0) {
+                /* a bind mount on an empty directory of the same filesystem shows the
+                 * same st_dev; rmdir then fails with EBUSY and nothing was lost */
+                return jr_error_errno(e, "rmdir \"%s\"", name);
+        }
+        return 0;
+}
+
+int jr_rootfs_remove(int dirfd, const char *name, jr_error *e)
+{
+        struct stat st;
+        if (fstat(dirfd, &st) < 0)
+                return jr_error_errno(e, "remove \"%s\": stat parent", name);
+        return remove_at(dirfd, name, st.st_dev, 0, e);
+}
+
+/* ---- info ---- */
+
+static long count_lines(const char *s)
+{
+        long n = 0;
+        for (; *s; s++)
+                if (*s == '\n')
+                        n++;
+        return n;
+}
+
+int jr_rootfs_info_get(const char *dir, const char *tree, jr_rootfs_info *out, jr_error *e)
+{
+        char path[4096];
+        if (jr_rootfs_path(dir, tree, path, sizeof path, e) < 0)
+                return -1;
+        _cleanup_close_ int fd = -1;
+        if (open_tree_dir(dir ? dir : jr_rootfs_default_dir(), tree, &fd, e) < 0)
+                return -1;
+        jr_rootfs_info info = {0};
+        struct stat st;
+        if (fstatat(fd, META_DIR "/build-info", &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return jr_error_errno(e, "%s/%s/build-info", path, META_DIR);
+        info.built = st.st_mtime;
+        _cleanup_free_ char *manifest = NULL;
+        if (read_small_file(fd, META_DIR "/manifest", 4 << 20, &manifest, NULL, e) < 0)
+                return jr_error_wrap(e, "rootfs \"%s\"", tree);
+        info.packages = count_lines(manifest);
+        if (jr_rootfs_du(fd, ".", &info.size_bytes, e) < 0)
+                return jr_error_wrap(e, "rootfs \"%s\"", tree);
+        *out = info;
+        return 0;
+}
+
+/* ---- running helpers ---- */
+
+/* Run argv (PATH lookup) with envp, stdout to out_fd (-1: inherit), and wait. With
+ * newns, the child first enters a private mount namespace: every mount made by it or
+ * its descendants (mmdebstrap's /proc and /dev, our apt cache binds) disappears with
+ * them, even when they are killed, and the host never sees the cache through a tree. */
+static int run(char *const argv[], char *const envp[], int out_fd, bool newns, jr_error *e)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return jr_error_errno(e, "fork for %s", argv[0]);
+        if (pid == 0) {
+                /* a killed jailrun takes its build down with it */
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (newns && (unshare(CLONE_NEWNS) < 0 ||
+                              mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
+                        fprintf(stderr, "jailrun: private mount namespace: %s\n", strerror(errno));
+                        _exit(127);
+                }
+                if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
+                        _exit(127);
+                execvpe(argv[0], argv, envp ? envp : environ);
+                fprintf(stderr, "jailrun: exec %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return jr_error_errno(e, "wait for %s", argv[0]);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (WIFEXITED(status))
+                return jr_error_set(e, 0, "%s exited with status %d", argv[0], WEXITSTATUS(status));
+        return jr_error_set(e, 0, "%s killed by signal %d", argv[0], WTERMSIG(status));
+}
+
+/* Output of a short command (its first line, without the newline). */
+static int run_capture_line(char *const argv[], char *buf, size_t n, jr_error *e)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return jr_error_errno(e, "pipe");
+        _cleanup_close_ int rd = p[0];
+        int r;
+        {
+                _cleanup_close_ int wr = p[1];
+                r = run(argv, NULL, wr, false, e);
+        }
+        if (r < 0)
+                return -1;
+        ssize_t len = read(rd, buf, n - 1);
+        if (len < 0)
+                return jr_error_errno(e, "read output of %s", argv[0]);
+        buf[len] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode, jr_error *e)
+{
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return jr_error_errno(e, "out of memory");
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s != '\0')
+                        continue;
+                char c = *s;
+                *s = '\0';
+                if (mkdir(p, mode) < 0) {
+                        if (errno != EEXIST)
+                                return jr_error_errno(e, "mkdir \"%s\"", p);
+                        /* EEXIST is not "is a directory" */
+                        struct stat st;
+                        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+                                return jr_error_set(e, ENOTDIR, "mkdir \"%s\"", p);
+                }
+                *s = c;
+                if (!c)
+                        return 0;
+        }
+}
+
+static void note(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(FILE *log, const char *fmt, ...)
+{
+        if (!log)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("jailrun: ", log);
+        vfprintf(log, fmt, ap);
+        fputc('\n', log);
+        va_end(ap);
+}
+
+/* Exclusive lock on dir/name, waiting for it (and saying so). */
+static int lock_file(const char *dir, const char *name, FILE *log, int *out, jr_error *e)
+{
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return jr_error_errno(e, "lock \"%s\"", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK) {
+                        close(fd);
+                        return jr_error_errno(e, "lock \"%s\"", path);
+                }
+                note(log, "waiting for another build (lock %s)", path);
+                if (flock(fd, LOCK_EX) < 0) {
+                        close(fd);
+                        return jr_error_errno(e, "lock \"%s\"", path);
+                }
+        }
+        *out = fd;
+        return 0;
+}
+
+/* Shell-quote words into one line for build-info. */
+static void append_quoted(FILE *f, const char *w)
+{
+        if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "-_=/.,:+@%") == strlen(w)) {
+                fputs(w, f);
+                return;
+        }
+        fputc('\'', f);
+        for (; *w; w++)
+                if (*w == '\'')
+                        fputs("'\\''", f);
+                else
+                        fputc(*w, f);
+        fputc('\'', f);
+}
+
+/* ---- building ---- */
+
+struct argv_buf {
+        char **v;
+        size_t n, cap;
+        bool oom;
+};
+
+static void av_add(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void av_add(struct argv_buf *a, const char *fmt, ...)
+{
+        if (a->oom)
+                return;
+        if (a->n + 2 > a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 32;
+                char **v = realloc(a->v, cap * sizeof *v);
+                if (!v) {
+                        a->oom = true;
+                        return;
+                }
+                a->v = v;
+                a->cap = cap;
+        }
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&a->v[a->n], fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                a->oom = true;
+                return;
+        }
+        a->v[++a->n] = NULL;
+}
+
+static void av_free(struct argv_buf *a)
+{
+        for (size_t i = 0; i < a->n; i++)
+                free(a->v[i]);
+        free(a->v);
+        memset(a, 0, sizeof *a);
+}
+
+/* The mmdebstrap command line and the environment its hooks read. */
+static int mmdebstrap_argv(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
+                           const char *cache, const char *target, struct argv_buf *av,
+                           struct argv_buf *env, jr_error *e)
+{
+        av_add(av, "mmdebstrap");
+        av_add(av, "--mode=root");
+        av_add(av, "--format=directory");
+        av_add(av, "--variant=%s", r->variant);
+        if (o->quiet)
+                av_add(av, "--quiet");
+        /* Keep the .debs we downloaded (they are the shared cache) and the apt lists
+         * (also shared): the customize hook unmounts both before mmdebstrap's cleanup,
+         * which would otherwise empty the cache through the bind mounts. */
+        av_add(av, "--skip=essential/unlink,cleanup/apt/cache,cleanup/apt/lists");
+        /* dpkg's fsync per file costs minutes over a toolchain; a crash mid-build
+         * leaves only the .tmp- directory, which the next build removes */
+        av_add(av, "--dpkgopt=force-unsafe-io");
+        /* merged /usr via symlinks set up by mmdebstrap's hook instead of the usrmerge
+         * package, which would pull perl (50 MB) into every tree */
+        struct stat st;
+        if (stat(MERGED_USR_HOOK, &st) == 0 && S_ISDIR(st.st_mode))
+                av_add(av, "--hook-dir=" MERGED_USR_HOOK);
+        av_add(av, "--setup-hook=mkdir -p \"$1/var/cache/apt/archives\" \"$1/var/lib/apt/lists\""
+                   " && mount --bind \"$JR_APT_ARCHIVES\" \"$1/var/cache/apt/archives\""
+                   " && mount --bind \"$JR_APT_LISTS\" \"$1/var/lib/apt/lists\"");
+        if (r->packages) {
+                FILE *f;
+                char *s = NULL;
+                size_t len = 0;
+                f = open_memstream(&s, &len);
+                if (!f)
+                        return jr_error_errno(e, "out of memory");
+                for (char **p = r->packages; *p; p++)
+                        fprintf(f, "%s%s", p == r->packages ? "" : ",", *p);
+                fclose(f);
+                av_add(av, "--include=%s", s);
+                free(s);
+        }
+        size_t i = 0;
+        for (char **p = r->hooks; p && *p; p++)
+                av_add(av, "--customize-hook=%s", *p);
+        av_add(av, "--customize-hook=umount \"$1/var/cache/apt/archives\" "
+                   "\"$1/var/lib/apt/lists\"");
+        /* checks: as an unprivileged uid with an empty environment, like a jail; the
+         * command text travels in the environment so that it needs no quoting here */
+        for (char **p = r->checks; p && *p; p++, i++) {
+                av_add(env, "JR_CHECK_%zu=%s", i, *p);
+                av_add(av,
+                       "--customize-hook=chroot --userspec=" CHECK_UID ":" CHECK_UID
+                       " \"$1\" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp "
+                       "LANG=C.UTF-8 /bin/sh -c \"cd /tmp && $JR_CHECK_%zu\"",
+                       i);
+        }
+        av_add(av, "%s", r->suite);
+        av_add(av, "%s", target);
+        for (char **p = r->mirrors; p && *p; p++)
+                av_add(av, "%s", *p);
+
+        for (char **p = environ; *p; p++)
+                if (strncmp(*p, "JR_APT_", 7) && strncmp(*p, "JR_CHECK_", 9))
+                        av_add(env, "%s", *p);
+        av_add(env, "JR_APT_ARCHIVES=%s/apt/archives", cache);
+        av_add(env, "JR_APT_LISTS=%s/apt/lists", cache);
+        if (av->oom || env->oom)
+                return jr_error_set(e, ENOMEM, "mmdebstrap command line");
+        return 0;
+}
+
+/* Remove every path of the tree matching a strip pattern. The parent directory is
+ * resolved inside the tree without following any symlink: a tree's absolute symlinks
+ * point into the host when seen from outside. */
+static int strip_one(int treefd, const char *pattern, jr_error *e)
+{
+        const char *last = strrchr(pattern, '/');
+        _cleanup_free_ char *parent = strndup(pattern + 1, (size_t)(last - pattern - 1));
+        if (!parent)
+                return jr_error_errno(e, "out of memory");
+        struct open_how how = {
+            .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+            .resolve =
+                RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+        };
+        _cleanup_close_ int pfd =
+            (int)syscall(SYS_openat2, treefd, *parent ? parent : ".", &how, sizeof how);
+        if (pfd < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return jr_error_errno(e, "strip \"%s\": open \"/%s\"", pattern, parent);
+        }
+        const char *glob = last + 1;
+        if (!has_glob(glob, strlen(glob)))
+                return jr_rootfs_remove(pfd, glob, e) < 0 ? jr_error_wrap(e, "strip") : 0;
+        int fd = dup(pfd);
+        if (fd < 0)
+                return jr_error_errno(e, "dup");
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return jr_error_errno(e, "strip \"%s\"", pattern);
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (fnmatch(glob, de->d_name, 0) != 0)
+                        continue;
+                if (jr_rootfs_remove(pfd, de->d_name, e) < 0)
+                        return jr_error_wrap(e, "strip \"%s\"", pattern);
+        }
+        if (errno != 0)
+                return jr_error_errno(e, "strip \"%s\"", pattern);
+        return 0;
+}
+
+static int write_file_at(int dfd, const char *name, const char *data, size_t len, jr_error *e)
+{
+        _cleanup_close_ int fd =
+            openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return jr_error_errno(e, "create %s", name);
+        while (len > 0) {
+                ssize_t w = write(fd, data, len);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return jr_error_errno(e, "write %s", name);
+                }
+                data += w;
+                len -= (size_t)w;
+        }
+        return 0;
+}
+
+/* .jailrun/{manifest,build-info,recipe} of the tree being built. */
+static int write_meta(const jr_rootfs_recipe *r, const char *tmp_path, int treefd, char *const *cmd,
+                      time_t started, jr_error *e)
+{
+        if (mkdirat(treefd, META_DIR, 0755) < 0 && errno != EEXIST)
+                return jr_error_errno(e, "mkdir %s", META_DIR);
+        _cleanup_close_ int mfd =
+            openat(treefd, META_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (mfd < 0)
+                return jr_error_errno(e, "open %s", META_DIR);
+
+        /* the package manifest, read from the tree's own dpkg database */
+        struct stat st;
+        _cleanup_close_ int man =
+            openat(mfd, "manifest", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (man < 0)
+                return jr_error_errno(e, "create manifest");
+        if (fstatat(treefd, "var/lib/dpkg/status", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                _cleanup_free_ char *admindir = NULL;
+                if (asprintf(&admindir, "--admindir=%s/var/lib/dpkg", tmp_path) < 0)
+                        return jr_error_errno(e, "out of memory");
+                char *const argv[] = {"dpkg-query", admindir, "--show",
+                                      "--showformat=${Package}\\t${Version}\\t${Architecture}\\n",
+                                      NULL};
+                if (run(argv, NULL, man, false, e) < 0)
+                        return jr_error_wrap(e, "package manifest");
+        }
+
+        char mmv[256] = "none";
+        if (strcmp(r->variant, "none") != 0) {
+                char *const vargv[] = {"mmdebstrap", "--version", NULL};
+                if (run_capture_line(vargv, mmv, sizeof mmv, e) < 0)
+                        return -1;
+        }
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        char when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        _cleanup_free_ char *info = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&info, &len);
+        if (!f)
+                return jr_error_errno(e, "out of memory");
+        fprintf(f,
+                "# written by jailrun rootfs build\ntree = %s\nbuilt = %s\nbuilt_epoch = %lld\n"
+                "seconds = %lld\nvariant = %s\n",
+                r->name, when, (long long)now, (long long)(now - started), r->variant);
+        if (r->suite)
+                fprintf(f, "suite = %s\n", r->suite);
+        fputs("packages =", f);
+        for (char **p = r->packages; p && *p; p++)
+                fprintf(f, " %s", *p);
+        fprintf(f, "\nmmdebstrap = %s\njailrun = %s\ncommand =", mmv, JR_VERSION);
+        for (char *const *p = cmd; p && *p; p++) {
+                fputc(' ', f);
+                append_quoted(f, *p);
+        }
+        fputc('\n', f);
+        if (fclose(f) != 0)
+                return jr_error_errno(e, "build-info");
+        if (write_file_at(mfd, "recipe", r->text, strlen(r->text), e) < 0 ||
+            write_file_at(mfd, "build-info", info, len, e) < 0)
+                return -1;
+        return 0;
+}
+
+/* True when dir/tree was built from exactly this recipe. */
+static bool up_to_date(int dfd, const jr_rootfs_recipe *r)
+{
+        _cleanup_close_ int tfd =
+            openat(dfd, r->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (tfd < 0)
+                return false;
+        struct stat st;
+        if (fstatat(tfd, META_DIR "/build-info", &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return false;
+        _cleanup_free_ char *old = NULL;
+        jr_error ignored;
+        if (read_small_file(tfd, META_DIR "/recipe", RECIPE_MAX, &old, NULL, &ignored) < 0)
+                return false;
+        return strcmp(old, r->text) == 0;
+}
+
+/* Leftovers of interrupted builds of this tree: "<tree>.tmp-<pid>" and
+ * "<tree>.old-<pid>". Called with the directory lock held, so no build owns them. */
+static int remove_leftovers(int dfd, const char *tree, FILE *log, jr_error *e)
+{
+        int fd = dup(dfd);
+        if (fd < 0)
+                return jr_error_errno(e, "dup");
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return jr_error_errno(e, "read rootfs directory");
+        }
+        size_t tl = strlen(tree);
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                const char *s = de->d_name;
+                if (strncmp(s, tree, tl) != 0)
+                        continue;
+                s += tl;
+                if (strncmp(s, ".tmp-", 5) != 0 && strncmp(s, ".old-", 5) != 0)
+                        continue;
+                s += 5;
+                if (!*s || strspn(s, "0123456789") != strlen(s))
+                        continue;
+                note(log, "removing %s left by an interrupted build", de->d_name);
+                if (jr_rootfs_remove(dfd, de->d_name, e) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* Put tmp in place of tree atomically; the old tree (if any) ends up removed. */
+static int swap_into_place(int dfd, const char *tmp, const char *tree, jr_error *e)
+{
+        if (renameat2(dfd, tmp, dfd, tree, RENAME_NOREPLACE) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return jr_error_errno(e, "rename %s to %s", tmp, tree);
+        /* An old tree: exchange the two names in one step, so that the tree path never
+         * goes missing for a judge starting a jail meanwhile, then delete the old one
+         * under the tmp name. (Jails already running keep their bind mounts of the old
+         * directories; files they have not opened yet disappear with the removal.) */
+        if (renameat2(dfd, tmp, dfd, tree, RENAME_EXCHANGE) == 0)
+                return jr_rootfs_remove(dfd, tmp, e) < 0 ? jr_error_wrap(e, "remove old tree") : 0;
+        if (errno != EINVAL)
+                return jr_error_errno(e, "exchange %s and %s", tmp, tree);
+        /* a filesystem without RENAME_EXCHANGE: rename the old tree aside first */
+        char old[256];
+        snprintf(old, sizeof old, "%s.old-%d", tree, (int)getpid());
+        if (renameat(dfd, tree, dfd, old) < 0)
+                return jr_error_errno(e, "rename %s aside", tree);
+        if (renameat(dfd, tmp, dfd, tree) < 0)
+                return jr_error_errno(e, "rename %s to %s", tmp, tree);
+        return jr_rootfs_remove(dfd, old, e) < 0 ? jr_error_wrap(e, "remove old tree") : 0;
+}
+
+static int build_in(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o, const char *dir,
+                    const char *cache, int dfd, const char *tmp, jr_error *e)
+{
+        char tmp_path[4096];
+        snprintf(tmp_path, sizeof tmp_path, "%s/%s", dir, tmp);
+        time_t started = time(NULL);
+        struct argv_buf av = {0}, env = {0};
+        _cleanup_close_ int tfd = -1;
+        int ret = -1;
+
+        if (!strcmp(r->variant, "none")) {
+                av_add(&av, "(no packages)");
+                if (av.oom) {
+                        jr_error_set(e, ENOMEM, "out of memory");
+                        goto out;
+                }
+        } else {
+                if (mmdebstrap_argv(r, o, cache, tmp_path, &av, &env, e) < 0)
+                        goto out;
+                if (run(av.v, env.v, -1, true, e) < 0) {
+                        jr_error_wrap(e, "rootfs \"%s\"", r->name);
+                        goto out;
+                }
+        }
+        tfd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (tfd < 0) {
+                jr_error_errno(e, "open %s", tmp_path);
+                goto out;
+        }
+        if (r->files) {
+                /* the recipe's files, owned by root whoever checked them out */
+                _cleanup_free_ char *src = NULL;
+                const char *slash = strrchr(r->path, '/');
+                if (asprintf(&src, "%.*s/%s/.", slash ? (int)(slash - r->path) : 1,
+                             slash ? r->path : ".", r->files) < 0) {
+                        jr_error_errno(e, "out of memory");
+                        goto out;
+                }
+                char *const cp[] = {
+                    "cp",     "-R", "--preserve=mode,timestamps", "--no-dereference", "--", src,
+                    tmp_path, NULL};
+                if (run(cp, NULL, -1, false, e) < 0) {
+                        jr_error_wrap(e, "rootfs \"%s\": files \"%s\"", r->name, r->files);
+                        goto out;
+                }
+        }
+        for (char **p = r->strip; p && *p; p++)
+                if (strip_one(tfd, *p, e) < 0) {
+                        jr_error_wrap(e, "rootfs \"%s\"", r->name);
+                        goto out;
+                }
+        if (fchmod(tfd, 0755) < 0) {
+                jr_error_errno(e, "chmod %s", tmp_path);
+                goto out;
+        }
+        if (write_meta(r, tmp_path, tfd, av.v, started, e) < 0) {
+                jr_error_wrap(e, "rootfs \"%s\"", r->name);
+                goto out;
+        }
+        /* the rename must not reach the disk before the tree does */
+        if (syncfs(tfd) < 0) {
+                jr_error_errno(e, "syncfs %s", tmp_path);
+                goto out;
+        }
+        if (swap_into_place(dfd, tmp, r->name, e) < 0) {
+                jr_error_wrap(e, "rootfs \"%s\"", r->name);
+                goto out;
+        }
+        fsync(dfd);
+        ret = 0;
+out:
+        av_free(&av);
+        av_free(&env);
+        return ret;
+}
+
+int jr_rootfs_build(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
+                    jr_rootfs_built *outcome, jr_error *e)
+{
+        const char *dir = o->dir ? o->dir : jr_rootfs_default_dir();
+        const char *cache = o->cache_dir ? o->cache_dir : jr_rootfs_default_cache_dir();
+        if (geteuid() != 0)
+                return jr_error_set(e, EPERM,
+                                    "building rootfs \"%s\" needs root (mmdebstrap in root mode)",
+                                    r->name);
+        char sub[4096];
+        if (mkdir_p(dir, 0755, e) < 0)
+                return jr_error_wrap(e, "rootfs directory");
+        snprintf(sub, sizeof sub, "%s/apt/archives/partial", cache);
+        if (mkdir_p(sub, 0755, e) < 0)
+                return jr_error_wrap(e, "apt cache");
+        snprintf(sub, sizeof sub, "%s/apt/lists/partial", cache);
+        if (mkdir_p(sub, 0755, e) < 0)
+                return jr_error_wrap(e, "apt cache");
+
+        /* one build at a time per tree directory and per cache: apt and dpkg take
+         * their own locks but would fail rather than wait */
+        _cleanup_close_ int dir_lock = -1, cache_lock = -1;
+        if (lock_file(dir, ".lock", o->log, &dir_lock, e) < 0 ||
+            lock_file(cache, "lock", o->log, &cache_lock, e) < 0)
+                return -1;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return jr_error_errno(e, "rootfs directory \"%s\"", dir);
+        if (!o->force && up_to_date(dfd, r)) {
+                *outcome = JR_ROOTFS_UP_TO_DATE;
+                return 0;
+        }
+        if (remove_leftovers(dfd, r->name, o->log, e) < 0)
+                return jr_error_wrap(e, "rootfs \"%s\"", r->name);
+
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s.tmp-%d", r->name, (int)getpid());
+        if (mkdirat(dfd, tmp, 0755) < 0)
+                return jr_error_errno(e, "mkdir %s/%s", dir, tmp);
+        if (build_in(r, o, dir, cache, dfd, tmp, e) < 0) {
+                jr_error cleanup;
+                if (jr_rootfs_remove(dfd, tmp, &cleanup) < 0)
+                        note(o->log, "removing %s/%s: %s", dir, tmp, cleanup.msg);
+                return -1;
+        }
+        *outcome = JR_ROOTFS_BUILT;
+        return 0;
+}
