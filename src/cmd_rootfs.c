@@ -37,13 +37,15 @@ static void usage(FILE *out)
                 "  --recipes DIR  the *.rootfs recipes (default %s)\n"
                 "  --langs DIR    the *.lang files (default %s)\n"
                 "  --force        rebuild even when up to date\n"
+                "  --offline      no apt-get update: build from the cached package lists and\n"
+                "                 .debs of earlier builds (fails if a package is not cached)\n"
                 "  --quiet        no mmdebstrap progress\n",
                 "/var/lib/jailrun/rootfs", jr_rootfs_default_recipes_dir(), jr_lang_default_dir());
 }
 
 struct opts {
         const char *dir, *cache, *recipes, *langs;
-        bool force, quiet;
+        bool force, quiet, offline;
 };
 
 struct ctx {
@@ -149,6 +151,7 @@ static int cmd_build(struct ctx *c, int argc, char **argv)
                                    .cache_dir = c->o.cache,
                                    .force = c->o.force,
                                    .quiet = c->o.quiet,
+                                   .offline = c->o.offline,
                                    .log = stderr};
         int failed = 0;
         for (size_t i = 0; i < n; i++) {
@@ -353,10 +356,15 @@ out:
 int jr_cmd_rootfs(int argc, char **argv)
 {
         static const struct option longopts[] = {
-            {"dir", required_argument, NULL, 'd'},     {"cache", required_argument, NULL, 'c'},
-            {"recipes", required_argument, NULL, 'r'}, {"langs", required_argument, NULL, 'l'},
-            {"force", no_argument, NULL, 'f'},         {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+            {"dir", required_argument, NULL, 'd'},
+            {"cache", required_argument, NULL, 'c'},
+            {"recipes", required_argument, NULL, 'r'},
+            {"langs", required_argument, NULL, 'l'},
+            {"force", no_argument, NULL, 'f'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"offline", no_argument, NULL, 'o'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
@@ -387,6 +395,9 @@ int jr_cmd_rootfs(int argc, char **argv)
                         break;
                 case 'q':
                         c.o.quiet = true;
+                        break;
+                case 'o':
+                        c.o.offline = true;
                         break;
                 case 'h':
                         usage(stdout);

@@ -473,6 +473,23 @@ static int inoset_add(struct inoset *s, dev_t dev, ino_t ino)
         return 1;
 }
 
+/* Open the directory dfd/name for a walk: never through a symlink and never into
+ * another mount, bind mounts of the same filesystem included (RESOLVE_NO_XDEV sees
+ * them where st_dev cannot). Fails with EXDEV at a mount point. */
+static int open_subdir(int dfd, const char *name)
+{
+        struct open_how how = {
+            .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+            .resolve =
+                RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int)syscall(SYS_openat2, dfd, name, &how, sizeof how);
+        if (fd >= 0 || errno != ENOSYS)
+                return fd;
+        /* kernels before 5.6: the st_dev checks of the callers are all there is */
+        return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
 static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int depth,
                  uint64_t *sum, jr_error *e)
 {
@@ -494,7 +511,9 @@ static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int 
         if (depth >= WALK_MAX_DEPTH)
                 return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
                                     WALK_MAX_DEPTH);
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = open_subdir(dfd, name);
+        if (fd < 0 && errno == EXDEV)
+                return 0; /* a mount point: what it shows is not part of the tree */
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s\"", name);
         _cleanup_closedir_ DIR *d = fdopendir(fd);
@@ -549,7 +568,9 @@ static int remove_at(int dfd, const char *name, dev_t dev, int depth, jr_error *
         if (depth >= WALK_MAX_DEPTH)
                 return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
                                     WALK_MAX_DEPTH);
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = open_subdir(dfd, name);
+        if (fd < 0 && errno == EXDEV)
+                return jr_error_set(e, EXDEV, "\"%s\" is a mount point: not removing", name);
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s\"", name);
         _cleanup_closedir_ DIR *d = fdopendir(fd);
@@ -808,6 +829,10 @@ static int mmdebstrap_argv(const jr_rootfs_recipe *r, const jr_rootfs_build_opts
          * (also shared): the customize hook unmounts both before mmdebstrap's cleanup,
          * which would otherwise empty the cache through the bind mounts. */
         av_add(av, "--skip=essential/unlink,cleanup/apt/cache,cleanup/apt/lists");
+        /* offline: the package lists of the last online build, and no network at all
+         * when every .deb they name is cached */
+        if (o->offline)
+                av_add(av, "--skip=update");
         /* dpkg's fsync per file costs minutes over a toolchain; a crash mid-build
          * leaves only the .tmp- directory, which the next build removes */
         av_add(av, "--dpkgopt=force-unsafe-io");
@@ -928,8 +953,8 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
 }
 
 /* .jailrun/{manifest,build-info,recipe} of the tree being built. */
-static int write_meta(const jr_rootfs_recipe *r, const char *tmp_path, int treefd, char *const *cmd,
-                      time_t started, jr_error *e)
+static int write_meta(const jr_rootfs_recipe *r, const char *tmp_path, const char *cache,
+                      int treefd, char *const *cmd, time_t started, jr_error *e)
 {
         if (mkdirat(treefd, META_DIR, 0755) < 0 && errno != EEXIST)
                 return jr_error_errno(e, "mkdir %s", META_DIR);
@@ -980,7 +1005,8 @@ static int write_meta(const jr_rootfs_recipe *r, const char *tmp_path, int treef
         fputs("packages =", f);
         for (char **p = r->packages; p && *p; p++)
                 fprintf(f, " %s", *p);
-        fprintf(f, "\nmmdebstrap = %s\njailrun = %s\ncommand =", mmv, JR_VERSION);
+        fprintf(f, "\nmmdebstrap = %s\njailrun = %s\napt_cache = %s\ncommand =", mmv, JR_VERSION,
+                cache);
         for (char *const *p = cmd; p && *p; p++) {
                 fputc(' ', f);
                 append_quoted(f, *p);
@@ -1122,7 +1148,7 @@ static int build_in(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o, co
                 jr_error_errno(e, "chmod %s", tmp_path);
                 goto out;
         }
-        if (write_meta(r, tmp_path, tfd, av.v, started, e) < 0) {
+        if (write_meta(r, tmp_path, cache, tfd, av.v, started, e) < 0) {
                 jr_error_wrap(e, "rootfs \"%s\"", r->name);
                 goto out;
         }

@@ -62,6 +62,7 @@ typedef struct jr_rootfs_build_opts {
         const char *cache_dir; /* apt cache; NULL = default */
         bool force;            /* rebuild even when the tree exists with the same recipe */
         bool quiet;            /* mmdebstrap --quiet */
+        bool offline;          /* no `apt-get update`: the cached lists and .debs only */
         FILE *log;             /* progress notes (waiting for a lock, leftovers); NULL: none */
 } jr_rootfs_build_opts;
 
