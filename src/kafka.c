@@ -309,6 +309,14 @@ const char *jr_kafka_broker_bootstraps(const jr_kafka_broker *b)
         return b->bootstraps;
 }
 
+int jr_kafka_config_use_broker(jr_kafka_config *cfg, const jr_kafka_broker *b, jr_error *e)
+{
+        if (jr_kafka_config_set_brokers(cfg, b->bootstraps, e) < 0)
+                return -1;
+        cfg->fetch_wait_max_ms = JR_KAFKA_MOCK_FETCH_WAIT_MS;
+        return 0;
+}
+
 int jr_kafka_broker_set_down(jr_kafka_broker *b, bool down, jr_error *e)
 {
         for (int id = 1; id <= b->n_brokers; id++) {
@@ -592,13 +600,17 @@ int jr_kafka_consumer_new(const jr_kafka_config *cfg, const jr_kafka_consumer_op
         /* Defaults that JAILRUN_KAFKA_CONFIG may override: start from the oldest
          * submission when the group has no committed offset yet, and keep the prefetch
          * small so that a long backlog waits in the broker, not in our memory. */
-        static const char *const defaults[] = {"auto.offset.reset",
-                                               "earliest",
-                                               "queued.max.messages.kbytes",
-                                               "4096",
-                                               "queued.min.messages",
-                                               "1000",
-                                               NULL};
+        char fetch_wait[16];
+        snprintf(fetch_wait, sizeof fetch_wait, "%d", cfg->fetch_wait_max_ms);
+        const char *defaults[] = {"auto.offset.reset",
+                                  "earliest",
+                                  "queued.max.messages.kbytes",
+                                  "4096",
+                                  "queued.min.messages",
+                                  "1000",
+                                  cfg->fetch_wait_max_ms > 0 ? "fetch.wait.max.ms" : NULL,
+                                  fetch_wait,
+                                  NULL};
         rd_kafka_conf_t *conf = conf_new(&c->com, cfg, "consumer", defaults, e);
         if (!conf) {
                 free(c);

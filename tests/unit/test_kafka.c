@@ -50,7 +50,8 @@ static void start_broker(int partitions)
         jr_error e = {0};
         cr_assert_eq(jr_kafka_broker_start_for(&cfg, partitions, quiet_log, NULL, &broker, &e), 0,
                      "%s", e.msg);
-        cr_assert_eq(jr_kafka_config_set_brokers(&cfg, jr_kafka_broker_bootstraps(broker), &e), 0);
+        cr_assert_eq(jr_kafka_config_use_broker(&cfg, broker, &e), 0);
+        cr_assert_str_eq(cfg.brokers, jr_kafka_broker_bootstraps(broker));
         cr_assert(!jr_kafka_config_is_embedded(&cfg));
 }
 
