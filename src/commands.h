@@ -6,3 +6,4 @@ int jr_cmd_exec(int argc, char **argv);
 int jr_cmd_run(int argc, char **argv);
 int jr_cmd_rootfs(int argc, char **argv);
 int jr_cmd_broker(int argc, char **argv);
+int jr_cmd_serve(int argc, char **argv);

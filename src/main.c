@@ -15,6 +15,7 @@ static const struct command commands[] = {
         {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
         {"rootfs", jr_cmd_rootfs, "build and list the per-language rootfs trees"},
         {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
+        {"serve", jr_cmd_serve, "judge the submissions of a Kafka topic (the service)"},
 };
 
 static void usage(FILE *out)
