@@ -170,12 +170,19 @@ Test(judge, whitespace_tolerance_and_checkers)
 
 Test(judge, one_megabyte_in_and_out)
 {
-        size_t n = 1 << 20;
-        char *payload = malloc(n + 1);
-        for (size_t i = 0; i < n; i++)
-                payload[i] = (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
-        payload[n] = '\0';
-        size_t cap = 2 * n + 1024;
+        /* 1 MiB of text in lines of 64 bytes, written as a JSON string (\n escaped) */
+        size_t n = 1 << 20, k = 0;
+        char *payload = malloc(n + n / 64 + 1);
+        for (size_t i = 0; i < n; i++) {
+                if (i % 64 == 63) {
+                        payload[k++] = '\\';
+                        payload[k++] = 'n';
+                } else {
+                        payload[k++] = (char)('a' + i % 26);
+                }
+        }
+        payload[k] = '\0';
+        size_t cap = 2 * k + 1024;
         char *sub = malloc(cap);
         snprintf(sub, cap,
                  "{\"id\":\"big\",\"language\":\"c\",\"source\":\"" C_ECHO "\","
