@@ -1,8 +1,40 @@
 /* jailrun: judge untrusted code in jails made from kernel primitives. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
+
+#ifndef JR_WITH_KAFKA
+/* serve and broker live in jailrun-kafka, the build that links librdkafka (see
+ * CMakeLists.txt): run it with the same arguments, from our own directory when it is
+ * there (a build tree), else from JR_LIBEXECDIR. */
+static int exec_kafka_binary(int argc, char **argv)
+{
+        char self[PATH_MAX], path[PATH_MAX + 32];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        argv[-1] = "jailrun";
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        snprintf(path, sizeof path, "%s/jailrun-kafka", self);
+                        if (access(path, X_OK) == 0)
+                                execv(path, argv - 1);
+                }
+        }
+        execv(JR_LIBEXECDIR "/jailrun-kafka", argv - 1);
+        fprintf(stderr, "jailrun %s: cannot run %s/jailrun-kafka: %s\n", argv[0], JR_LIBEXECDIR,
+                strerror(errno));
+        (void)argc;
+        return 1;
+}
+#define jr_cmd_serve  exec_kafka_binary
+#define jr_cmd_broker exec_kafka_binary
+#endif
 
 struct command {
         const char *name;
@@ -11,11 +43,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-        {"run", jr_cmd_run, "judge one submission: JSON in, JSON out"},
-        {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
-        {"rootfs", jr_cmd_rootfs, "build and list the per-language rootfs trees"},
-        {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
-        {"serve", jr_cmd_serve, "judge the submissions of a Kafka topic (the service)"},
+    {"run", jr_cmd_run, "judge one submission: JSON in, JSON out"},
+    {"exec", jr_cmd_exec, "run one command in a jail and print a JSON report"},
+    {"rootfs", jr_cmd_rootfs, "build and list the per-language rootfs trees"},
+    {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
+    {"serve", jr_cmd_serve, "judge the submissions of a Kafka topic (the service)"},
 };
 
 static void usage(FILE *out)
