@@ -48,6 +48,18 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 if (x)
                         l->default_time_ms = x;
         }
+        /* Host caps (src/config.h lists them). The largest memory limit comes first so
+         * that RUNNER_MEMORY_LIMIT is checked against it. */
+        v = getenv("JAILRUN_MAX_MEMORY");
+        if (v && *v) {
+                if (jr_parse_size(v, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_MAX_MEMORY");
+                if (x) {
+                        l->max_memory_bytes = x;
+                        if (l->default_memory_bytes > x)
+                                l->default_memory_bytes = x;
+                }
+        }
         v = getenv("RUNNER_MEMORY_LIMIT");
         if (v && *v) {
                 if (jr_parse_size(v, &x, e) < 0)
@@ -67,6 +79,34 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                         return jr_error_wrap(e, "JAILRUN_MAX_TOTAL_MS");
                 if (x)
                         l->max_total_ms = x;
+        }
+        v = getenv("JAILRUN_MAX_TEST_WALL");
+        if (v && *v) {
+                if (jr_parse_duration_ms(v, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_MAX_TEST_WALL");
+                if (x)
+                        l->max_test_wall_ms = x;
+        }
+        v = getenv("JAILRUN_OUTPUT_LIMIT");
+        if (v && *v) {
+                if (jr_parse_size(v, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_OUTPUT_LIMIT");
+                if (x)
+                        l->output_limit_bytes = x;
+        }
+        /* Below 16 KiB a result with a few tests no longer fits even with empty outputs;
+         * above 8 MiB brokers reject it (Kafka's default message.max.bytes is ~1 MB). */
+        v = getenv("JAILRUN_MAX_MESSAGE_SIZE");
+        if (v && *v) {
+                if (jr_parse_size(v, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_MAX_MESSAGE_SIZE");
+                if (x && (x < 16 * 1024 || x > 8 * MiB))
+                        return jr_error_set(e, ERANGE,
+                                            "JAILRUN_MAX_MESSAGE_SIZE %s is not between 16 KiB "
+                                            "and 8 MiB",
+                                            v);
+                if (x)
+                        l->max_message_bytes = (size_t)x;
         }
         return 0;
 }
