@@ -8,4 +8,4 @@ apt-get install -y -q --no-install-recommends \
     libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libyajl-dev librdkafka-dev \
     libcriterion-dev libsystemd-dev \
     mmdebstrap hyperfine bubblewrap \
-    qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+    qemu-system-x86 busybox-static cpio xz-utils zstd kmod jq

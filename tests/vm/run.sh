@@ -33,6 +33,7 @@ BOOT=${JR_VM_BOOT:-auto}
 TIMEOUT=${JR_VM_TIMEOUT:-420}  # the command's limit inside the guest, in seconds
 MEM=${JR_VM_MEM:-1024}         # MiB; qemu touches only what the guest uses
 SMP=${JR_VM_SMP:-1}            # 1: no slower on 2 host cores, and no cross-vCPU TCG races
+CPU=${JR_VM_CPU:-max}           # qemu -cpu model
 P9_CACHE=${JR_VM_9P_CACHE:-loose}
 CACHE=${JR_VM_CACHE:-}
 
@@ -89,7 +90,7 @@ mkdir -p "$CACHE"
 case $KERNEL in
 6.1) META=linux-image-amd64 PATTERN='linux-image-6.1.0-*-amd64' ;;    # bookworm's default
 6.12) META=linux-image-6.12-amd64 PATTERN='linux-image-6.12.*-amd64' ;; # bookworm updates
-linux-image-*) META= PATTERN=$KERNEL PKG=$KERNEL ;;
+linux-image-*) META='' PATTERN=$KERNEL PKG=$KERNEL ;;
 *) die "--kernel must be 6.1, 6.12 or a linux-image-* package name, not '$KERNEL'" ;;
 esac
 resolve_package() {
@@ -218,7 +219,7 @@ CMDLINE="console=ttyS0 quiet panic=-1 oops=panic cgroup_no_v1=all nowatchdog"
 # Speed under TCG: no mitigations, no KASLR, trust the TSC (no calibration loops).
 CMDLINE+=" mitigations=off nokaslr tsc=reliable no_timer_check i8042.noaux i8042.nokbd"
 # Kernel messages that mean the guest can't be trusted any more.
-OOPS_RE='Kernel panic|Oops|BUG: |general protection fault|kernel BUG at|Call Trace:'
+OOPS_RE='Kernel panic - not syncing|Oops: |BUG: |general protection fault|kernel BUG at'
 
 write_guest_files() {
     local out=$1 v
@@ -244,8 +245,9 @@ write_guest_files() {
 # boot VARIANT RUNDIR: one guest; leaves console.log and the out share in RUNDIR.
 boot() {
     local variant=$1 run=$2
+    # shellcheck disable=SC2054 # commas separate qemu's sub-options, not array elements
     local args=(
-        -nodefaults -no-user-config -display none -accel tcg -cpu max
+        -nodefaults -no-user-config -display none -accel tcg -cpu "$CPU"
         -smp "$SMP" -m "$MEM" -no-reboot
         -chardev "stdio,id=con,signal=off,logfile=$run/console.log" -serial chardev:con
         -device isa-debug-exit,iobase=0xf4,iosize=0x04
@@ -268,7 +270,7 @@ boot() {
 outcome() {
     local run=$1 qrc=$2 status oops
     status=$run/out/status
-    RESULT_RC= INFRA=
+    RESULT_RC='' INFRA=''
     oops=$(cat "$run/console.log" "$run/out/dmesg.txt" 2>/dev/null | grep -E -m 3 "$OOPS_RE" || true)
     if [ -n "$oops" ]; then
         INFRA="guest kernel oops or panic: $(head -n 1 <<<"$oops" | tr -d '\r')"
