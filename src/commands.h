@@ -7,3 +7,5 @@ int jr_cmd_run(int argc, char **argv);
 int jr_cmd_rootfs(int argc, char **argv);
 int jr_cmd_broker(int argc, char **argv);
 int jr_cmd_serve(int argc, char **argv);
+int jr_cmd_config(int argc, char **argv);
+int jr_cmd_doctor(int argc, char **argv);

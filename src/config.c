@@ -240,9 +240,9 @@ static int parse_value(char *s, char **out, jr_error *e)
                 *out = s;
                 return 0;
         }
-        /* unquoted: a '#' after white space starts a comment */
+        /* unquoted: a '#' at the start or after white space starts a comment */
         for (; *r; r++) {
-                if (*r == '#' && r > s && is_blank(r[-1]))
+                if (*r == '#' && (r == s || is_blank(r[-1])))
                         break;
                 if (*r == '"' || *r == '\'')
                         return jr_error_set(e, 0, "a quote inside a value (quote the whole value)");

@@ -10,10 +10,10 @@
  *
  * Keys are the names of jr_config_keys[] (an unknown key is an error naming the line);
  * white space around '=' and at both ends is dropped; a value may be quoted with "..."
- * (with \" and \\ escapes) or '...' (literal); outside quotes, '#' after white space
- * starts a comment. An empty value means "the default" (except KAFKA_EVENTS_TOPIC, where
- * it disables events, as in the environment). Each value is checked with the parser
- * its consumer uses (durations and sizes with units.h), and errors name the file, the
+ * (with \" and \\ escapes) or '...' (literal); outside quotes, a '#' at the start of the
+ * value or after white space starts a comment. An empty value means "the default" (except
+ * KAFKA_EVENTS_TOPIC, where it disables events, as in the environment). Each value is checked with
+ * the parser its consumer uses (durations and sizes with units.h), and errors name the file, the
  * line and the key: `/etc/jailrun/jailrun.conf:7: RUNNER_TIME_LIMIT: duration "5x":
  * unknown unit "x" (valid: ns, us, ms, s, m, h)`.
  *

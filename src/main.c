@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
 
 #ifndef JR_WITH_KAFKA
 /* serve and broker live in jailrun-kafka, the build that links librdkafka (see
@@ -48,6 +49,8 @@ static const struct command commands[] = {
     {"rootfs", jr_cmd_rootfs, "build and list the per-language rootfs trees"},
     {"broker", jr_cmd_broker, "run an in-memory Kafka broker (librdkafka mock cluster)"},
     {"serve", jr_cmd_serve, "judge the submissions of a Kafka topic (the service)"},
+    {"config", jr_cmd_config, "print the effective configuration and its sources"},
+    {"doctor", jr_cmd_doctor, "check this host for judging: one line per check"},
 };
 
 static void usage(FILE *out)
@@ -61,6 +64,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+        /* [--config FILE] before the command; the file fills the environment */
+        jr_error e = {0};
+        if (jr_config_load_for_main(&argc, &argv, &e) < 0) {
+                fprintf(stderr, "jailrun: %s\n", e.msg);
+                return 2;
+        }
         if (argc < 2) {
                 usage(stderr);
                 return 2;

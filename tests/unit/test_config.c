@@ -68,7 +68,8 @@ Test(config, exports_the_file_into_the_environment)
                 "KAFKA_EVENTS_TOPIC =\n"
                 "JAILRUN_KAFKA_CONFIG = \"a=1; b=x # y\"\n"
                 "JAILRUN_ROOTFS_DIR = '/srv/trees' # quoted literally\n"
-                "KAFKA_TOPIC = a#b\n");
+                "KAFKA_TOPIC = a#b\n"
+                "KAFKA_GROUP_ID =    # empty, and a comment\n");
         cr_assert_str_eq(getenv("KAFKA_BROKERS"), "k1:9092,k2:9092");
         cr_assert_str_eq(getenv("RUNNER_MAX_PARALLEL"), "4");
         cr_assert_str_eq(getenv("RUNNER_TIME_LIMIT"), "1500ms");
@@ -76,15 +77,15 @@ Test(config, exports_the_file_into_the_environment)
         cr_assert_str_eq(getenv("JAILRUN_KAFKA_CONFIG"), "a=1; b=x # y");
         cr_assert_str_eq(getenv("JAILRUN_ROOTFS_DIR"), "/srv/trees");
         cr_assert_str_eq(getenv("KAFKA_TOPIC"), "a#b", "'#' without white space before it");
-        cr_assert_null(getenv("KAFKA_GROUP_ID"));
+        cr_assert_str_eq(getenv("KAFKA_GROUP_ID"), "");
 
         jr_config_entry en;
         jr_config_get(index_of("RUNNER_MAX_PARALLEL"), &en);
         cr_assert_eq(en.source, JR_CONFIG_SRC_FILE);
         cr_assert_eq(en.file_line, 4);
-        jr_config_get(index_of("KAFKA_GROUP_ID"), &en);
+        jr_config_get(index_of("KAFKA_RESULTS_TOPIC"), &en);
         cr_assert_eq(en.source, JR_CONFIG_SRC_DEFAULT);
-        cr_assert_str_eq(en.value, "scrc-runner");
+        cr_assert_str_eq(en.value, "script-results");
         cr_assert(strstr(jr_config_path(), "/tmp/jr-test-config-"));
 }
 

@@ -1,0 +1,986 @@
+/* jailrun doctor: one line per fact of the host that matters to the judge. See doctor.h. */
+#include "doctor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "config.h"
+#include "lang.h"
+#include "rootfs.h"
+#include "units.h"
+
+#define CG_ROOT      "/sys/fs/cgroup"
+#define MSG_MAX      1024
+#define DAY_SECONDS  (24 * 3600)
+#define CAP_ADMIN    21 /* CAP_SYS_ADMIN */
+#define PROBE_EXIT_X 120
+
+struct ctx {
+        const jr_doctor_opts *o;
+        jr_doctor_report_fn *report;
+        void *opaque;
+        unsigned *counts;
+        jr_cg_mode mode;            /* resolved: V1 or V2 */
+        char own_v2[PATH_MAX + 32]; /* v2: our cgroup directory */
+        bool own_v2_is_root;
+        char memory_v1[PATH_MAX]; /* v1: our memory cgroup directory */
+};
+
+const char *jr_doctor_level_name(jr_doctor_level l)
+{
+        return l == JR_DOCTOR_OK ? "OK" : l == JR_DOCTOR_WARN ? "WARN" : "FAIL";
+}
+
+static void say(struct ctx *c, jr_doctor_level level, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void say(struct ctx *c, jr_doctor_level level, const char *check, const char *fmt, ...)
+{
+        char msg[MSG_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        c->counts[level]++;
+        c->report(c->opaque, level, check, msg);
+}
+
+/* ---- small readers -------------------------------------------------------------------- */
+
+/* The first line of a small file, without its newline; < 0 (-errno) when unreadable. */
+static int read_line(const char *path, char *buf, size_t n)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        ssize_t r = read(fd, buf, n - 1);
+        if (r < 0)
+                return -errno;
+        buf[r] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return (int)r;
+}
+
+/* A whole small text file, malloc'd. */
+static char *read_all(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&buf, &n);
+        if (m) {
+                char chunk[4096];
+                size_t r;
+                while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
+                        fwrite(chunk, 1, r, m);
+                fclose(m);
+        }
+        fclose(f);
+        return buf;
+}
+
+static bool word_in_list(const char *list, const char *word)
+{
+        size_t wl = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += wl) {
+                bool start = p == list || p[-1] == ' ' || p[-1] == ',' || p[-1] == '\n';
+                char end = p[wl];
+                if (start && (end == '\0' || end == ' ' || end == ',' || end == '\n'))
+                        return true;
+        }
+        return false;
+}
+
+static bool file_exists(const char *path)
+{
+        return access(path, F_OK) == 0;
+}
+
+static int kernel_version(int *major, int *minor)
+{
+        struct utsname u;
+        if (uname(&u) < 0 || sscanf(u.release, "%d.%d", major, minor) != 2)
+                return -1;
+        return 0;
+}
+
+static bool kernel_at_least(int major, int minor)
+{
+        int ma, mi;
+        if (kernel_version(&ma, &mi) < 0)
+                return false;
+        return ma > major || (ma == major && mi >= minor);
+}
+
+/* ---- probes in a child ----------------------------------------------------------------- */
+
+/* Run fn in a forked child; its message comes back over a pipe. Returns fn's result
+ * (0..119), or PROBE_EXIT_X when the child died. */
+static int in_child(int (*fn)(void *arg, char *msg, size_t n), void *arg, char *msg, size_t n)
+{
+        int p[2];
+        msg[0] = '\0';
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                snprintf(msg, n, "pipe: %s", strerror(errno));
+                return PROBE_EXIT_X;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+                snprintf(msg, n, "fork: %s", strerror(errno));
+                close(p[0]);
+                close(p[1]);
+                return PROBE_EXIT_X;
+        }
+        if (pid == 0) {
+                close(p[0]);
+                char m[MSG_MAX] = "";
+                int r = fn(arg, m, sizeof m);
+                ssize_t w = write(p[1], m, strlen(m));
+                (void)w;
+                _exit(r);
+        }
+        close(p[1]);
+        size_t len = 0;
+        for (;;) {
+                ssize_t r = read(p[0], msg + len, n - 1 - len);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                len += (size_t)r;
+                if (len == n - 1)
+                        break;
+        }
+        msg[len] = '\0';
+        close(p[0]);
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(st)) {
+                if (!msg[0])
+                        snprintf(msg, n, "probe killed by signal %d", WTERMSIG(st));
+                return PROBE_EXIT_X;
+        }
+        return WEXITSTATUS(st);
+}
+
+static const struct {
+        const char *name;
+        int flag;
+        bool needed; /* the jail uses it */
+} namespaces[] = {
+    {"mount", CLONE_NEWNS, true},   {"pid", CLONE_NEWPID, true}, {"net", CLONE_NEWNET, true},
+    {"ipc", CLONE_NEWIPC, true},    {"uts", CLONE_NEWUTS, true}, {"cgroup", CLONE_NEWCGROUP, true},
+    {"user", CLONE_NEWUSER, false},
+};
+
+/* Exit bit i set when namespace i could not be created; the message has the times. */
+static int probe_namespaces(void *arg, char *msg, size_t n)
+{
+        (void)arg;
+        int failed = 0;
+        size_t len = 0;
+        for (size_t i = 0; i < JR_ARRAY_SIZE(namespaces); i++) {
+                struct timespec a, b;
+                clock_gettime(CLOCK_MONOTONIC, &a);
+                int r = unshare(namespaces[i].flag);
+                int err = errno;
+                clock_gettime(CLOCK_MONOTONIC, &b);
+                if (r < 0) {
+                        failed |= 1 << i;
+                        len += (size_t)snprintf(msg + len, len < n ? n - len : 0, "%s: %s; ",
+                                                namespaces[i].name, strerror(err));
+                } else if (namespaces[i].flag == CLONE_NEWNET) {
+                        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+                                    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+                        len += (size_t)snprintf(msg + len, len < n ? n - len : 0,
+                                                "netns in %.1f ms; ", ms);
+                }
+        }
+        return failed;
+}
+
+static int probe_seccomp(void *arg, char *msg, size_t n)
+{
+        (void)arg;
+        scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
+        if (!f) {
+                snprintf(msg, n, "seccomp_init failed");
+                return 1;
+        }
+        int r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(getppid), 0);
+        if (r == 0)
+                r = seccomp_load(f); /* sets no_new_privs first (libseccomp's default) */
+        seccomp_release(f);
+        if (r < 0) {
+                snprintf(msg, n, "load a filter: %s", strerror(-r));
+                return 1;
+        }
+        errno = 0;
+        long pp = syscall(SYS_getppid);
+        if (pp != -1 || errno != EPERM) {
+                snprintf(msg, n, "a loaded filter did not act (getppid returned %ld)", pp);
+                return 1;
+        }
+        snprintf(msg, n, "filters load and act (libseccomp %u.%u.%u, API level %u)",
+                 seccomp_version()->major, seccomp_version()->minor, seccomp_version()->micro,
+                 seccomp_api_get());
+        return 0;
+}
+
+/* bit 0: tmpfs failed, bit 1: overlay failed */
+static int probe_mounts(void *arg, char *msg, size_t n)
+{
+        (void)arg;
+        /* our own mount namespace, private: nothing of this is seen by the host */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                snprintf(msg, n, "private mount namespace: %s", strerror(errno));
+                return 3;
+        }
+        if (mount("jailrun-doctor", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") < 0) {
+                snprintf(msg, n, "tmpfs: %s", strerror(errno));
+                return 3;
+        }
+        static const char *const dirs[] = {"/tmp/l", "/tmp/u", "/tmp/w", "/tmp/m"};
+        for (size_t i = 0; i < JR_ARRAY_SIZE(dirs); i++)
+                if (mkdir(dirs[i], 0700) < 0) {
+                        snprintf(msg, n, "mkdir %s: %s", dirs[i], strerror(errno));
+                        return 2;
+                }
+        if (mount("overlay", "/tmp/m", "overlay", 0,
+                  "lowerdir=/tmp/l,upperdir=/tmp/u,workdir=/tmp/w") < 0) {
+                snprintf(msg, n, "overlay: %s", strerror(errno));
+                return 2;
+        }
+        return 0;
+}
+
+/* ---- checks ------------------------------------------------------------------------- */
+
+static void check_identity(struct ctx *c)
+{
+        char *status = read_all("/proc/self/status");
+        unsigned long long eff = 0;
+        const char *p = status ? strstr(status, "CapEff:") : NULL;
+        if (p)
+                sscanf(p + 7, "%llx", &eff);
+        free(status);
+        if (geteuid() == 0 && (eff >> CAP_ADMIN & 1))
+                say(c, JR_DOCTOR_OK, "privileges", "root with CAP_SYS_ADMIN");
+        else
+                say(c, JR_DOCTOR_FAIL, "privileges",
+                    "uid %u, CAP_SYS_ADMIN %s: jailrun makes jails with root's capabilities "
+                    "(namespaces, mounts, cgroups); run it as root",
+                    (unsigned)geteuid(), eff >> CAP_ADMIN & 1 ? "present" : "missing");
+}
+
+static void check_config(struct ctx *c)
+{
+        jr_error e = {0};
+        if (jr_config_load(c->o->config_path, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
+                return;
+        }
+        const char *path = jr_config_path();
+        if (jr_config_check_env(&e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
+                return;
+        }
+        if (path)
+                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", path);
+        else
+                say(c, JR_DOCTOR_OK, "config",
+                    "no config file (%s): defaults and the environment apply",
+                    JR_CONFIG_DEFAULT_PATH);
+}
+
+static void check_kernel(struct ctx *c)
+{
+        struct utsname u;
+        uname(&u);
+        int ma = 0, mi = 0;
+        kernel_version(&ma, &mi);
+        /* clone3 with CLONE_INTO_CGROUP 5.7, CLOSE_RANGE_CLOEXEC 5.11 */
+        if (kernel_at_least(5, 11))
+                say(c, JR_DOCTOR_OK, "kernel", "Linux %s %s", u.release, u.machine);
+        else
+                say(c, JR_DOCTOR_FAIL, "kernel",
+                    "Linux %s: jailrun needs 5.11 or later (clone3 into a cgroup, "
+                    "close_range with CLOSE_RANGE_CLOEXEC)",
+                    u.release);
+}
+
+static void check_syscalls(struct ctx *c)
+{
+        /* Each probe is harmless when the call exists: a bad size, a range of closed fds,
+         * our own pid, "/". ENOSYS is the only answer that means "missing". */
+        errno = 0;
+        long r = syscall(SYS_clone3, NULL, 0);
+        if (r < 0 && errno == ENOSYS)
+                say(c, JR_DOCTOR_FAIL, "clone3", "missing (Linux 5.3+): jails are cloned with it");
+        else
+                say(c, JR_DOCTOR_OK, "clone3", "available (CLONE_INTO_CGROUP needs 5.7: %s)",
+                    kernel_at_least(5, 7) ? "yes" : "no");
+
+        r = syscall(SYS_pidfd_open, getpid(), 0);
+        if (r >= 0) {
+                close((int)r);
+                say(c, JR_DOCTOR_OK, "pidfd", "pidfd_open works");
+        } else {
+                say(c, JR_DOCTOR_FAIL, "pidfd",
+                    "pidfd_open: %s (Linux 5.3+): jails are supervised through pidfds",
+                    strerror(errno));
+        }
+
+        r = syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (r == 0)
+                say(c, JR_DOCTOR_OK, "close_range", "close_range with CLOSE_RANGE_CLOEXEC works");
+        else
+                say(c, JR_DOCTOR_FAIL, "close_range",
+                    "close_range(CLOSE_RANGE_CLOEXEC): %s (Linux 5.11+): no inherited fd may reach "
+                    "a jail",
+                    strerror(errno));
+
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+        r = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+        if (r >= 0) {
+                close((int)r);
+                say(c, JR_DOCTOR_OK, "openat2", "openat2 with RESOLVE_NO_SYMLINKS works");
+        } else {
+                say(c, JR_DOCTOR_WARN, "openat2",
+                    "openat2: %s (Linux 5.6+): path resolution in jail-written trees falls back "
+                    "to O_NOFOLLOW walks",
+                    strerror(errno));
+        }
+}
+
+/* Where the v1 hierarchy of `controller` is mounted and our path in it. */
+static int v1_dir(const char *mountinfo, const char *self, const char *controller, char *out,
+                  size_t n)
+{
+        char mnt[PATH_MAX] = "", root[PATH_MAX] = "";
+        for (const char *line = mountinfo; line && *line;) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) : strlen(line);
+                char buf[4096];
+                snprintf(buf, sizeof buf, "%.*s", (int)len, line);
+                line = nl ? nl + 1 : NULL;
+                char *sep = strstr(buf, " - ");
+                if (!sep)
+                        continue;
+                char fstype[32], source[256], opts[1024];
+                if (sscanf(sep + 3, "%31s %255s %1023s", fstype, source, opts) != 3 ||
+                    strcmp(fstype, "cgroup"))
+                        continue;
+                if (!word_in_list(opts, controller))
+                        continue;
+                char r[PATH_MAX], m[PATH_MAX];
+                if (sscanf(buf, "%*s %*s %*s %4095s %4095s", r, m) != 2)
+                        continue;
+                snprintf(root, sizeof root, "%s", r);
+                snprintf(mnt, sizeof mnt, "%s", m);
+                break;
+        }
+        if (!*mnt)
+                return -ENOENT;
+        /* "4:memory:/process_api/x" (a line may name several controllers: "2:cpu,cpuacct:") */
+        for (const char *line = self; line && *line;) {
+                const char *nl = strchr(line, '\n');
+                char buf[PATH_MAX + 64];
+                snprintf(buf, sizeof buf, "%.*s", (int)(nl ? (size_t)(nl - line) : strlen(line)),
+                         line);
+                line = nl ? nl + 1 : NULL;
+                char *c1 = strchr(buf, ':');
+                char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                if (!c2)
+                        continue;
+                *c2 = '\0';
+                if (!word_in_list(c1 + 1, controller))
+                        continue;
+                const char *path = c2 + 1;
+                size_t rl = strlen(root);
+                if (strcmp(root, "/") && !strncmp(path, root, rl))
+                        path += rl;
+                snprintf(out, n, "%s%s", mnt, strcmp(path, "/") ? path : "");
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static void check_cgroup_v1(struct ctx *c)
+{
+        _cleanup_free_ char *mountinfo = read_all("/proc/self/mountinfo");
+        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
+        static const char *const ctrls[] = {"memory", "pids", "cpuacct"};
+        char found[3 * (PATH_MAX + 16)] = "";
+        size_t len = 0;
+        bool ok = true, writable = true;
+        char bad[PATH_MAX + 64] = "";
+        for (size_t i = 0; i < JR_ARRAY_SIZE(ctrls); i++) {
+                char dir[PATH_MAX];
+                if (!mountinfo || !self || v1_dir(mountinfo, self, ctrls[i], dir, sizeof dir) < 0 ||
+                    !file_exists(dir)) {
+                        say(c, JR_DOCTOR_FAIL, "cgroup",
+                            "v1: no \"%s\" hierarchy mounted: jail limits need memory, pids and "
+                            "cpuacct (mount them, or boot a cgroup v2 host)",
+                            ctrls[i]);
+                        ok = false;
+                        continue;
+                }
+                if (i == 0)
+                        snprintf(c->memory_v1, sizeof c->memory_v1, "%s", dir);
+                len +=
+                    (size_t)snprintf(found + len, sizeof found - len, "%s%s", len ? ", " : "", dir);
+                if (access(dir, W_OK) < 0 && writable) {
+                        writable = false;
+                        snprintf(bad, sizeof bad, "%s: %s", dir, strerror(errno));
+                }
+        }
+        if (!ok)
+                return;
+        bool hybrid = file_exists(CG_ROOT "/unified/cgroup.controllers");
+        say(c, JR_DOCTOR_OK, "cgroup", "v1%s: %s",
+            hybrid ? " (hybrid host: memory, pids and cpuacct are on v1)" : "", found);
+        if (writable)
+                say(c, JR_DOCTOR_OK, "cgroup-delegation",
+                    "jail cgroups can be created below our own in each hierarchy");
+        else
+                say(c, JR_DOCTOR_FAIL, "cgroup-delegation", "cannot create jail cgroups: %s", bad);
+}
+
+static void check_cgroup_v2(struct ctx *c)
+{
+        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
+        const char *p = self ? strstr(self, "0::") : NULL;
+        if (p && p != self && p[-1] != '\n')
+                p = NULL;
+        if (!p) {
+                say(c, JR_DOCTOR_FAIL, "cgroup", "v2: no \"0::\" line in /proc/self/cgroup");
+                return;
+        }
+        char own[PATH_MAX];
+        snprintf(own, sizeof own, "%.*s", (int)strcspn(p + 3, "\n"), p + 3);
+        snprintf(c->own_v2, sizeof c->own_v2, "%s%s", CG_ROOT, strcmp(own, "/") ? own : "");
+        c->own_v2_is_root = !strcmp(own, "/");
+
+        char root_ctrl[512] = "", own_ctrl[512] = "", subtree[512] = "", path[PATH_MAX + 64];
+        read_line(CG_ROOT "/cgroup.controllers", root_ctrl, sizeof root_ctrl);
+        snprintf(path, sizeof path, "%s/cgroup.controllers", c->own_v2);
+        read_line(path, own_ctrl, sizeof own_ctrl);
+        snprintf(path, sizeof path, "%s/cgroup.subtree_control", c->own_v2);
+        read_line(path, subtree, sizeof subtree);
+
+        static const char *const need[] = {"memory", "pids", "cpu"};
+        char missing_root[64] = "", missing_own[64] = "";
+        for (size_t i = 0; i < JR_ARRAY_SIZE(need); i++) {
+                if (!word_in_list(root_ctrl, need[i]))
+                        snprintf(missing_root + strlen(missing_root),
+                                 sizeof missing_root - strlen(missing_root), " %s", need[i]);
+                if (!word_in_list(own_ctrl, need[i]))
+                        snprintf(missing_own + strlen(missing_own),
+                                 sizeof missing_own - strlen(missing_own), " %s", need[i]);
+        }
+        if (*missing_root) {
+                say(c, JR_DOCTOR_FAIL, "cgroup",
+                    "v2: the kernel offers no%s controller (cgroup.controllers: \"%s\"): check "
+                    "the kernel command line (cgroup_disable=, systemd.unified_cgroup_hierarchy)",
+                    missing_root, root_ctrl);
+                return;
+        }
+        say(c, JR_DOCTOR_OK, "cgroup", "v2 at %s; our cgroup %s offers \"%s\"", CG_ROOT, own,
+            own_ctrl);
+
+        /* Can jail cgroups be made here? The root always can; elsewhere the controllers
+         * must be delegated to us and, unless they are already enabled for the children,
+         * we must be able to step into a leaf of our own (the no-internal-process rule:
+         * nobody else may live in our cgroup). */
+        if (c->own_v2_is_root) {
+                say(c, JR_DOCTOR_OK, "cgroup-delegation",
+                    "we are in the root cgroup: jail cgroups go directly below it");
+                return;
+        }
+        snprintf(path, sizeof path, "%s/cgroup.procs", c->own_v2);
+        _cleanup_free_ char *procs = read_all(path);
+        unsigned others = 0;
+        for (const char *q = procs; q && *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "")
+                if (atoi(q) > 0 && atoi(q) != getpid())
+                        others++;
+        bool enabled = true;
+        for (size_t i = 0; i < JR_ARRAY_SIZE(need); i++)
+                enabled = enabled && word_in_list(subtree, need[i]);
+        const char *hint = "the service gets a delegated cgroup of its own from systemd "
+                           "(Delegate=yes in jailrun.service); to check from a shell: "
+                           "`systemd-run --scope -p Delegate=yes jailrun doctor`";
+        if (*missing_own)
+                say(c, JR_DOCTOR_WARN, "cgroup-delegation", "our cgroup %s is not offered%s: %s",
+                    own, missing_own, hint);
+        else if (access(path, W_OK) < 0)
+                say(c, JR_DOCTOR_WARN, "cgroup-delegation", "%s is not writable (%s): %s", path,
+                    strerror(errno), hint);
+        else if (others && !enabled)
+                say(c, JR_DOCTOR_WARN, "cgroup-delegation",
+                    "our cgroup %s holds %u other process(es), so controllers cannot be "
+                    "enabled for jail cgroups here: %s",
+                    own, others, hint);
+        else
+                say(c, JR_DOCTOR_OK, "cgroup-delegation",
+                    "jail cgroups can be created below %s (jailrun moves itself into "
+                    "%s/supervisor)",
+                    own, own);
+}
+
+static void check_cgroup(struct ctx *c)
+{
+        jr_cg_mode forced = c->o->cg_mode;
+        jr_error e;
+        if (forced == JR_CG_AUTO && jr_config_cg_mode(&forced, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "cgroup", "%s", e.msg);
+                forced = JR_CG_AUTO;
+        }
+        struct statfs sf;
+        bool pure_v2 = statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+        c->mode = forced != JR_CG_AUTO ? forced : pure_v2 ? JR_CG_V2 : JR_CG_V1;
+        if (c->mode == JR_CG_V2)
+                check_cgroup_v2(c);
+        else
+                check_cgroup_v1(c);
+}
+
+static void check_cgroup_features(struct ctx *c)
+{
+        if (c->mode == JR_CG_V1) {
+                say(c, JR_DOCTOR_OK, "cgroup.kill",
+                    "not used by the v1 backend (it kills each pid until none is left)");
+                say(c, JR_DOCTOR_OK, "memory.peak",
+                    "not used by the v1 backend (memory.max_usage_in_bytes)");
+                return;
+        }
+        /* The root cgroup has neither file: judge by the kernel version there. */
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/cgroup.kill", c->own_v2);
+        bool kill = c->own_v2_is_root ? kernel_at_least(5, 14) : file_exists(path);
+        snprintf(path, sizeof path, "%s/memory.peak", c->own_v2);
+        bool peak = c->own_v2_is_root ? kernel_at_least(5, 19) : file_exists(path);
+        if (kill)
+                say(c, JR_DOCTOR_OK, "cgroup.kill", "available: a jail dies in one write");
+        else
+                say(c, JR_DOCTOR_WARN, "cgroup.kill",
+                    "missing (Linux 5.14+): jails are killed by freezing and killing each pid");
+        if (peak)
+                say(c, JR_DOCTOR_OK, "memory.peak", "available: peak memory is exact");
+        else
+                say(c, JR_DOCTOR_WARN, "memory.peak",
+                    "missing (Linux 5.19+): peak memory is sampled from memory.current and "
+                    "may miss short spikes");
+}
+
+static void check_namespaces(struct ctx *c)
+{
+        char msg[MSG_MAX];
+        int r = in_child(probe_namespaces, NULL, msg, sizeof msg);
+        if (r == PROBE_EXIT_X) {
+                say(c, JR_DOCTOR_FAIL, "namespaces", "the probe failed: %s", msg);
+                return;
+        }
+        bool needed_missing = false;
+        char names[128] = "";
+        for (size_t i = 0; i < JR_ARRAY_SIZE(namespaces); i++) {
+                if (r & (1 << i))
+                        needed_missing |= namespaces[i].needed;
+                else
+                        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                                 *names ? " " : "", namespaces[i].name);
+        }
+        size_t l = strlen(msg);
+        if (l >= 2 && !strcmp(msg + l - 2, "; "))
+                msg[l - 2] = '\0';
+        if (needed_missing)
+                say(c, JR_DOCTOR_FAIL, "namespaces", "cannot create: %s", msg);
+        else if (r)
+                say(c, JR_DOCTOR_OK, "namespaces", "%s can be created (%s; jails do not use it)",
+                    names, msg);
+        else
+                say(c, JR_DOCTOR_OK, "namespaces", "%s can be created (%s)", names, msg);
+}
+
+static void check_seccomp(struct ctx *c)
+{
+        char msg[MSG_MAX];
+        int r = in_child(probe_seccomp, NULL, msg, sizeof msg);
+        if (r == 0)
+                say(c, JR_DOCTOR_OK, "seccomp", "%s", msg);
+        else
+                say(c, JR_DOCTOR_FAIL, "seccomp", "%s: the jail's syscall filter cannot work", msg);
+}
+
+static void check_mounts(struct ctx *c)
+{
+        char msg[MSG_MAX];
+        int r = in_child(probe_mounts, NULL, msg, sizeof msg);
+        if (r == PROBE_EXIT_X || (r & 1))
+                say(c, JR_DOCTOR_FAIL, "tmpfs", "%s: every jail's root is a tmpfs", msg);
+        else
+                say(c, JR_DOCTOR_OK, "tmpfs", "mounts in a private mount namespace");
+        if (r == 0)
+                say(c, JR_DOCTOR_OK, "overlay", "mounts in a private mount namespace");
+        else if (!(r & 1))
+                say(c, JR_DOCTOR_WARN, "overlay", "%s (jails do not need it today)", msg);
+}
+
+struct tree_need {
+        char *name;
+        char langs[256];
+};
+
+static void check_langs_and_trees(struct ctx *c)
+{
+        const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
+        const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
+        jr_lang_set *langs = NULL;
+        jr_error e;
+        if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
+                return;
+        }
+        size_t nl = jr_lang_count(langs);
+        char names[512] = "";
+        struct tree_need trees[64];
+        size_t nt = 0;
+        for (size_t i = 0; i < nl; i++) {
+                const jr_lang *l = jr_lang_get(langs, i);
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " " : "",
+                         l->name);
+                const char *want[2] = {l->build_rootfs, l->run_rootfs};
+                for (size_t w = 0; w < 2; w++) {
+                        if (!want[w])
+                                continue;
+                        size_t k = 0;
+                        while (k < nt && strcmp(trees[k].name, want[w]))
+                                k++;
+                        if (k == nt) {
+                                if (nt == JR_ARRAY_SIZE(trees))
+                                        continue;
+                                trees[nt] = (struct tree_need){.name = (char *)want[w]};
+                                nt++;
+                        }
+                        if (!word_in_list(trees[k].langs, l->name))
+                                snprintf(trees[k].langs + strlen(trees[k].langs),
+                                         sizeof trees[k].langs - strlen(trees[k].langs), "%s%s",
+                                         *trees[k].langs ? " " : "", l->name);
+                }
+        }
+        say(c, JR_DOCTOR_OK, "langs", "%zu in %s: %s", nl, langs_dir, names);
+
+        unsigned max_age = c->o->rootfs_max_age_days ? c->o->rootfs_max_age_days : 30;
+        time_t now = time(NULL);
+        for (size_t k = 0; k < nt; k++) {
+                char check[96];
+                snprintf(check, sizeof check, "rootfs %s", trees[k].name);
+                jr_rootfs_info info;
+                if (jr_rootfs_info_get(rootfs_dir, trees[k].name, &info, &e) < 0) {
+                        /* the message names the command that builds the tree */
+                        say(c, JR_DOCTOR_FAIL, check, "%s (needed by %s)", e.msg, trees[k].langs);
+                        continue;
+                }
+                long days = (long)((now - info.built) / DAY_SECONDS);
+                char size[32];
+                jr_format_size(info.size_bytes, size, sizeof size);
+                if (days > (long)max_age)
+                        say(c, JR_DOCTOR_WARN, check,
+                            "built %ld days ago (%s, %ld packages): rebuild for security "
+                            "updates with `jailrun rootfs build --force %s`",
+                            days, size, info.packages, trees[k].name);
+                else
+                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages", days,
+                            days == 1 ? "" : "s", size, info.packages);
+        }
+        jr_lang_set_free(langs);
+}
+
+static void check_dirs(struct ctx *c)
+{
+        /* /run/jailrun: the jails' mount point and the judge's work areas
+         * (RuntimeDirectory=jailrun in the unit) */
+        struct stat st;
+        if (stat("/run/jailrun", &st) == 0 && S_ISDIR(st.st_mode))
+                say(c, JR_DOCTOR_OK, "run-dir", "/run/jailrun exists");
+        else if (access("/run", W_OK) == 0)
+                say(c, JR_DOCTOR_OK, "run-dir", "/run/jailrun will be created when needed");
+        else
+                say(c, JR_DOCTOR_FAIL, "run-dir",
+                    "/run/jailrun is missing and /run is not writable: the judge's work areas "
+                    "live there");
+
+        const char *spool = getenv("JAILRUN_SPOOL_DIR");
+        if (!spool || !*spool)
+                spool = "/var/lib/jailrun/spool";
+        if (stat(spool, &st) == 0) {
+                if (!S_ISDIR(st.st_mode))
+                        say(c, JR_DOCTOR_FAIL, "spool", "%s is not a directory", spool);
+                else if (access(spool, W_OK) < 0)
+                        say(c, JR_DOCTOR_FAIL, "spool", "%s is not writable: %s", spool,
+                            strerror(errno));
+                else
+                        say(c, JR_DOCTOR_OK, "spool", "%s is writable", spool);
+        } else {
+                say(c, JR_DOCTOR_OK, "spool", "%s will be created by `jailrun serve`", spool);
+        }
+}
+
+static void check_swap(struct ctx *c)
+{
+        _cleanup_free_ char *swaps = read_all("/proc/swaps");
+        unsigned active = 0;
+        for (const char *p = swaps ? strchr(swaps, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
+                active++;
+        if (!active) {
+                say(c, JR_DOCTOR_OK, "swap", "no swap: memory limits are exact");
+                return;
+        }
+        char path[PATH_MAX + 64];
+        bool accounted;
+        if (c->mode == JR_CG_V2) {
+                /* memory.swap.max exists in non-root cgroups when swap is accounted */
+                snprintf(path, sizeof path, "%s/memory.swap.max", c->own_v2);
+                accounted = c->own_v2_is_root
+                                ? file_exists(CG_ROOT "/memory.swap.current") ||
+                                      file_exists(CG_ROOT "/init.scope/memory.swap.max")
+                                : file_exists(path);
+                if (accounted)
+                        say(c, JR_DOCTOR_OK, "swap", "%u swap area(s); jails get memory.swap.max=0",
+                            active);
+                else
+                        say(c, JR_DOCTOR_WARN, "swap",
+                            "%u swap area(s) and no swap accounting (memory.swap.max): a jail "
+                            "can exceed its memory limit through swap; boot with "
+                            "swapaccount=1 or turn swap off (swapoff -a)",
+                            active);
+                return;
+        }
+        snprintf(path, sizeof path, "%.*s/memory.memsw.limit_in_bytes", PATH_MAX - 64,
+                 c->memory_v1);
+        if (*c->memory_v1 && file_exists(path))
+                say(c, JR_DOCTOR_OK, "swap", "%u swap area(s); jails limit memory+swap (memsw)",
+                    active);
+        else
+                say(c, JR_DOCTOR_WARN, "swap",
+                    "%u swap area(s) and no memsw accounting: a jail can exceed its memory limit "
+                    "through swap, and ML comes late; boot with swapaccount=1 or swapoff -a",
+                    active);
+}
+
+static void check_cpu(struct ctx *c)
+{
+        char v[256];
+        if (read_line("/sys/devices/system/cpu/smt/active", v, sizeof v) >= 0 && !strcmp(v, "1"))
+                say(c, JR_DOCTOR_WARN, "smt",
+                    "SMT is on: jails on sibling threads of one core slow each other down, so "
+                    "CPU times vary with the load; consider `nosmt` or "
+                    "`echo off > /sys/devices/system/cpu/smt/control`");
+        else if (read_line("/sys/devices/system/cpu/smt/control", v, sizeof v) >= 0)
+                say(c, JR_DOCTOR_OK, "smt", "SMT control: %s", v);
+        else
+                say(c, JR_DOCTOR_OK, "smt", "not reported by the kernel (no SMT control)");
+
+        /* governors of every CPU */
+        _cleanup_closedir_ DIR *d = opendir("/sys/devices/system/cpu");
+        char govs[256] = "";
+        unsigned n_cpu = 0, not_perf = 0;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (strncmp(de->d_name, "cpu", 3) || de->d_name[3] < '0' || de->d_name[3] > '9')
+                        continue;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "/sys/devices/system/cpu/%s/cpufreq/scaling_governor",
+                         de->d_name);
+                char gov[64];
+                if (read_line(path, gov, sizeof gov) < 0)
+                        continue;
+                n_cpu++;
+                if (strcmp(gov, "performance")) {
+                        not_perf++;
+                        if (!word_in_list(govs, gov))
+                                snprintf(govs + strlen(govs), sizeof govs - strlen(govs), "%s%s",
+                                         *govs ? " " : "", gov);
+                }
+        }
+        if (!n_cpu)
+                say(c, JR_DOCTOR_OK, "cpufreq",
+                    "no frequency scaling exposed (a VM or a fixed clock)");
+        else if (not_perf)
+                say(c, JR_DOCTOR_WARN, "cpufreq",
+                    "governor %s on %u of %u CPUs: CPU time depends on the clock of the moment; "
+                    "`cpupower frequency-set -g performance`",
+                    govs, not_perf, n_cpu);
+        else
+                say(c, JR_DOCTOR_OK, "cpufreq", "governor performance on all %u CPUs", n_cpu);
+
+        if (read_line("/sys/devices/system/cpu/intel_pstate/no_turbo", v, sizeof v) >= 0)
+                say(c, !strcmp(v, "0") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
+                    !strcmp(v, "0")
+                        ? "Intel turbo is on: the clock depends on temperature and "
+                          "load; `echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo`"
+                        : "Intel turbo is off");
+        else if (read_line("/sys/devices/system/cpu/cpufreq/boost", v, sizeof v) >= 0)
+                say(c, !strcmp(v, "1") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
+                    !strcmp(v, "1") ? "CPU boost is on: the clock depends on temperature and load; "
+                                      "`echo 0 > /sys/devices/system/cpu/cpufreq/boost`"
+                                    : "CPU boost is off");
+        else
+                say(c, JR_DOCTOR_OK, "turbo", "no turbo/boost control exposed");
+
+        if (read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource", v,
+                      sizeof v) >= 0) {
+                bool fast = !strcmp(v, "tsc") || !strcmp(v, "kvm-clock") ||
+                            !strcmp(v, "arch_sys_counter") ||
+                            !strcmp(v, "hyperv_clocksource_tsc_page");
+                if (fast)
+                        say(c, JR_DOCTOR_OK, "clocksource", "%s", v);
+                else
+                        say(c, JR_DOCTOR_WARN, "clocksource",
+                            "%s: reading the clock is a slow path; timing programs that read it "
+                            "often are slowed down",
+                            v);
+        }
+}
+
+static void check_security(struct ctx *c)
+{
+        char v[512];
+        if (read_line("/proc/sys/kernel/randomize_va_space", v, sizeof v) >= 0) {
+                if (!strcmp(v, "2"))
+                        say(c, JR_DOCTOR_OK, "aslr", "full address space randomisation");
+                else
+                        say(c, JR_DOCTOR_WARN, "aslr",
+                            "kernel.randomize_va_space = %s: exploits of a jail escape get "
+                            "easier; `sysctl kernel.randomize_va_space=2`",
+                            v);
+        }
+        if (read_line("/proc/sys/kernel/core_pattern", v, sizeof v) >= 0) {
+                if (v[0] == '|')
+                        say(c, JR_DOCTOR_WARN, "core_pattern",
+                            "\"%s\": a crashing submission makes the kernel start that helper "
+                            "on the host, as root, for every crash (RLIMIT_CORE 0 does not stop "
+                            "a pipe); `sysctl kernel.core_pattern=core`",
+                            v);
+                else
+                        say(c, JR_DOCTOR_OK, "core_pattern",
+                            "\"%s\" (jails have RLIMIT_CORE 0: no core file is written)", v);
+        }
+}
+
+static void check_uids(struct ctx *c)
+{
+        uid_t base = 60000;
+        jr_error e;
+        if (jr_config_slot_uid_base(&base, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "slot-uids", "%s", e.msg);
+                return;
+        }
+        unsigned slots = c->o->slots;
+        const char *par = getenv("RUNNER_MAX_PARALLEL");
+        uint64_t p = 0;
+        if (!slots && par && *par && jr_parse_uint(par, 1024, &p, NULL) == 0 && p > 0)
+                slots = (unsigned)p;
+        if (!slots)
+                slots = 1;
+        for (unsigned i = 0; i < slots; i++) {
+                struct passwd *pw = getpwuid(base + i);
+                if (pw) {
+                        say(c, JR_DOCTOR_WARN, "slot-uids",
+                            "uid %u (slot %u) is the host user \"%s\": jailed programs share "
+                            "its identity; pick another JAILRUN_SLOT_UID_BASE",
+                            (unsigned)(base + i), i, pw->pw_name);
+                        return;
+                }
+        }
+        say(c, JR_DOCTOR_OK, "slot-uids", "uids %u..%u belong to no host user", (unsigned)base,
+            (unsigned)(base + slots - 1));
+}
+
+static void check_jail(struct ctx *c)
+{
+        if (c->o->no_jail)
+                return;
+        jr_sandbox_opts so = {.cg_mode = c->mode};
+        jr_error e = {0};
+        jr_sandbox *sb = NULL;
+        jr_slot *slot = NULL;
+        uid_t base = 60000;
+        jr_config_slot_uid_base(&base, NULL);
+        if (jr_sandbox_new(&so, &sb, &e) < 0 || jr_slot_new(sb, 0, base, base, &slot, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "jail", "cannot prepare a jail: %s", e.msg);
+                jr_sandbox_free(sb);
+                return;
+        }
+        char *const argv[] = {"/bin/true", NULL};
+        jr_run_config cfg;
+        jr_run_config_init(&cfg);
+        cfg.argv = argv;
+        cfg.cpu_ms = 5000;
+        cfg.wall_ms = 10000;
+        cfg.mem_bytes = 64ull << 20;
+        cfg.pids = 16;
+        jr_run_result res;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int r = jr_jail_run(slot, &cfg, &res, &e);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        if (r < 0)
+                say(c, JR_DOCTOR_FAIL, "jail", "a trial jail failed: %s", e.msg);
+        else if (res.status != JR_JAIL_OK || res.exit_code != 0)
+                say(c, JR_DOCTOR_FAIL, "jail", "/bin/true in a jail ended %s (%s, exit %d)",
+                    jr_jail_status_name(res.status), res.reason, res.exit_code);
+        else
+                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail in %.1f ms: %s", ms,
+                    jr_sandbox_describe(sb));
+        jr_slot_free(slot);
+        jr_sandbox_free(sb);
+}
+
+void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *opaque,
+                   unsigned counts[3])
+{
+        struct ctx c = {.o = o, .report = report, .opaque = opaque, .counts = counts};
+        counts[0] = counts[1] = counts[2] = 0;
+        check_identity(&c);
+        check_config(&c);
+        check_kernel(&c);
+        check_syscalls(&c);
+        check_cgroup(&c);
+        check_cgroup_features(&c);
+        check_namespaces(&c);
+        check_seccomp(&c);
+        check_mounts(&c);
+        check_langs_and_trees(&c);
+        check_dirs(&c);
+        check_swap(&c);
+        check_cpu(&c);
+        check_security(&c);
+        check_uids(&c);
+        check_jail(&c);
+}
