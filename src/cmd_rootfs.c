@@ -158,10 +158,10 @@ static int cmd_build(struct ctx *c, int argc, char **argv)
                 const jr_rootfs_recipe *r = list[i];
                 struct timespec t0, t1;
                 clock_gettime(CLOCK_MONOTONIC, &t0);
-                fprintf(stderr, "jailrun: rootfs %s: building (%s", r->name, r->variant);
+                fprintf(stderr, "jailrun: rootfs %s (%s", r->name, r->variant);
                 for (char **p = r->packages; p && *p; p++)
                         fprintf(stderr, "%s%s", p == r->packages ? ": " : " ", *p);
-                fprintf(stderr, ") into %s/%s\n", c->o.dir, r->name);
+                fprintf(stderr, ")\n");
                 jr_rootfs_built outcome;
                 jr_error e;
                 if (jr_rootfs_build(r, &bo, &outcome, &e) < 0) {

@@ -1172,21 +1172,25 @@ out:
 int jr_rootfs_build(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
                     jr_rootfs_built *outcome, jr_error *e)
 {
-        const char *dir = o->dir ? o->dir : jr_rootfs_default_dir();
-        const char *cache = o->cache_dir ? o->cache_dir : jr_rootfs_default_cache_dir();
         if (geteuid() != 0)
                 return jr_error_set(e, EPERM,
                                     "building rootfs \"%s\" needs root (mmdebstrap in root mode)",
                                     r->name);
         char sub[4096];
-        if (mkdir_p(dir, 0755, e) < 0)
+        if (mkdir_p(o->dir ? o->dir : jr_rootfs_default_dir(), 0755, e) < 0)
                 return jr_error_wrap(e, "rootfs directory");
-        snprintf(sub, sizeof sub, "%s/apt/archives/partial", cache);
+        const char *c = o->cache_dir ? o->cache_dir : jr_rootfs_default_cache_dir();
+        snprintf(sub, sizeof sub, "%s/apt/archives/partial", c);
         if (mkdir_p(sub, 0755, e) < 0)
                 return jr_error_wrap(e, "apt cache");
-        snprintf(sub, sizeof sub, "%s/apt/lists/partial", cache);
+        snprintf(sub, sizeof sub, "%s/apt/lists/partial", c);
         if (mkdir_p(sub, 0755, e) < 0)
                 return jr_error_wrap(e, "apt cache");
+        /* absolute: mmdebstrap, its hooks and dpkg-query run from other directories */
+        _cleanup_free_ char *dir = realpath(o->dir ? o->dir : jr_rootfs_default_dir(), NULL);
+        _cleanup_free_ char *cache = realpath(c, NULL);
+        if (!dir || !cache)
+                return jr_error_errno(e, "rootfs \"%s\": resolve directories", r->name);
 
         /* one build at a time per tree directory and per cache: apt and dpkg take
          * their own locks but would fail rather than wait */
@@ -1206,6 +1210,7 @@ int jr_rootfs_build(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
 
         char tmp[256];
         snprintf(tmp, sizeof tmp, "%s.tmp-%d", r->name, (int)getpid());
+        note(o->log, "rootfs %s: building into %s/%s", r->name, dir, tmp);
         if (mkdirat(dfd, tmp, 0755) < 0)
                 return jr_error_errno(e, "mkdir %s/%s", dir, tmp);
         if (build_in(r, o, dir, cache, dfd, tmp, e) < 0) {
