@@ -302,3 +302,36 @@ Test(config, accessors)
         setenv("JAILRUN_SLOT_UID_BASE", "0", 1);
         cr_assert_lt(jr_config_slot_uid_base(&base, &e), 0, "uid 0 is never a jail's");
 }
+
+Test(config, the_shipped_file_lists_every_key_and_loads)
+{
+        FILE *f = fopen(JR_SOURCE_DIR "/packaging/jailrun.conf", "re");
+        cr_assert(f, "packaging/jailrun.conf");
+        char text[16384];
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        for (size_t i = 0; i < jr_config_n_keys; i++) {
+                char want[96];
+                snprintf(want, sizeof want, "\n#%s = ", jr_config_keys[i].name);
+                char want_empty[96];
+                snprintf(want_empty, sizeof want_empty, "\n#%s =\n", jr_config_keys[i].name);
+                cr_assert(strstr(text, want) || strstr(text, want_empty),
+                          "packaging/jailrun.conf does not show %s", jr_config_keys[i].name);
+        }
+        /* as shipped (all commented out) and with every example line enabled */
+        clear_keys();
+        load_ok(text);
+        cr_assert_null(getenv("KAFKA_TOPIC"));
+        char enabled[16384];
+        size_t w = 0;
+        for (const char *p = text; *p; p++) {
+                bool line_start = p == text || p[-1] == '\n';
+                if (line_start && p[0] == '#' && p[1] >= 'A' && p[1] <= 'Z')
+                        continue;
+                enabled[w++] = *p;
+        }
+        enabled[w] = '\0';
+        load_ok(enabled);
+        cr_assert_str_eq(getenv("KAFKA_TOPIC"), "scripts");
+}
