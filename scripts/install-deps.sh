@@ -9,3 +9,7 @@ apt-get install -y -q --no-install-recommends \
     libcriterion-dev libsystemd-dev \
     mmdebstrap hyperfine bubblewrap \
     qemu-system-x86 busybox-static cpio xz-utils zstd kmod jq
+# Packaging and the service: the .deb build (packaging/build-deb.sh), its lint, the man
+# page, systemd-analyze verify of the unit.
+apt-get install -y -q --no-install-recommends \
+    dpkg-dev debhelper fakeroot lintian scdoc systemd
