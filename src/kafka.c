@@ -358,7 +358,7 @@ struct jr_kafka_consumer {
         rd_kafka_t *rk;
         rd_kafka_queue_t *q;
         int efd;
-        bool paused, closed;
+        bool paused, closed, abandoned;
         struct track *tracks;
         size_t n_tracks;
         size_t in_flight;
@@ -488,12 +488,34 @@ static void notify_rebalance(jr_kafka_consumer *c, bool assigned,
 }
 
 /* Commit the stored offsets now (rebalance and close): after revocation they could not
- * be committed any more. */
-static void commit_sync(jr_kafka_consumer *c)
+ * be committed any more. Bounded: with the coordinator unreachable a synchronous commit
+ * would block the event loop until the session times out (45 s by default); a commit
+ * that does not make it is harmless (the submissions are seen again, their duplicate
+ * results suppressed). */
+#define COMMIT_WAIT_MS 5000
+static bool commit_bounded(jr_kafka_consumer *c)
 {
-        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        rd_kafka_queue_t *tq = rd_kafka_queue_new(c->rk);
+        if (!tq)
+                return false;
+        bool confirmed = true;
+        rd_kafka_resp_err_t err = rd_kafka_commit_queue(c->rk, NULL, tq, NULL, NULL);
+        if (!err) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(tq, COMMIT_WAIT_MS);
+                if (!ev) {
+                        confirmed = false;
+                        logf_(&c->com, 4, "commit not confirmed within %d ms", COMMIT_WAIT_MS);
+                } else {
+                        err = rd_kafka_event_error(ev);
+                        rd_kafka_event_destroy(ev);
+                }
+        }
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                confirmed = false;
                 logf_(&c->com, 4, "commit: %s", rd_kafka_err2str(err));
+        }
+        rd_kafka_queue_destroy(tq);
+        return confirmed;
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -524,7 +546,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
                 /* A lost assignment (session timed out) can no longer commit. */
                 if (!rd_kafka_assignment_lost(rk))
-                        commit_sync(c);
+                        commit_bounded(c);
                 size_t dropped = 0;
                 for (int i = 0; i < parts->cnt; i++) {
                         struct track *t =
@@ -794,14 +816,27 @@ int jr_kafka_consumer_close(jr_kafka_consumer *c, jr_error *e)
         if (c->closed)
                 return 0;
         c->closed = true;
-        commit_sync(c);
-        /* Leaves the group; the revocation goes through rebalance_cb. */
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+        int ret = 0;
+        if (commit_bounded(c)) {
+                /* Leaves the group; the revocation goes through rebalance_cb. */
+                rd_kafka_resp_err_t err = rd_kafka_consumer_close(c->rk);
+                if (err)
+                        ret = jr_error_set(e, EIO, "kafka consumer: close: %s",
+                                           rd_kafka_err2str(err));
+        } else {
+                /* The coordinator is unreachable: rd_kafka_consumer_close() would wait for
+                 * the unconfirmed commits until the session times out (45 s by default).
+                 * Leave without saying goodbye; the group notices at that timeout. */
+                c->abandoned = true;
+                /* and do not come back when the broker does */
+                rd_kafka_unsubscribe(c->rk);
+                logf_(&c->com, 4,
+                      "broker unreachable: leaving the group without "
+                      "confirmation");
+        }
         while (c->n_tracks > 0)
                 track_drop(c, &c->tracks[0]);
-        if (err)
-                return jr_error_set(e, EIO, "kafka consumer: close: %s", rd_kafka_err2str(err));
-        return 0;
+        return ret;
 }
 
 void jr_kafka_consumer_free(jr_kafka_consumer *c)
@@ -814,7 +849,12 @@ void jr_kafka_consumer_free(jr_kafka_consumer *c)
                         rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
                         rd_kafka_queue_destroy(c->q);
                 }
-                rd_kafka_destroy(c->rk);
+                /* After an abandoned close, librdkafka 2.0.2's rd_kafka_destroy() waits for
+                 * the unreachable coordinator without a bound (even with
+                 * RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE). The supervisor is exiting at this
+                 * point: leave the handle and its threads to the process exit. */
+                if (!c->abandoned)
+                        rd_kafka_destroy(c->rk);
         }
         while (c->n_tracks > 0)
                 track_drop(c, &c->tracks[0]);

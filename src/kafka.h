@@ -195,9 +195,14 @@ int jr_kafka_consumer_pause(jr_kafka_consumer *c, bool pause, jr_error *e);
 bool jr_kafka_consumer_paused(const jr_kafka_consumer *c);
 /* Messages returned by poll and not yet done (on partitions still assigned). */
 size_t jr_kafka_consumer_in_flight(const jr_kafka_consumer *c);
-/* Commit what is done (synchronously) and leave the group. Idempotent. */
+/* Commit what is done and leave the group, waiting at most 5 s for the broker: when the
+ * commit is not confirmed in time (broker unreachable), the group is left without a
+ * goodbye (the broker notices at session.timeout.ms) and the uncommitted submissions are
+ * judged again later, their duplicate results suppressed. Idempotent. */
 int jr_kafka_consumer_close(jr_kafka_consumer *c, jr_error *e);
-/* Close (errors ignored) and free. NULL is fine. */
+/* Close (errors ignored) and free. NULL is fine. If the close had to give up because the
+ * broker was unreachable, librdkafka's handle is deliberately not destroyed (its destroy
+ * would block until the broker returns): call this on the way out of the process. */
 void jr_kafka_consumer_free(jr_kafka_consumer *c);
 
 /* ---- producer ----------------------------------------------------------------- */

@@ -136,52 +136,76 @@ static void loop_producer(struct loop *l, jr_spool *s)
         cr_assert_eq(jr_kafka_producer_new(&cfg, s, &o, &l->p, &e), 0, "%s", e.msg);
 }
 
-/* Run the loop until pred(l) or for `ms` (pred NULL). Fails the test on timeout. */
-static void run(struct loop *l, bool (*pred)(struct loop *), int ms, const char *what)
+static void drive(struct loop *l)
+{
+        jr_error e = {0};
+        if (l->c) {
+                jr_kafka_msg *m;
+                int got;
+                while ((got = jr_kafka_consumer_poll(l->c, &m, &e)) == 1) {
+                        cr_assert_lt(l->n, MAXMSG);
+                        l->msgs[l->n++] = m;
+                }
+                cr_assert_eq(got, 0, "%s", e.msg);
+        }
+        if (l->p)
+                cr_assert_eq(jr_kafka_producer_service(l->p, &e), 0, "%s", e.msg);
+}
+
+static void watch(int ep, struct loop *l)
+{
+        struct epoll_event ev = {.events = EPOLLIN};
+        if (l->c)
+                cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, jr_kafka_consumer_fd(l->c), &ev), 0);
+        if (l->p)
+                cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, jr_kafka_producer_fd(l->p), &ev), 0);
+}
+
+static int timeout_of(struct loop *l, int wait)
+{
+        if (l->c && jr_kafka_consumer_timeout_ms(l->c) < wait)
+                wait = jr_kafka_consumer_timeout_ms(l->c);
+        if (l->p && jr_kafka_producer_timeout_ms(l->p) >= 0 &&
+            jr_kafka_producer_timeout_ms(l->p) < wait)
+                wait = jr_kafka_producer_timeout_ms(l->p);
+        return wait;
+}
+
+/* Drive one or two loops (b may be NULL) from one epoll until pred(a) or for `ms` (pred
+ * NULL). Fails the test on timeout. */
+static void run2(struct loop *a, struct loop *b, bool (*pred)(struct loop *), int ms,
+                 const char *what)
 {
         int ep = epoll_create1(EPOLL_CLOEXEC);
         cr_assert(ep >= 0);
-        struct epoll_event ev = {.events = EPOLLIN};
-        if (l->c) {
-                ev.data.u32 = 1;
-                cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, jr_kafka_consumer_fd(l->c), &ev), 0);
-        }
-        if (l->p) {
-                ev.data.u32 = 2;
-                cr_assert_eq(epoll_ctl(ep, EPOLL_CTL_ADD, jr_kafka_producer_fd(l->p), &ev), 0);
-        }
+        watch(ep, a);
+        if (b)
+                watch(ep, b);
         int64_t deadline = now_ms() + ms;
-        jr_error e = {0};
         for (;;) {
-                if (pred && pred(l))
+                if (pred && pred(a))
                         break;
                 int64_t left = deadline - now_ms();
                 if (left <= 0) {
                         cr_assert(!pred, "timed out after %d ms waiting for %s", ms, what);
                         break;
                 }
-                int wait = (int)left;
-                if (l->c && jr_kafka_consumer_timeout_ms(l->c) < wait)
-                        wait = jr_kafka_consumer_timeout_ms(l->c);
-                if (l->p && jr_kafka_producer_timeout_ms(l->p) >= 0 &&
-                    jr_kafka_producer_timeout_ms(l->p) < wait)
-                        wait = jr_kafka_producer_timeout_ms(l->p);
-                struct epoll_event out[2];
-                int r = epoll_wait(ep, out, 2, wait);
+                int wait = timeout_of(a, (int)left);
+                if (b)
+                        wait = timeout_of(b, wait);
+                struct epoll_event out[4];
+                int r = epoll_wait(ep, out, 4, wait);
                 cr_assert(r >= 0 || errno == EINTR);
-                if (l->c) {
-                        jr_kafka_msg *m;
-                        int got;
-                        while ((got = jr_kafka_consumer_poll(l->c, &m, &e)) == 1) {
-                                cr_assert_lt(l->n, MAXMSG);
-                                l->msgs[l->n++] = m;
-                        }
-                        cr_assert_eq(got, 0, "%s", e.msg);
-                }
-                if (l->p)
-                        cr_assert_eq(jr_kafka_producer_service(l->p, &e), 0, "%s", e.msg);
+                drive(a);
+                if (b)
+                        drive(b);
         }
         close(ep);
+}
+
+static void run(struct loop *l, bool (*pred)(struct loop *), int ms, const char *what)
+{
+        run2(l, NULL, pred, ms, what);
 }
 
 static void loop_free(struct loop *l)
@@ -643,6 +667,124 @@ Test(kafka, event_fd_wakes_epoll, .init = setup_one_partition, .fini = teardown,
         close(ep);
         loop_free(&l);
         rd_kafka_destroy(rawp);
+}
+
+static struct loop *ra, *rb;
+static bool both_rebalanced(struct loop *unused)
+{
+        /* a lost everything once and got a share back; b got the rest */
+        return ra->revoked >= 4 && ra->assigned >= 5 && rb->assigned >= 1 &&
+               ra->assigned - 4 + rb->assigned == 4;
+}
+static size_t redelivered_want;
+static bool redelivered(struct loop *unused)
+{
+        return ra->n + rb->n >= redelivered_want;
+}
+
+/* A second member joins: the first one's partitions are revoked. Its finished offsets
+ * are committed on revocation, its unfinished messages go to whoever owns their
+ * partition next, and its late done() calls for them are ignored. */
+Test(kafka, revocation_commits_done_and_hands_over_the_rest, .init = setup, .fini = teardown,
+     .timeout = 90)
+{
+        rawp = raw_producer(cfg.brokers);
+        for (int part = 0; part < 4; part++) {
+                for (int i = 0; i < 2; i++) {
+                        char v[16];
+                        snprintf(v, sizeof v, "p%d-%d", part, i);
+                        cr_assert_eq(rd_kafka_producev(
+                                         rawp, RD_KAFKA_V_TOPIC("scripts"),
+                                         RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_VALUE(v, strlen(v)),
+                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                                     0);
+                }
+        }
+        raw_flush(rawp);
+
+        struct loop a = {0}, b = {0};
+        ra = &a;
+        rb = &b;
+        loop_consumer(&a);
+        want_msgs = 8;
+        run(&a, have_msgs, 30000, "the first member to get everything");
+        cr_assert_eq(a.assigned, 4);
+        /* partitions 0 and 1 finished, 2 and 3 still running */
+        jr_error e = {0};
+        for (size_t i = 0; i < a.n; i++)
+                if (a.msgs[i]->partition < 2)
+                        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", a.msgs[i]->partition,
+                                                            a.msgs[i]->offset, &e),
+                                     0, "%s", e.msg);
+        cr_assert_eq(jr_kafka_consumer_in_flight(a.c), 4);
+        int64_t late[4][2];
+        size_t nlate = 0;
+        for (size_t i = 0; i < a.n; i++) {
+                if (a.msgs[i]->partition >= 2) {
+                        late[nlate][0] = a.msgs[i]->partition;
+                        late[nlate][1] = a.msgs[i]->offset;
+                        nlate++;
+                }
+                jr_kafka_msg_free(a.msgs[i]);
+        }
+        a.n = 0;
+
+        loop_consumer(&b);
+        run2(&a, &b, both_rebalanced, 40000, "the rebalance");
+        cr_assert_eq(jr_kafka_consumer_in_flight(a.c), 0, "revoked messages are not in flight");
+        /* the executions of partitions 2 and 3 finish after the revocation: ignored */
+        for (size_t i = 0; i < nlate; i++)
+                cr_assert_eq(
+                    jr_kafka_consumer_done(a.c, "scripts", (int32_t)late[i][0], late[i][1], &e), 0);
+        redelivered_want = 4;
+        run2(&a, &b, redelivered, 20000, "the unfinished messages to come back");
+        run2(&a, &b, NULL, 1000, NULL); /* and nothing else */
+        cr_assert_eq(a.n + b.n, 4, "exactly the unfinished ones: %zu", a.n + b.n);
+        struct loop *both[2] = {&a, &b};
+        for (int k = 0; k < 2; k++)
+                for (size_t i = 0; i < both[k]->n; i++)
+                        cr_assert_geq(both[k]->msgs[i]->partition, 2, "p%d was finished",
+                                      both[k]->msgs[i]->partition);
+        loop_free(&a);
+        loop_free(&b);
+        rd_kafka_destroy(rawp);
+}
+
+/* SIGTERM during an outage: closing the consumer must not hang on the unreachable
+ * coordinator; what could not be committed is simply seen again later. */
+Test(kafka, close_during_outage_is_bounded, .init = setup_one_partition, .fini = teardown,
+     .timeout = 60)
+{
+        rawp = raw_producer(cfg.brokers);
+        raw_produce(rawp, "scripts", "k", "first");
+        raw_produce(rawp, "scripts", "k", "second");
+        raw_flush(rawp);
+        rd_kafka_destroy(rawp);
+
+        struct loop a = {0};
+        loop_consumer(&a);
+        want_msgs = 2;
+        run(&a, have_msgs, 30000, "two messages");
+        jr_error e = {0};
+        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", 0, 0, &e), 0, "%s", e.msg);
+        int64_t deadline = now_ms() + 10000;
+        while (committed_offset("scrc-runner") != 1) {
+                cr_assert_lt(now_ms(), deadline, "the first commit never arrived");
+                run(&a, NULL, 100, NULL);
+        }
+
+        cr_assert_eq(jr_kafka_broker_set_down(broker, true, &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", 0, 1, &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_kafka_consumer_close(a.c, &e), 0, "%s", e.msg);
+        loop_free(&a);
+
+        cr_assert_eq(jr_kafka_broker_set_down(broker, false, &e), 0, "%s", e.msg);
+        struct loop b = {0};
+        loop_consumer(&b);
+        want_msgs = 1;
+        run(&b, have_msgs, 30000, "the uncommitted message again");
+        cr_assert_eq(b.msgs[0]->offset, 1, "at least once: the lost commit means a redelivery");
+        loop_free(&b);
 }
 
 /* `jailrun broker`: prints its address, serves real clients, exits 0 on SIGTERM. */
