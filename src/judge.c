@@ -420,22 +420,6 @@ static void emit_simple(struct exec_state *s, jr_event_type type, jr_status stat
         emit(s, &ev);
 }
 
-/* Java and Python report running out of their heap themselves instead of being killed
- * by the kernel; that is still the memory limit. The JVM's ExitOnOutOfMemoryError
- * notice goes to stdout, Python's MemoryError traceback to stderr. */
-static bool runtime_oom(const jr_lang *lang, struct view out, struct view err)
-{
-        static const char *const markers[] = {"java.lang.OutOfMemoryError", "MemoryError"};
-        (void)lang;
-        for (size_t i = 0; i < JR_ARRAY_SIZE(markers); i++) {
-                size_t n = strlen(markers[i]);
-                if ((err.n && memmem(err.p, err.n, markers[i], n)) ||
-                    (out.n && memmem(out.p, out.n, markers[i], n)))
-                        return true;
-        }
-        return false;
-}
-
 static jr_status map_run_status(const jr_run_result *r)
 {
         switch (r->status) {
@@ -596,7 +580,11 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         t->signal = res.signal;
         struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
         t->status = map_run_status(&res);
-        if (t->status == JR_STATUS_RE && runtime_oom(s->lang, out, err))
+        /* A runtime that reports running out of its heap itself (the JVM's
+         * ExitOnOutOfMemoryError notice is on stdout, Python's MemoryError on stderr) hit
+         * the memory limit as surely as one the kernel killed. */
+        if (t->status == JR_STATUS_RE && (jr_lang_output_says_oom(s->lang, out.p, out.n) ||
+                                          jr_lang_output_says_oom(s->lang, err.p, err.n)))
                 t->status = JR_STATUS_ML;
         if (t->status == JR_STATUS_TL && budget_cut && !strcmp(res.reason, "wall time")) {
                 t->status = JR_STATUS_NOT_RUN;

@@ -336,6 +336,7 @@ static const struct key {
     {"build_env", K_ENV, FIELD(build_env)},
     {"run_env", K_ENV, FIELD(run_env)},
     {"artifacts", K_PATTERNS, FIELD(artifacts)},
+    {"oom_marker", K_PATTERNS, FIELD(oom_markers)},
 };
 
 struct lang_parse {
@@ -489,6 +490,7 @@ void jr_lang_free(jr_lang *l)
         jr_lang_strv_free(l->build_env);
         jr_lang_strv_free(l->run_env);
         jr_lang_strv_free(l->artifacts);
+        jr_lang_strv_free(l->oom_markers);
         free(l);
 }
 
@@ -765,6 +767,14 @@ bool jr_lang_is_artifact(const jr_lang *l, const char *file_name)
                 return false;
         for (char *const *p = l->artifacts; p && *p; p++)
                 if (fnmatch(*p, file_name, FNM_PERIOD) == 0)
+                        return true;
+        return false;
+}
+
+bool jr_lang_output_says_oom(const jr_lang *l, const char *buf, size_t n)
+{
+        for (char *const *m = l->oom_markers; buf && m && *m; m++)
+                if (memmem(buf, n, *m, strlen(*m)))
                         return true;
         return false;
 }

@@ -39,6 +39,8 @@ typedef struct jr_lang {
         char **build_env;            /* extra for the build (override env by name) */
         char **run_env;              /* extra for the run (override env by name) */
         char **artifacts;            /* fnmatch patterns of /work files kept for the run */
+        char **oom_markers;          /* text in a failed run's output that means the runtime
+                                        ran out of its memory limit itself (ML, not RE) */
 } jr_lang;
 
 typedef struct jr_lang_set jr_lang_set;
@@ -87,6 +89,8 @@ void jr_lang_cmd_free(jr_lang_cmd *c);
 
 /* Whether a file name in /work after the build is carried into the run jail. */
 bool jr_lang_is_artifact(const jr_lang *l, const char *file_name);
+/* Whether n bytes of a failed run's output hold one of the language's oom_markers. */
+bool jr_lang_output_says_oom(const jr_lang *l, const char *buf, size_t n);
 
 /* ---- Shared with the rootfs recipes ---- */
 

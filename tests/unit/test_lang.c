@@ -384,3 +384,18 @@ Test(lang, shipped_languages)
         cr_assert_not(jr_lang_is_artifact(jr_lang_find(s, "c"), "main.c"));
         jr_lang_set_free(s);
 }
+
+/* oom_marker: a runtime's own out-of-memory report is the memory limit (ML). */
+Test(lang, oom_markers)
+{
+        jr_lang_set *s = NULL;
+        jr_error e = {0};
+        cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), 0, "%s", e.msg);
+        const jr_lang *java = jr_lang_find(s, "java"), *c = jr_lang_find(s, "c");
+        const char out[] = "Terminating due to java.lang.OutOfMemoryError: Java heap space\n";
+        cr_assert(jr_lang_output_says_oom(java, out, sizeof out - 1));
+        cr_assert_not(jr_lang_output_says_oom(java, "Exception in thread", 19));
+        cr_assert_not(jr_lang_output_says_oom(c, out, sizeof out - 1));
+        cr_assert_not(jr_lang_output_says_oom(java, NULL, 0));
+        jr_lang_set_free(s);
+}
