@@ -20,8 +20,8 @@
 #   JR_VM_TESTS      criterion binaries to run, "NAME" or "NAME:FILTER" items (default:
 #                    every integration test and the unit tests named *cgroup*, *jail*,
 #                    *sandbox*, less JR_VM_SKIP, with the filters of CRIT_FILTER)
-#   JR_VM_SKIP       globs of binaries to leave out (default: *judge* *kafka* *serve*
-#                    *rootfs*, see CRIT_SKIP)
+#   JR_VM_SKIP       globs of binaries to leave out (default: *judge* *doctor* *kafka*
+#                    *serve* *rootfs*, see CRIT_SKIP)
 #   JR_VM_EXEC_PLAN  the jailrun exec matrix, lines "FALLBACKS: CHECKS" (see EXEC_PLAN)
 set -u -o pipefail
 
@@ -387,23 +387,25 @@ fi
 #                    emulated, the OL and ML cases (and a WA one) end as TL first. It
 #                    needs a time scale in the judge; until then run it on purpose with
 #                    JR_VM_TESTS='test_judge:matrix/@(c|python)'
+#   *doctor*         asserts this build host's facts (cgroup v1) and takes a minute here
 #   *serve* *kafka*  the Kafka supervisor: the same jails, minutes of broker traffic here
 #   *rootfs*         builds trees with mmdebstrap: needs the network, which the guest lacks
 # JR_VM_TESTS (items NAME or NAME:FILTER) replaces the selection, JR_VM_SKIP the skips.
 declare -A CRIT_FILTER=()
-CRIT_SKIP=${JR_VM_SKIP-"*judge* *kafka* *serve* *rootfs*"}
+CRIT_SKIP=${JR_VM_SKIP-"*judge* *doctor* *kafka* *serve* *rootfs*"}
 crit_plan() {
-    local bin name g skipped list
+    local bin name g skipped list globs
     if [ -n "${JR_VM_TESTS:-}" ]; then
-        read -r -a list <<<"$JR_VM_TESTS" # no globbing: filters carry * and ?
+        read -r -a list <<<"$JR_VM_TESTS" # read -a: filters carry * and ?, no globbing
         printf '%s\n' "${list[@]}"
         return
     fi
+    read -r -a globs <<<"$CRIT_SKIP"
     for bin in "$BUILD"/tests/test_* "$BUILD"/test_*; do
         if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
         name=${bin##*/}
         skipped=
-        for g in $CRIT_SKIP; do
+        for g in "${globs[@]}"; do
             # shellcheck disable=SC2053 # glob match on purpose
             [[ $name == $g ]] && skipped=1
         done
