@@ -401,7 +401,7 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
         jr_error e = {0};
         for (int i = 0; i < PER_KEY; i++) {
                 for (int k = 0; k < KEYS; k++) {
-                        char key[16], val[32];
+                        char key[16], val[48];
                         snprintf(key, sizeof key, "k%d", k);
                         snprintf(val, sizeof val, "k%d:%d", k, i);
                         /* the last record of a key is its result; the topic is the one the
@@ -469,7 +469,7 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
 {
         rawp = raw_producer(cfg.brokers);
         for (int i = 0; i < 10; i++) {
-                char v[16];
+                char v[32];
                 snprintf(v, sizeof v, "m%d", i);
                 raw_produce(rawp, "scripts", "k", v);
         }
@@ -518,7 +518,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
         jr_spool *s = open_spool();
         jr_error e = {0};
         for (int i = 0; i < 5; i++) {
-                char v[16];
+                char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 cr_assert_eq(jr_spool_append(s, i == 4 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT,
                                              "script-results", "k0", 2, v, strlen(v), NULL, &e),
@@ -531,7 +531,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
         struct loop l = {0};
         loop_producer(&l, s);
         for (int i = 5; i < 8; i++) {
-                char v[16];
+                char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-results", "k0",
                                                       2, v, strlen(v), &e),
@@ -568,7 +568,7 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
         cr_assert_eq(jr_kafka_broker_set_down(broker, true, &e), 0, "%s", e.msg);
         int next[2] = {1, 0}; /* k0:0 went out before the outage */
         for (int i = 1; i <= 10; i++) {
-                char key[4], v[16];
+                char key[16], v[32];
                 snprintf(key, sizeof key, "k%d", i % 2);
                 snprintf(v, sizeof v, "k%d:%d", i % 2, next[i % 2]++);
                 cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", key, 2,
@@ -691,7 +691,7 @@ Test(kafka, revocation_commits_done_and_hands_over_the_rest, .init = setup, .fin
         rawp = raw_producer(cfg.brokers);
         for (int part = 0; part < 4; part++) {
                 for (int i = 0; i < 2; i++) {
-                        char v[16];
+                        char v[32];
                         snprintf(v, sizeof v, "p%d-%d", part, i);
                         cr_assert_eq(rd_kafka_producev(
                                          rawp, RD_KAFKA_V_TOPIC("scripts"),
