@@ -660,15 +660,23 @@ static void check_langs_and_trees(struct ctx *c)
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
         jr_lang_set *langs = NULL;
+        jr_rootfs_recipe **recipes = NULL;
+        size_t n_recipes = 0;
         jr_error e;
-        if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
-                return;
-        }
-        size_t nl = jr_lang_count(langs);
-        char names[512] = "";
         struct tree_need trees[64];
         size_t nt = 0;
+        if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
+                /* still say which trees are there: those of every recipe */
+                if (jr_rootfs_recipes_load(jr_rootfs_default_recipes_dir(), &recipes, &n_recipes,
+                                           &e) < 0)
+                        return;
+                for (size_t i = 0; i < n_recipes && nt < JR_ARRAY_SIZE(trees); i++)
+                        trees[nt++] =
+                            (struct tree_need){.name = recipes[i]->name, .langs = "a recipe"};
+        }
+        size_t nl = langs ? jr_lang_count(langs) : 0;
+        char names[512] = "";
         for (size_t i = 0; i < nl; i++) {
                 const jr_lang *l = jr_lang_get(langs, i);
                 snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? " " : "",
@@ -692,7 +700,8 @@ static void check_langs_and_trees(struct ctx *c)
                                          *trees[k].langs ? " " : "", l->name);
                 }
         }
-        say(c, JR_DOCTOR_OK, "langs", "%zu in %s: %s", nl, langs_dir, names);
+        if (langs)
+                say(c, JR_DOCTOR_OK, "langs", "%zu in %s: %s", nl, langs_dir, names);
 
         unsigned max_age = c->o->rootfs_max_age_days ? c->o->rootfs_max_age_days : 30;
         time_t now = time(NULL);
@@ -718,6 +727,7 @@ static void check_langs_and_trees(struct ctx *c)
                             days == 1 ? "" : "s", size, info.packages);
         }
         jr_lang_set_free(langs);
+        jr_rootfs_recipes_free(recipes, n_recipes);
 }
 
 static void check_dirs(struct ctx *c)
