@@ -14,10 +14,15 @@ set -euo pipefail
 SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VM_DIR=$SRC_DIR/tests/vm
 EXIT_INFRA=125
-T0=$(date +%s%N)
+T0=$EPOCHREALTIME
+export PATH=$PATH:/usr/sbin:/sbin # depmod and modprobe, for non-root users too
 
-elapsed() { echo $((($(date +%s%N) - T0) / 100000000)) | sed 's/\(.\)$/.\1/; s/^\./0./'; }
-say() { printf 'vm: [%6ss] %s\n' "$(elapsed)" "$*"; }
+# seconds since $1 (an $EPOCHREALTIME), one decimal
+secs_since() {
+    local d=$((${EPOCHREALTIME/./} - ${1/./}))
+    printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+say() { printf 'vm: [%6ss] %s\n' "$(secs_since "$T0")" "$*"; }
 die() {
     printf 'vm: ERROR: %s\n' "$*" >&2
     exit 2
@@ -33,7 +38,7 @@ BOOT=${JR_VM_BOOT:-auto}
 TIMEOUT=${JR_VM_TIMEOUT:-420}  # the command's limit inside the guest, in seconds
 MEM=${JR_VM_MEM:-1024}         # MiB; qemu touches only what the guest uses
 SMP=${JR_VM_SMP:-1}            # 1: no slower on 2 host cores, and no cross-vCPU TCG races
-CPU=${JR_VM_CPU:-max}           # qemu -cpu model
+CPU=${JR_VM_CPU:-max}          # qemu -cpu model
 P9_CACHE=${JR_VM_9P_CACHE:-loose}
 CACHE=${JR_VM_CACHE:-}
 
@@ -306,13 +311,13 @@ for attempt in 1 2; do
     mkdir -p "$RUN/out"
     write_guest_files "$RUN/out"
     say "booting $KV ($variant boot, attempt $attempt): ${CMD[*]}"
-    tboot=$(date +%s%N)
+    tboot=$EPOCHREALTIME
     set +e
     boot "$variant" "$RUN"
     qrc=$?
     set -e
     outcome "$RUN" "$qrc"
-    total=$(awk "BEGIN{printf \"%.1f\", ($(date +%s%N) - $tboot) / 1e9}")
+    total=$(secs_since "$tboot")
     if [ -n "$RESULT_RC" ]; then
         break
     fi
