@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,16 +108,19 @@ int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e);
  * again after a resume (its broker thread notices on its next 1 s wake-up) and drops
  * what it had prefetched at each pause, so pausing per submission idled the executors
  * between short jobs. A few dozen waiting submissions are still a bounded queue. */
-#define QUEUE_HIGH       64
-#define QUEUE_HIGH_BYTES ((size_t)16 << 20)
-#define CONSUME_BATCH    256 /* messages handled per turn of the loop */
-#define STARTUP_MS       120000
-#define RESPAWN_MAX_MS   10000
-#define EXECUTOR_TRIES   2 /* judge attempts of one submission when executors die */
-#define SERVE_TAG_SIGNAL 1
-#define SERVE_TAG_CONS   2
-#define SERVE_TAG_PROD   3
-#define SERVE_TAG_SLOT   16
+/* Records handed to librdkafka at a time; the rest wait in the spool, on disk: a burst of
+ * results while the broker is slow costs no memory. Plenty to keep a broker busy. */
+#define PRODUCER_IN_FLIGHT 1000
+#define QUEUE_HIGH         64
+#define QUEUE_HIGH_BYTES   ((size_t)16 << 20)
+#define CONSUME_BATCH      256 /* messages handled per turn of the loop */
+#define STARTUP_MS         120000
+#define RESPAWN_MAX_MS     10000
+#define EXECUTOR_TRIES     2 /* judge attempts of one submission when executors die */
+#define SERVE_TAG_SIGNAL   1
+#define SERVE_TAG_CONS     2
+#define SERVE_TAG_PROD     3
+#define SERVE_TAG_SLOT     16
 
 static int64_t mono_ms(void)
 {
@@ -249,8 +253,11 @@ static void serve_stop(struct serve *s, const char *why, bool finish_queue, int 
                 return;
         s->stop_consuming = true;
         consumer_pause(s, true);
-        jr_log(JR_LOG_INFO, "stopping", JR_LOG_STR("reason", why),
-               JR_LOG_UINT("in_flight", s->queued));
+        size_t busy = 0;
+        for (unsigned i = 0; i < s->parallel && s->slots; i++)
+                busy += s->slots[i].state == SLOT_BUSY;
+        jr_log(JR_LOG_INFO, "stopping", JR_LOG_STR("reason", why), JR_LOG_UINT("executing", busy),
+               JR_LOG_UINT("queued", s->queued), JR_LOG_BOOL("finish_queued", finish_queue));
 }
 
 static void fatal(struct serve *s, const char *what, const jr_error *e)
@@ -485,10 +492,12 @@ static void handle_log(struct slot *sl, const void *p, size_t len)
                 return;
         memcpy(&h, p, sizeof h);
         struct job *j = sl->job;
-        jr_log((jr_log_level)h.level, "executor",
-               JR_LOG_BYTES("detail", (const char *)p + sizeof h, len - sizeof h),
-               JR_LOG_UINT("slot", sl->index),
-               JR_LOG_BYTES("id", j ? j->id : "", j ? j->id_len : 0));
+        jr_log_level level = h.level < JR_LOG_ERROR   ? JR_LOG_ERROR
+                             : h.level > JR_LOG_DEBUG ? JR_LOG_DEBUG
+                                                      : (jr_log_level)h.level;
+        jr_log(
+            level, "executor", JR_LOG_BYTES("detail", (const char *)p + sizeof h, len - sizeof h),
+            JR_LOG_UINT("slot", sl->index), JR_LOG_BYTES("id", j ? j->id : "", j ? j->id_len : 0));
 }
 
 static void slot_kill(struct slot *sl, const char *why)
@@ -983,10 +992,10 @@ static int start_kafka(struct serve *s, jr_error *e)
                         return -1;
                 const char *addr = jr_kafka_broker_bootstraps(s->broker);
                 jr_log(JR_LOG_INFO, "embedded broker started", JR_LOG_STR("bootstrap", addr));
-                if (jr_kafka_config_set_brokers(&s->kcfg, addr, e) < 0)
+                if (jr_kafka_config_use_broker(&s->kcfg, s->broker, e) < 0)
                         return -1;
         }
-        jr_kafka_producer_options po = {.log = kafka_log};
+        jr_kafka_producer_options po = {.log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT};
         size_t replay = jr_spool_pending(s->spool);
         if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &s->producer, e) < 0)
                 return -1;
@@ -1208,7 +1217,8 @@ static int serve_loop(struct serve *s)
                                           NULL);
                                 jr_kafka_producer_free(s->producer);
                                 s->producer = NULL;
-                                jr_kafka_producer_options po = {.log = kafka_log};
+                                jr_kafka_producer_options po = {
+                                    .log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT};
                                 if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &s->producer,
                                                           &e) < 0 ||
                                     epoll_add(s, jr_kafka_producer_fd(s->producer), SERVE_TAG_PROD,
@@ -1499,6 +1509,10 @@ int jr_cmd_serve(int argc, char **argv)
                 return 2;
         }
 
+        /* Large buffers (submissions, results) come and go: give them back to the kernel
+         * at once rather than letting glibc's dynamic threshold keep them in the heap (the
+         * peak RSS under a mix of floods and big results halved). */
+        mallopt(M_MMAP_THRESHOLD, 64 * 1024);
         int ret = 1;
         /* 1. Signals first: threads started later inherit the mask, and only the
          *    signalfd sees them. */
