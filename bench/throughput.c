@@ -1,0 +1,670 @@
+/* bench/throughput: `jailrun serve` end to end through Kafka.
+ *
+ * Starts librdkafka's mock cluster in this process (the embedded broker), then for each
+ * RUNNER_MAX_PARALLEL value runs build/jailrun serve against it and feeds it the outcome
+ * matrix (tests/cases/<lang>/<outcome>.json), every source made unique with a comment so
+ * that nothing can be cached, keeping a window of submissions outstanding (2 x parallel
+ * by default, so an executor never waits for the next one). It measures:
+ *   - throughput: submissions per minute (and per core) from the first produce to the
+ *     last result;
+ *   - end-to-end latency: produce -> result consumed, p50 and p99 (with the window's
+ *     queueing);
+ *   - where the time goes, from each result: the compiler (build_duration_ms), the
+ *     program (the tests' duration_ms) and jailrun's own work (the rest of the result's
+ *     duration_ms: jail setup and teardown, copying artifacts, verdicts);
+ *   - the supervisor's and the executors' peak RSS (VmHWM).
+ * A last phase sends C submissions one at a time (parallel 1, window 1) to measure the
+ * pipeline's own cost: end-to-end latency minus the result's duration_ms (Kafka both ways,
+ * spool writes with fsync, the executor round trip).
+ *
+ * Usage: throughput [--parallel 1,2,4] [--rounds N] [--langs c,cpp,go,java,python]
+ *                   [--window-factor F] [--spool-root DIR] [--probe N]
+ * Run as root (jails). The spool lives on disk by default (/var/tmp/jailrun-bench), as in
+ * production: every record is fsync'd. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "kafka.h"
+
+extern char **environ;
+
+#define NPARTS 4
+
+static char jailrun[4096];
+
+static double now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("throughput: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        exit(1);
+}
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        size_t n = 0, cap = 65536;
+        char *buf = malloc(cap);
+        for (;;) {
+                n += fread(buf + n, 1, cap - n - 1, f);
+                if (n < cap - 1)
+                        break;
+                cap *= 2;
+                buf = realloc(buf, cap);
+        }
+        buf[n] = '\0';
+        fclose(f);
+        return buf;
+}
+
+/* ---- the cases -------------------------------------------------------------------------- */
+
+struct tcase {
+        char lang[16];
+        char outcome[32];
+        yajl_val tree;
+        char expect[8];
+};
+
+static struct tcase cases[128];
+static size_t n_cases;
+
+static int cmp_case(const void *a, const void *b)
+{
+        const struct tcase *x = a, *y = b;
+        int c = strcmp(x->outcome, y->outcome);
+        return c ? c : strcmp(x->lang, y->lang);
+}
+
+static void load_cases(char *langs)
+{
+        for (char *save = NULL, *l = strtok_r(langs, ",", &save); l;
+             l = strtok_r(NULL, ",", &save)) {
+                char dir[4096];
+                snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, l);
+                DIR *d = opendir(dir);
+                if (!d)
+                        die("no cases in %s", dir);
+                struct dirent *de;
+                while ((de = readdir(d)) && n_cases < 128) {
+                        size_t len = strlen(de->d_name);
+                        if (len < 6 || strcmp(de->d_name + len - 5, ".json"))
+                                continue;
+                        char path[8192];
+                        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+                        char *text = slurp(path), err[256];
+                        struct tcase *c = &cases[n_cases];
+                        c->tree = yajl_tree_parse(text, err, sizeof err);
+                        if (!c->tree)
+                                die("%s: %s", path, err);
+                        free(text);
+                        snprintf(c->lang, sizeof c->lang, "%s", l);
+                        snprintf(c->outcome, sizeof c->outcome, "%.*s", (int)(len - 5), de->d_name);
+                        const char *p[] = {"expect", "status", NULL};
+                        yajl_val v = yajl_tree_get(c->tree, p, yajl_t_string);
+                        snprintf(c->expect, sizeof c->expect, "%s", v ? YAJL_GET_STRING(v) : "?");
+                        n_cases++;
+                }
+                closedir(d);
+        }
+        /* interleave languages: the mix arrives as a real queue would */
+        qsort(cases, n_cases, sizeof cases[0], cmp_case);
+}
+
+static void gen_str(yajl_gen g, const char *s)
+{
+        yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static void gen_tree(yajl_gen g, yajl_val v)
+{
+        if (YAJL_IS_STRING(v))
+                gen_str(g, YAJL_GET_STRING(v));
+        else if (YAJL_IS_INTEGER(v))
+                yajl_gen_integer(g, YAJL_GET_INTEGER(v));
+        else if (YAJL_IS_DOUBLE(v))
+                yajl_gen_double(g, YAJL_GET_DOUBLE(v));
+        else if (YAJL_IS_TRUE(v))
+                yajl_gen_bool(g, 1);
+        else if (YAJL_IS_FALSE(v))
+                yajl_gen_bool(g, 0);
+        else if (YAJL_IS_NULL(v))
+                yajl_gen_null(g);
+        else if (YAJL_IS_ARRAY(v)) {
+                yajl_gen_array_open(g);
+                for (size_t i = 0; i < v->u.array.len; i++)
+                        gen_tree(g, v->u.array.values[i]);
+                yajl_gen_array_close(g);
+        } else if (YAJL_IS_OBJECT(v)) {
+                yajl_gen_map_open(g);
+                for (size_t i = 0; i < v->u.object.len; i++) {
+                        gen_str(g, v->u.object.keys[i]);
+                        gen_tree(g, v->u.object.values[i]);
+                }
+                yajl_gen_map_close(g);
+        }
+}
+
+/* The case as a message with this id and a source nobody has seen before. */
+static char *make_message(const struct tcase *c, const char *id, unsigned long counter)
+{
+        yajl_gen g = yajl_gen_alloc(NULL);
+        yajl_val t = c->tree;
+        yajl_gen_map_open(g);
+        for (size_t i = 0; i < t->u.object.len; i++) {
+                const char *k = t->u.object.keys[i];
+                yajl_val v = t->u.object.values[i];
+                if (!strcmp(k, "expect"))
+                        continue;
+                gen_str(g, k);
+                if (!strcmp(k, "id")) {
+                        gen_str(g, id);
+                } else if (!strcmp(k, "source") && YAJL_IS_STRING(v)) {
+                        const char *src = YAJL_GET_STRING(v);
+                        const char *cm = !strcmp(c->lang, "python") ? "#" : "//";
+                        size_t n = strlen(src) + 64;
+                        char *s = malloc(n);
+                        snprintf(s, n, "%s\n%s jailrun-bench %lu\n", src, cm, counter);
+                        gen_str(g, s);
+                        free(s);
+                } else {
+                        gen_tree(g, v);
+                }
+        }
+        yajl_gen_map_close(g);
+        const unsigned char *buf;
+        size_t len;
+        yajl_gen_get_buf(g, &buf, &len);
+        char *out = strndup((const char *)buf, len);
+        yajl_gen_free(g);
+        return out;
+}
+
+/* ---- Kafka clients ----------------------------------------------------------------------- */
+
+static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
+{
+        char err[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
+        if (type == RD_KAFKA_PRODUCER) {
+                rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof err);
+        } else {
+                rd_kafka_conf_set(c, "group.id", "bench-reader", err, sizeof err);
+                rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
+                rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err);
+        }
+        rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
+        if (!rk)
+                die("rd_kafka_new: %s", err);
+        return rk;
+}
+
+static void reader_assign(rd_kafka_t *rk, const char *topic)
+{
+        rd_kafka_poll_set_consumer(rk);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NPARTS);
+        for (int p = 0; p < NPARTS; p++)
+                rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+        if (rd_kafka_assign(rk, l))
+                die("assign %s", topic);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
+{
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e)
+                die("produce: %s", rd_kafka_err2str(e));
+        rd_kafka_poll(rk, 0);
+}
+
+/* ---- one run of serve ------------------------------------------------------------------- */
+
+struct sample {
+        char id[96];
+        const struct tcase *c;
+        double sent_ms, e2e_ms;
+        long duration_ms, build_ms, tests_ms;
+        bool done;
+        bool mismatch;
+        char status[8];
+};
+
+struct run {
+        unsigned parallel;
+        size_t window;
+        char topic[64], results[64], events[64];
+        pid_t pid;
+        char log[4096];
+        struct sample *s;
+        size_t n;
+};
+
+static long status_kb(pid_t pid, const char *field)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        char *st = slurp(path);
+        if (!st)
+                return -1;
+        char *p = strstr(st, field);
+        long kb = p ? atol(p + strlen(field) + 1) : -1;
+        free(st);
+        return kb;
+}
+
+static pid_t start_serve(struct run *r, const char *brokers, const char *spool_root)
+{
+        char spool[4096];
+        snprintf(spool, sizeof spool, "%s/spool-p%u", spool_root, r->parallel);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
+        if (system(cmd) != 0)
+                die("%s failed", cmd);
+        snprintf(r->log, sizeof r->log, "%s/serve-p%u.log", spool_root, r->parallel);
+        char *envs[16];
+        size_t ne = 0;
+        if (asprintf(&envs[ne++], "KAFKA_BROKERS=%s", brokers) < 0 ||
+            asprintf(&envs[ne++], "KAFKA_TOPIC=%s", r->topic) < 0 ||
+            asprintf(&envs[ne++], "KAFKA_RESULTS_TOPIC=%s", r->results) < 0 ||
+            asprintf(&envs[ne++], "KAFKA_EVENTS_TOPIC=%s", r->events) < 0 ||
+            asprintf(&envs[ne++], "KAFKA_GROUP_ID=bench-p%u", r->parallel) < 0 ||
+            asprintf(&envs[ne++], "RUNNER_MAX_PARALLEL=%u", r->parallel) < 0 ||
+            asprintf(&envs[ne++], "JAILRUN_SPOOL_DIR=%s", spool) < 0 ||
+            asprintf(&envs[ne++], "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10") < 0)
+                die("out of memory");
+        const char *envp[256];
+        size_t n = 0;
+        for (char **e = environ; *e && n < 200; e++)
+                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
+                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_SPOOL", 13) &&
+                    strncmp(*e, "JAILRUN_KAFKA", 13))
+                        envp[n++] = *e;
+        for (size_t i = 0; i < ne; i++)
+                envp[n++] = envs[i];
+        envp[n] = NULL;
+        char *const argv[] = {jailrun, "serve", NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        pid_t pid;
+        int rc = posix_spawn(&pid, jailrun, &fa, NULL, argv, (char *const *)envp);
+        if (rc)
+                die("spawn %s: %s", jailrun, strerror(rc));
+        posix_spawn_file_actions_destroy(&fa);
+        for (size_t i = 0; i < ne; i++)
+                free(envs[i]);
+        return pid;
+}
+
+static long json_int(yajl_val obj, const char *a, const char *b)
+{
+        const char *p[] = {a, b, NULL};
+        yajl_val v = yajl_tree_get(obj, p, yajl_t_number);
+        return v && YAJL_IS_INTEGER(v) ? (long)YAJL_GET_INTEGER(v) : 0;
+}
+
+/* Consume results until every sample of [from, to) is done, keeping `window` outstanding. */
+static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from, size_t to,
+                  size_t window)
+{
+        size_t next = from, outstanding = 0, done = 0;
+        while (done < to - from) {
+                while (next < to && outstanding < window) {
+                        struct sample *s = &r->s[next];
+                        char *msg = make_message(s->c, s->id, (unsigned long)next);
+                        s->sent_ms = now_ms();
+                        produce(prod, r->topic, s->id, msg);
+                        free(msg);
+                        next++;
+                        outstanding++;
+                }
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+                rd_kafka_poll(prod, 0);
+                int st = 0;
+                if (waitpid(r->pid, &st, WNOHANG) == r->pid)
+                        die("serve exited (status %d); log: %s", st, r->log);
+                if (!m)
+                        continue;
+                if (m->err) {
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                double t = now_ms();
+                char key[128];
+                snprintf(key, sizeof key, "%.*s", (int)m->key_len, (const char *)m->key);
+                struct sample *s = NULL;
+                for (size_t i = from; i < to && !s; i++)
+                        if (!r->s[i].done && !strcmp(r->s[i].id, key))
+                                s = &r->s[i];
+                if (s) {
+                        char *text = strndup(m->payload, m->len), err[256];
+                        yajl_val v = yajl_tree_parse(text, err, sizeof err);
+                        if (!v)
+                                die("result not JSON: %s", err);
+                        const char *ps[] = {"status", NULL};
+                        yajl_val stv = yajl_tree_get(v, ps, yajl_t_string);
+                        snprintf(s->status, sizeof s->status, "%s",
+                                 stv ? YAJL_GET_STRING(stv) : "?");
+                        s->mismatch = strcmp(s->status, s->c->expect) != 0;
+                        s->duration_ms = json_int(v, "duration_ms", NULL);
+                        s->build_ms = json_int(v, "build_duration_ms", NULL);
+                        const char *pt[] = {"tests", NULL};
+                        yajl_val tests = yajl_tree_get(v, pt, yajl_t_array);
+                        for (size_t i = 0; tests && i < tests->u.array.len; i++)
+                                s->tests_ms +=
+                                    json_int(tests->u.array.values[i], "duration_ms", NULL);
+                        s->e2e_ms = t - s->sent_ms;
+                        s->done = true;
+                        done++;
+                        outstanding--;
+                        yajl_tree_free(v);
+                        free(text);
+                }
+                rd_kafka_message_destroy(m);
+        }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+        if (n == 0)
+                return 0;
+        qsort(v, n, sizeof *v, cmp_double);
+        size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+        return v[i];
+}
+
+static void executors_hwm(const char *log_path, long *sum_kb, long *max_kb)
+{
+        *sum_kb = *max_kb = 0;
+        char *log = slurp(log_path);
+        for (const char *p = log; p && (p = strstr(p, "\"msg\":\"executor ready\"")); p++) {
+                const char *q = strstr(p, "\"pid\":");
+                if (!q)
+                        continue;
+                long kb = status_kb((pid_t)atoi(q + 6), "VmHWM:");
+                if (kb > 0) {
+                        *sum_kb += kb;
+                        if (kb > *max_kb)
+                                *max_kb = kb;
+                }
+        }
+        free(log);
+}
+
+static void wait_log(const char *path, const char *needle, pid_t pid)
+{
+        for (double end = now_ms() + 120000; now_ms() < end;) {
+                char *log = slurp(path);
+                bool found = log && strstr(log, needle);
+                free(log);
+                if (found)
+                        return;
+                if (waitpid(pid, NULL, WNOHANG) == pid)
+                        die("serve exited; log: %s", path);
+                usleep(20000);
+        }
+        die("no \"%s\" in %s", needle, path);
+}
+
+struct figures {
+        double per_min, p50, p99, build, prog, own, pipeline;
+        long sup_kb, exec_kb;
+        size_t n, mismatches;
+};
+
+/* One serve with `parallel` executors: `warm` warm-up submissions, then `count` measured
+ * ones from the mix (round-robin), `window` outstanding. */
+static struct figures run_serve(const char *brokers, const char *spool_root, unsigned parallel,
+                                size_t count, size_t window, bool only_c_ok, bool verbose)
+{
+        static unsigned run_no;
+        struct run r = {.parallel = parallel, .window = window};
+        run_no++;
+        snprintf(r.topic, sizeof r.topic, "scripts-%u", run_no);
+        snprintf(r.results, sizeof r.results, "results-%u", run_no);
+        snprintf(r.events, sizeof r.events, "events-%u", run_no);
+        size_t warm = parallel;
+        r.n = warm + count;
+        r.s = calloc(r.n, sizeof *r.s);
+        const struct tcase *c_ok = NULL;
+        for (size_t i = 0; i < n_cases; i++)
+                if (!strcmp(cases[i].lang, "c") && !strcmp(cases[i].outcome, "ok"))
+                        c_ok = &cases[i];
+        if (!c_ok)
+                die("the mix needs c/ok.json for the warm-up");
+        for (size_t i = 0; i < r.n; i++) {
+                struct sample *s = &r.s[i];
+                s->c = i < warm || only_c_ok ? c_ok : &cases[(i - warm) % n_cases];
+                snprintf(s->id, sizeof s->id, "b%u-%zu-%s-%s", run_no, i, s->c->lang,
+                         s->c->outcome);
+        }
+        r.pid = start_serve(&r, brokers, spool_root);
+        wait_log(r.log, "\"msg\":\"serving\"", r.pid);
+        rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, brokers);
+        rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, brokers);
+        reader_assign(cons, r.results);
+        /* warm-up: the consumer group forms (the mock waits 3 s), caches fill */
+        drive(&r, prod, cons, 0, warm, warm);
+        double t0 = now_ms();
+        drive(&r, prod, cons, warm, r.n, window);
+        double wall = now_ms() - t0;
+
+        struct figures f = {.n = count};
+        f.sup_kb = status_kb(r.pid, "VmHWM:");
+        long exec_max;
+        executors_hwm(r.log, &f.exec_kb, &exec_max);
+        kill(r.pid, SIGTERM);
+        int st;
+        waitpid(r.pid, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fprintf(stderr, "throughput: serve exit status %d (log %s)\n", st, r.log);
+
+        double *e2e = calloc(count, sizeof *e2e);
+        double build = 0, prog = 0, own = 0, pipe = 0;
+        for (size_t i = 0; i < count; i++) {
+                struct sample *s = &r.s[warm + i];
+                e2e[i] = s->e2e_ms;
+                build += (double)s->build_ms;
+                prog += (double)s->tests_ms;
+                own += (double)(s->duration_ms - s->build_ms - s->tests_ms);
+                pipe += s->e2e_ms - (double)s->duration_ms;
+                if (s->mismatch) {
+                        f.mismatches++;
+                        if (verbose)
+                                fprintf(stderr, "  %s: got %s, expected %s\n", s->id, s->status,
+                                        s->c->expect);
+                }
+        }
+        f.per_min = (double)count / (wall / 60000.0);
+        f.p50 = pct(e2e, count, 0.5);
+        f.p99 = pct(e2e, count, 0.99);
+        f.build = build / (double)count;
+        f.prog = prog / (double)count;
+        f.own = own / (double)count;
+        f.pipeline = pipe / (double)count;
+        if (verbose) {
+                /* per language: median latency and jailrun's own time */
+                printf("    P=%u per language:", parallel);
+                for (size_t l = 0; l < n_cases; l++) {
+                        bool first = true;
+                        for (size_t k = 0; k < l; k++)
+                                first = first && strcmp(cases[k].lang, cases[l].lang);
+                        if (!first)
+                                continue;
+                        double v[1024], o = 0;
+                        size_t m = 0;
+                        for (size_t i = 0; i < count && m < 1024; i++) {
+                                struct sample *s = &r.s[warm + i];
+                                if (!strcmp(s->c->lang, cases[l].lang)) {
+                                        v[m++] = s->e2e_ms;
+                                        o += (double)(s->duration_ms - s->build_ms - s->tests_ms);
+                                }
+                        }
+                        printf("  %s p50 %.0f ms (own %.1f ms)", cases[l].lang, pct(v, m, 0.5),
+                               m ? o / (double)m : 0);
+                }
+                printf("\n");
+        }
+        free(e2e);
+        free(r.s);
+        rd_kafka_consumer_close(cons);
+        rd_kafka_destroy(cons);
+        rd_kafka_flush(prod, 5000);
+        rd_kafka_destroy(prod);
+        return f;
+}
+
+static void broker_log(void *opaque, int level, const char *source, const char *msg)
+{
+        (void)opaque;
+        (void)level;
+        (void)source;
+        (void)msg;
+}
+
+int main(int argc, char **argv)
+{
+        char parallel_arg[256] = "1,2,4", langs[256] = "c,cpp,go,java,python";
+        const char *spool_root = "/var/tmp/jailrun-bench";
+        unsigned rounds = 1, factor = 2, probe = 30;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+                if (!strcmp(a, "--parallel") && v)
+                        snprintf(parallel_arg, sizeof parallel_arg, "%s", argv[++i]);
+                else if (!strcmp(a, "--rounds") && v)
+                        rounds = (unsigned)atoi(argv[++i]);
+                else if (!strcmp(a, "--langs") && v)
+                        snprintf(langs, sizeof langs, "%s", argv[++i]);
+                else if (!strcmp(a, "--window-factor") && v)
+                        factor = (unsigned)atoi(argv[++i]);
+                else if (!strcmp(a, "--spool-root") && v)
+                        spool_root = argv[++i];
+                else if (!strcmp(a, "--probe") && v)
+                        probe = (unsigned)atoi(argv[++i]);
+                else
+                        die("usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST] "
+                            "[--window-factor F] [--spool-root DIR] [--probe N]");
+        }
+        if (rounds < 1 || factor < 1)
+                die("--rounds and --window-factor must be at least 1");
+        char self[3072];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n < 0)
+                die("readlink /proc/self/exe: %s", strerror(errno));
+        self[n] = '\0';
+        *strrchr(self, '/') = '\0'; /* build/bench */
+        snprintf(jailrun, sizeof jailrun, "%s/../jailrun", self);
+        if (access(jailrun, X_OK) != 0)
+                die("%s: %s", jailrun, strerror(errno));
+        mkdir(spool_root, 0755);
+        load_cases(langs);
+
+        /* every run gets its own three topics, created up front */
+        size_t runs = 2;
+        for (const char *p = parallel_arg; *p; p++)
+                runs += *p == ',';
+        jr_kafka_topic_spec topics[3 * 18];
+        char names[3 * 18][32];
+        size_t nt = 0;
+        for (size_t i = 1; i <= runs && i <= 18; i++) {
+                static const char *const kind[] = {"scripts", "results", "events"};
+                for (int k = 0; k < 3; k++) {
+                        snprintf(names[nt], sizeof names[nt], "%s-%zu", kind[k], i);
+                        topics[nt] = (jr_kafka_topic_spec){names[nt], NPARTS};
+                        nt++;
+                }
+        }
+        jr_kafka_broker *broker = NULL;
+        jr_error e;
+        if (jr_kafka_broker_start(topics, nt, broker_log, NULL, &broker, &e) < 0)
+                die("%s", e.msg);
+        const char *brokers = jr_kafka_broker_bootstraps(broker);
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+        printf("jailrun serve through the embedded broker (librdkafka mock cluster at %s)\n",
+               brokers);
+        printf("mix: %zu cases (%s x outcomes), each source unique, %u round(s); window = "
+               "%u x parallel; %ld CPUs; spool %s\n\n",
+               n_cases, langs, rounds, factor, cores, spool_root);
+        printf("%8s %6s %9s %10s %8s %8s %9s %9s %10s %10s %9s %8s\n", "parallel", "subs",
+               "subs/min", "/core/min", "p50 ms", "p99 ms", "build ms", "prog ms", "jailrun ms",
+               "pipe ms", "sup MiB", "wrong");
+        char *save = NULL;
+        struct figures all[16];
+        unsigned ps[16];
+        size_t np = 0;
+        for (char *p = strtok_r(parallel_arg, ",", &save); p && np < 16;
+             p = strtok_r(NULL, ",", &save)) {
+                unsigned par = (unsigned)atoi(p);
+                if (par < 1)
+                        die("bad parallel \"%s\"", p);
+                struct figures f = run_serve(brokers, spool_root, par, n_cases * rounds,
+                                             (size_t)par * factor, false, true);
+                printf("%8u %6zu %9.1f %10.1f %8.0f %8.0f %9.1f %9.1f %10.1f %10.1f %9.1f %8zu\n",
+                       par, f.n, f.per_min, f.per_min / (double)cores, f.p50, f.p99, f.build,
+                       f.prog, f.own, f.pipeline, (double)f.sup_kb / 1024.0, f.mismatches);
+                printf("    executors' peak RSS: %.1f MiB in all\n", (double)f.exec_kb / 1024.0);
+                fflush(stdout);
+                all[np] = f;
+                ps[np++] = par;
+        }
+        (void)all;
+        (void)ps;
+        if (probe > 0) {
+                struct figures f = run_serve(brokers, spool_root, 1, probe, 1, true, false);
+                printf("\npipeline probe (c/ok one at a time, parallel 1, %u submissions):\n"
+                       "  end-to-end p50 %.0f ms, p99 %.0f ms; build %.1f ms, program %.1f ms, "
+                       "jailrun in the judge %.1f ms, Kafka + spool + executor round trip "
+                       "%.1f ms (mean)\n",
+                       probe, f.p50, f.p99, f.build, f.prog, f.own, f.pipeline);
+        }
+        printf("\nreference Docker worker: 140-228 submissions/min on 8 cores (about 28 per "
+               "core per minute);\naim: >= 5x per core (>= 140 per core per minute) with "
+               "jailrun's own time < 10 ms per submission.\n"
+               "columns: build = compiler (build_duration_ms), prog = the tests' duration_ms, "
+               "jailrun = the result's duration_ms minus both,\n"
+               "pipe = end-to-end minus duration_ms (Kafka, spool, executor hand-off, queueing "
+               "in the window), sup = supervisor VmHWM, wrong = status != expect\n");
+        jr_kafka_broker_stop(broker);
+        return 0;
+}
