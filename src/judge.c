@@ -31,6 +31,7 @@ void jr_judge_limits_default(jr_judge_limits *l)
             .max_memory_bytes = 256 * MiB,
             .max_total_ms = 5 * 60 * 1000,
             .max_test_wall_ms = 20 * 1000,
+            .time_scale = 1,
             .output_limit_bytes = 64 * MiB,
             .run_pids = 64,
             .work_bytes = 512 * MiB,
@@ -86,6 +87,12 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                         return jr_error_wrap(e, "JAILRUN_MAX_TEST_WALL");
                 if (x)
                         l->max_test_wall_ms = x;
+        }
+        v = getenv("JAILRUN_TIME_SCALE");
+        if (v && *v) {
+                if (jr_parse_uint(v, 1000, &x, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_TIME_SCALE");
+                l->time_scale = x ? x : 1;
         }
         v = getenv("JAILRUN_OUTPUT_LIMIT");
         if (v && *v) {
@@ -457,8 +464,9 @@ static int build(struct exec_state *s)
                 goto ie;
         jr_run_config cfg;
         jr_run_config_init(&cfg);
-        cfg.cpu_ms = 2 * lang->build_time_ms; /* a parallel build may use more CPU than wall */
-        cfg.wall_ms = lang->build_time_ms;
+        /* a parallel build may use more CPU than wall */
+        cfg.cpu_ms = 2 * lang->build_time_ms * j->lim.time_scale;
+        cfg.wall_ms = lang->build_time_ms * j->lim.time_scale;
         cfg.mem_bytes = lang->build_memory_bytes;
         cfg.pids = lang->build_pids;
         cfg.tmp_size = lang->build_tmp_bytes;
@@ -538,6 +546,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         uint64_t wall = 2 * s->time_ms + 1000;
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
+        wall *= j->lim.time_scale;
         bool budget_cut = false;
         if (wall > *budget_left_ms) {
                 wall = *budget_left_ms;
@@ -552,7 +561,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         }
         jr_run_config cfg;
         jr_run_config_init(&cfg);
-        cfg.cpu_ms = s->time_ms;
+        cfg.cpu_ms = s->time_ms * j->lim.time_scale;
         cfg.wall_ms = wall;
         cfg.mem_bytes = s->mem_bytes;
         cfg.pids = j->lim.run_pids + s->lang->run_extra_pids;
@@ -678,7 +687,7 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
                 goto out;
         }
         if (b == 0) {
-                uint64_t budget = j->lim.max_total_ms;
+                uint64_t budget = j->lim.max_total_ms * j->lim.time_scale;
                 size_t i = 0;
                 for (; i < sub->n_tests; i++)
                         if (!run_test(&s, i, &budget) || budget == 0) {

@@ -26,6 +26,9 @@ typedef struct jr_judge_limits {
         uint64_t output_limit_bytes;   /* stdout + stderr of one run (OL) */
         uint64_t run_pids;             /* pids of a test run, before the language's extra */
         uint64_t work_bytes;           /* size of one execution's work tmpfs */
+        uint64_t time_scale;           /* every time limit times this: a host whose CPU is
+                                          N times slower (an emulated test VM) keeps the
+                                          verdicts of a real one (JAILRUN_TIME_SCALE) */
         size_t max_message_bytes;      /* one result or one event */
 } jr_judge_limits;
 
