@@ -49,6 +49,11 @@ static int leftover_cgroups(void)
                                 continue;
                         char dir[8192];
                         snprintf(dir, sizeof dir, "%s%s", r, path);
+                        /* on v2 jailrun keeps itself in <own>/supervisor and its jails
+                         * beside it, in <own> */
+                        char *leaf = strrchr(dir, '/');
+                        if (i == 3 && leaf && !strcmp(leaf, "/supervisor"))
+                                *leaf = '\0';
                         DIR *d = opendir(dir);
                         if (!d)
                                 continue;
