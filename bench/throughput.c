@@ -597,6 +597,8 @@ int main(int argc, char **argv)
         if (access(jailrun, X_OK) != 0)
                 die("%s: %s", jailrun, strerror(errno));
         mkdir(spool_root, 0755);
+        char langs_list[256];
+        snprintf(langs_list, sizeof langs_list, "%s", langs);
         load_cases(langs);
 
         /* every run gets its own three topics, created up front */
@@ -625,7 +627,7 @@ int main(int argc, char **argv)
                brokers);
         printf("mix: %zu cases (%s x outcomes), each source unique, %u round(s); window = "
                "%u x parallel; %ld CPUs; spool %s\n\n",
-               n_cases, langs, rounds, factor, cores, spool_root);
+               n_cases, langs_list, rounds, factor, cores, spool_root);
         printf("%8s %6s %9s %10s %8s %8s %9s %9s %10s %10s %9s %8s\n", "parallel", "subs",
                "subs/min", "/core/min", "p50 ms", "p99 ms", "build ms", "prog ms", "jailrun ms",
                "pipe ms", "sup MiB", "wrong");

@@ -32,6 +32,8 @@
 #include "lang.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
+#include "notify.h"
 #include "spool.h"
 #include "units.h"
 
@@ -81,6 +83,8 @@ static const char usage_text[] =
     "  JAILRUN_SPOOL_FINISHED_MAX  finished ids remembered for duplicate suppression\n"
     "                        (100000)\n"
     "  JAILRUN_MAX_SUBMISSION_BYTES  larger messages get an IE result (64 MiB)\n"
+    "  JAILRUN_METRICS_ADDR  HOST:PORT of a Prometheus endpoint (GET /metrics); empty: off\n"
+    "  JAILRUN_CG_FALLBACKS  as --fallback; JAILRUN_LOG_LEVEL as --log-level\n"
     "\n"
     "Messages: a submission is judged; an invalid one (not JSON, a bad field, too big)\n"
     "gets an IE result naming the problem; {\"type\":\"done\"} finishes the work in flight\n"
@@ -92,6 +96,9 @@ static const char usage_text[] =
     "second executor dies too it gets an IE result (\"executor died\"). Events of that\n"
     "second attempt continue the first one's seq (already produced ones are not repeated).\n"
     "\n"
+    "Under systemd (Type=notify, $NOTIFY_SOCKET) serve sends READY=1 once the executors are\n"
+    "up, the spool is replayed into the producer and the consumer exists.\n"
+    "\n"
     "Signals: SIGTERM/SIGINT stop consuming, finish the executions in flight, flush,\n"
     "commit and exit 0 (a second one stops at once, exit 1: unfinished submissions are\n"
     "judged again at the next start). SIGHUP reopens the log file.\n"
@@ -102,25 +109,26 @@ static const char usage_text[] =
 int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e);
 
 #define MAX_PARALLEL 1024
+/* Records handed to librdkafka at a time; the rest wait in the spool, on disk: a burst of
+ * results while the broker is slow costs no memory. Plenty to keep a broker busy. */
+#define PRODUCER_IN_FLIGHT 1000
 /* Back-pressure with hysteresis: pause the consumer when this many submissions (or bytes)
  * wait for an executor, resume when half of that is left. Not "pause while all executors
  * are busy, resume when one frees up": librdkafka 2.0.2 takes up to a second to fetch
  * again after a resume (its broker thread notices on its next 1 s wake-up) and drops
  * what it had prefetched at each pause, so pausing per submission idled the executors
  * between short jobs. A few dozen waiting submissions are still a bounded queue. */
-/* Records handed to librdkafka at a time; the rest wait in the spool, on disk: a burst of
- * results while the broker is slow costs no memory. Plenty to keep a broker busy. */
-#define PRODUCER_IN_FLIGHT 1000
-#define QUEUE_HIGH         64
-#define QUEUE_HIGH_BYTES   ((size_t)16 << 20)
-#define CONSUME_BATCH      256 /* messages handled per turn of the loop */
-#define STARTUP_MS         120000
-#define RESPAWN_MAX_MS     10000
-#define EXECUTOR_TRIES     2 /* judge attempts of one submission when executors die */
-#define SERVE_TAG_SIGNAL   1
-#define SERVE_TAG_CONS     2
-#define SERVE_TAG_PROD     3
-#define SERVE_TAG_SLOT     16
+#define QUEUE_HIGH        64
+#define QUEUE_HIGH_BYTES  ((size_t)16 << 20)
+#define CONSUME_BATCH     256 /* messages handled per turn of the loop */
+#define STARTUP_MS        120000
+#define RESPAWN_MAX_MS    10000
+#define EXECUTOR_TRIES    2 /* judge attempts of one submission when executors die */
+#define SERVE_TAG_SIGNAL  1
+#define SERVE_TAG_CONS    2
+#define SERVE_TAG_PROD    3
+#define SERVE_TAG_METRICS 4
+#define SERVE_TAG_SLOT    16
 
 static int64_t mono_ms(void)
 {
@@ -175,6 +183,8 @@ enum phase {
 struct serve {
         /* configuration */
         const char *langs_dir, *rootfs_dir, *cg_mode, *fallbacks;
+        jr_sandbox_opts sandbox_opts;
+        const char *metrics_addr;
         unsigned parallel;
         uint64_t expected;
         size_t max_input;
@@ -192,6 +202,8 @@ struct serve {
         jr_kafka_consumer *consumer;
         jr_kafka_producer *producer;
         jr_spool *spool;
+        jr_sandbox *sandbox;
+        jr_metrics_server *metrics;
         struct slot *slots;
 
         /* the loop */
@@ -258,6 +270,10 @@ static void serve_stop(struct serve *s, const char *why, bool finish_queue, int 
                 busy += s->slots[i].state == SLOT_BUSY;
         jr_log(JR_LOG_INFO, "stopping", JR_LOG_STR("reason", why), JR_LOG_UINT("executing", busy),
                JR_LOG_UINT("queued", s->queued), JR_LOG_BOOL("finish_queued", finish_queue));
+        char note[128];
+        snprintf(note, sizeof note, "stopping (%s): finishing %zu execution(s)", why, busy);
+        jr_notify_stopping(NULL);
+        jr_notify_status(note, NULL);
 }
 
 static void fatal(struct serve *s, const char *what, const jr_error *e)
@@ -427,8 +443,10 @@ static void job_executor_died(struct serve *s, struct job *j)
         }
         jr_log(JR_LOG_ERROR, "executor died; IE result", JR_LOG_BYTES("id", j->id, j->id_len),
                JR_LOG_STR("error", why));
-        if (deliver_result(s, j->msg, j->id, j->id_len, &json) == 0)
+        if (deliver_result(s, j->msg, j->id, j->id_len, &json) == 0) {
                 s->judged++;
+                jr_metrics_count_result(j->language, "IE");
+        }
         free(json.ptr);
         job_free(j);
 }
@@ -472,6 +490,8 @@ static void handle_result(struct serve *s, struct slot *sl, const void *p, size_
         if (r == 0) {
                 s->judged++;
                 int64_t now = mono_ms();
+                jr_metrics_count_result(j->language, jr_status_name((jr_status)sum.status));
+                jr_metrics_observe_latency(j->language, (double)(now - j->consumed_ms) / 1000.0);
                 jr_log(JR_LOG_INFO, "judged", JR_LOG_BYTES("id", j->id, j->id_len),
                        JR_LOG_STR("language", j->language),
                        JR_LOG_STR("status", jr_status_name((jr_status)sum.status)),
@@ -708,8 +728,11 @@ static void answer_invalid(struct serve *s, jr_kafka_msg *m, jr_bytes id, const 
         jr_log(JR_LOG_WARNING, "invalid submission", JR_LOG_BYTES("id", id.ptr, id.len),
                JR_LOG_STR("status", "IE"), JR_LOG_STR("error", problem),
                JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset));
-        if (deliver_result(s, m, id.ptr, id.len, &json) == 0)
+        if (deliver_result(s, m, id.ptr, id.len, &json) == 0) {
                 s->invalid++;
+                jr_metrics_count_invalid_message();
+                jr_metrics_count_result("", "IE");
+        }
         free(json.ptr);
 }
 
@@ -1028,6 +1051,14 @@ static int start_kafka(struct serve *s, jr_error *e)
                JR_LOG_STR("events_topic", s->kcfg.events_topic),
                JR_LOG_UINT("parallel", s->parallel), JR_LOG_UINT("expected", s->expected),
                JR_LOG_INT("pid", getpid()));
+        /* systemd (Type=notify): the spool is replayed into the producer, every executor
+         * is up and the consumer exists: this host can judge. */
+        char status[128];
+        snprintf(status, sizeof status, "judging: %u executor(s), topic %s", s->parallel,
+                 s->kcfg.topic);
+        jr_error ne;
+        if (jr_notify_ready(status, &ne) < 0)
+                jr_log(JR_LOG_WARNING, "sd_notify", JR_LOG_STR("error", ne.msg));
         return 0;
 }
 
@@ -1077,6 +1108,18 @@ static bool any_busy(const struct serve *s)
                 if (s->slots[i].state == SLOT_BUSY)
                         return true;
         return false;
+}
+
+/* Before each scrape of /metrics: the gauges. */
+static void collect_metrics(void *opaque)
+{
+        struct serve *s = opaque;
+        unsigned busy = 0;
+        for (unsigned i = 0; i < s->parallel && s->slots; i++)
+                busy += s->slots[i].state == SLOT_BUSY;
+        jr_metrics_set_slots(s->parallel, busy);
+        if (s->spool)
+                jr_metrics_set_spool_pending(jr_spool_pending(s->spool));
 }
 
 static int min_timeout(int a, int64_t b)
@@ -1161,6 +1204,7 @@ static void step_phase(struct serve *s)
                 if (!any_busy(s) && !s->queued) {
                         s->phase = PHASE_FLUSHING;
                         s->flush_deadline = mono_ms() + (int64_t)s->flush_timeout_ms;
+                        jr_notify_status("flushing the spool to the broker", NULL);
                         jr_log(JR_LOG_INFO, "flushing",
                                JR_LOG_UINT("unacked", s->producer
                                                           ? jr_kafka_producer_unacked(s->producer)
@@ -1198,8 +1242,18 @@ static int serve_loop(struct serve *s)
                                 on_signal(s);
                         else if (tag == SERVE_TAG_CONS)
                                 cons_ready = true;
-                        else if (tag >= SERVE_TAG_SLOT && tag < SERVE_TAG_SLOT + s->parallel &&
-                                 s->slots[tag - SERVE_TAG_SLOT].sock >= 0)
+                        else if (tag == SERVE_TAG_METRICS && s->metrics) {
+                                jr_error me;
+                                if (jr_metrics_handle(s->metrics, &me) < 0) {
+                                        jr_log(JR_LOG_ERROR, "metrics endpoint closed",
+                                               JR_LOG_STR("error", me.msg));
+                                        epoll_ctl(s->epfd, EPOLL_CTL_DEL, jr_metrics_fd(s->metrics),
+                                                  NULL);
+                                        jr_metrics_close(s->metrics);
+                                        s->metrics = NULL;
+                                }
+                        } else if (tag >= SERVE_TAG_SLOT && tag < SERVE_TAG_SLOT + s->parallel &&
+                                   s->slots[tag - SERVE_TAG_SLOT].sock >= 0)
                                 slot_readable(s, &s->slots[tag - SERVE_TAG_SLOT]);
                         /* SERVE_TAG_PROD: serviced below on every turn */
                 }
@@ -1276,6 +1330,16 @@ static int read_env(struct serve *s, jr_error *e)
                                             mx, JR_PARSE_MAX_INPUT_DEFAULT);
                 s->max_input = (size_t)b;
         }
+        const char *ma = getenv("JAILRUN_METRICS_ADDR");
+        if (ma && *ma) {
+                char host[256], port[16];
+                if (jr_metrics_split_address(ma, host, sizeof host, port, sizeof port, e) < 0)
+                        return jr_error_wrap(e, "JAILRUN_METRICS_ADDR");
+                s->metrics_addr = ma;
+        }
+        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
+        if (fb && *fb && jr_parse_fallbacks(fb, &s->sandbox_opts.fallbacks, e) < 0)
+                return jr_error_wrap(e, "JAILRUN_CG_FALLBACKS");
         const char *lv = getenv("JAILRUN_LOG_LEVEL");
         if (lv && *lv) {
                 jr_log_level l;
@@ -1425,7 +1489,7 @@ int jr_cmd_serve(int argc, char **argv)
                 return 1;
         }
         s.produce = produce;
-        unsigned dummy_fb = 0;
+        unsigned opt_fallbacks = 0;
         optind = 1;
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -1446,9 +1510,12 @@ int jr_cmd_serve(int argc, char **argv)
                                 return 2;
                         }
                         s.cg_mode = optarg;
+                        s.sandbox_opts.cg_mode = !strcmp(optarg, "v1")   ? JR_CG_V1
+                                                 : !strcmp(optarg, "v2") ? JR_CG_V2
+                                                                         : JR_CG_AUTO;
                         break;
                 case 'f':
-                        if (jr_parse_fallbacks(optarg, &dummy_fb, &e) < 0) {
+                        if (jr_parse_fallbacks(optarg, &opt_fallbacks, &e) < 0) {
                                 fprintf(stderr, "jailrun serve: option --fallback: %s\n", e.msg);
                                 return 2;
                         }
@@ -1491,6 +1558,7 @@ int jr_cmd_serve(int argc, char **argv)
                 fprintf(stderr, "jailrun serve: %s\n", e.msg);
                 return 2;
         }
+        s.sandbox_opts.fallbacks |= opt_fallbacks; /* as the executors will see them */
         if (log_level) {
                 jr_log_level l;
                 if (jr_log_level_parse(log_level, &l, &e) < 0) {
@@ -1552,7 +1620,29 @@ int jr_cmd_serve(int argc, char **argv)
                JR_LOG_UINT("pending", st.pending), JR_LOG_UINT("finished", st.finished),
                JR_LOG_UINT("corrupt", st.corrupt));
 
-        /* 3. The executors, before any thread exists (see kafka.h PROCESS MODEL); Kafka
+        /* 3. The sandbox, once here before the executors: it fails early and clearly when
+         *    the host cannot make jails, and on cgroup v2 it moves this process into
+         *    <own cgroup>/supervisor and enables the controllers, so that the executors
+         *    (born there) find their cgroup ready. An executor moving itself would leave
+         *    the supervisor behind as an internal process of <own>, where the kernel then
+         *    refuses to enable controllers. */
+        if (jr_sandbox_new(&s.sandbox_opts, &s.sandbox, &e) < 0) {
+                jr_error_wrap(&e, "sandbox");
+                goto fail;
+        }
+        jr_log(JR_LOG_INFO, "sandbox", JR_LOG_STR("cgroup", jr_sandbox_describe(s.sandbox)));
+        if (s.metrics_addr) {
+                if (jr_metrics_open(s.metrics_addr, &s.metrics, &e) < 0 ||
+                    epoll_add(&s, jr_metrics_fd(s.metrics), SERVE_TAG_METRICS, &e) < 0) {
+                        jr_error_wrap(&e, "metrics endpoint");
+                        goto fail;
+                }
+                jr_metrics_set_collector(collect_metrics, &s);
+                jr_log(JR_LOG_INFO, "metrics endpoint",
+                       JR_LOG_STR("address", jr_metrics_address(s.metrics)));
+        }
+
+        /* 4. The executors, before any thread exists (see kafka.h PROCESS MODEL); Kafka
          *    starts when all of them are ready (step_phase). */
         s.slots = calloc(s.parallel, sizeof *s.slots);
         if (!s.slots) {
@@ -1602,6 +1692,8 @@ out:
                        JR_LOG_UINT("spool_pending", fs.pending));
         }
         jr_kafka_broker_stop(s.broker);
+        jr_metrics_close(s.metrics);
+        jr_sandbox_free(s.sandbox);
         jr_spool_close(s.spool);
         jr_lang_set_free(s.langs);
         jr_kafka_config_free(&s.kcfg);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <librdkafka/rdkafka.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1035,6 +1038,54 @@ Test(serve, embedded_broker_produce_print)
         rm_rf(dir);
 }
 
+/* systemd's Type=notify: READY=1 once serving, STOPPING=1 on SIGTERM. */
+static char *notify_recv(int fd)
+{
+        struct pollfd p = {fd, POLLIN, 0};
+        cr_assert_eq(poll(&p, 1, MAX_WAIT * 1000), 1, "no sd_notify datagram");
+        char buf[1024];
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        cr_assert_gt(n, 0);
+        buf[n] = '\0';
+        return strdup(buf);
+}
+
+Test(serve, sd_notify_ready_and_stopping)
+{
+        char *dir = mkworkdir();
+        char *path = xasprintf("%s/notify", dir);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
+        char *env_sock = xasprintf("NOTIFY_SOCKET=%s", path);
+        char *spool = xasprintf("JAILRUN_SPOOL_DIR=%s/spool", dir);
+        struct svc s =
+            svc_start(dir, "serve",
+                      (const char *const[]){"KAFKA_BROKERS=embedded", spool, env_sock, NULL}, NULL);
+        char *m = notify_recv(fd);
+        cr_assert(strstr(m, "READY=1"), "%s", m);
+        char *log = slurp(s.log);
+        cr_assert(strstr(log, "\"msg\":\"serving\""), "READY before serving:\n%s", log);
+        free(log);
+        free(m);
+        kill(s.pid, SIGTERM);
+        bool stopping = false;
+        for (int i = 0; i < 4 && !stopping; i++) {
+                m = notify_recv(fd);
+                stopping = strstr(m, "STOPPING=1") != NULL;
+                free(m);
+        }
+        cr_assert(stopping, "no STOPPING=1");
+        int st = svc_wait(&s, 120);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        close(fd);
+        free(path);
+        free(env_sock);
+        free(spool);
+        rm_rf(dir);
+}
+
 /* ---- (7) memory stays bounded ------------------------------------------------------------- */
 
 static long status_kb(pid_t pid, const char *field)
@@ -1046,6 +1097,41 @@ static long status_kb(pid_t pid, const char *field)
         long kb = p ? atol(p + strlen(field) + 1) : -1;
         free(st);
         return kb;
+}
+
+/* GET /metrics from the address of the service's "metrics endpoint" log line. */
+static char *scrape(const struct svc *s)
+{
+        char *log = slurp(s->log);
+        const char *p = strstr(log, "\"msg\":\"metrics endpoint\"");
+        cr_assert(p, "no metrics endpoint in the log");
+        p = strstr(p, "\"address\":\"");
+        cr_assert(p);
+        char host[64];
+        int port = 0;
+        cr_assert(sscanf(p + 11, "%63[^:]:%d", host, &port) == 2, "%s", p);
+        free(log);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+        char ports[16];
+        snprintf(ports, sizeof ports, "%d", port);
+        cr_assert_eq(getaddrinfo(host, ports, &hints, &ai), 0);
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert(fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0, "connect: %s",
+                  strerror(errno));
+        freeaddrinfo(ai);
+        const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+        cr_assert_eq(write(fd, req, sizeof req - 1), (ssize_t)sizeof req - 1);
+        size_t n = 0, cap = 65536;
+        char *buf = malloc(cap);
+        ssize_t r;
+        while ((r = read(fd, buf + n, cap - n - 1)) > 0) {
+                n += (size_t)r;
+                if (n + 1 == cap)
+                        buf = realloc(buf, cap *= 2);
+        }
+        buf[n] = '\0';
+        close(fd);
+        return buf;
 }
 
 /* Reset the peak RSS to the current RSS (Linux >= 4.0), so that VmHWM is per round. */
@@ -1067,9 +1153,11 @@ Test(serve, memory_bounded)
         struct broker b = broker_start();
         char *dir = mkworkdir();
         /* a small finished-id record: its memory is bounded by this, not by the traffic */
-        struct svc s = svc_start(
-            dir, "serve",
-            SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2", "JAILRUN_SPOOL_FINISHED_MAX=1000"), NULL);
+        struct svc s =
+            svc_start(dir, "serve",
+                      SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2", "JAILRUN_SPOOL_FINISHED_MAX=1000",
+                              "JAILRUN_METRICS_ADDR=127.0.0.1:0"),
+                      NULL);
         wait_log(&s, "\"msg\":\"serving\"", 1);
         struct reader *r = reader_new(&b, RESULTS);
         size_t cap = 1000 * 64 + 1024;
@@ -1132,6 +1220,18 @@ Test(serve, memory_bounded)
                 cr_assert_gt(peak[round], 0);
                 cr_log_info("after %zu submissions: peak RSS in the round %ld kB, RSS %ld kB",
                             total, peak[round], idle[round]);
+                if (round == 0) {
+                        /* the Prometheus endpoint counts what happened */
+                        char *m = scrape(&s);
+                        char *want = xasprintf("jailrun_invalid_messages_total %d", INVALID);
+                        cr_expect(strstr(m, want), "no \"%s\" in:\n%s", want, m);
+                        cr_expect(strstr(m, "jailrun_slots 2"), "%s", m);
+                        cr_expect(
+                            strstr(m, "jailrun_results_total{language=\"c\",status=\"WA\"} 2"),
+                            "%s", m);
+                        free(want);
+                        free(m);
+                }
         }
         kill(s.pid, SIGTERM);
         int st = svc_wait(&s, 120);
