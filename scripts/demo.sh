@@ -13,3 +13,8 @@ echo "== building the rootfs trees (first time: a few minutes; kept afterwards)"
 echo
 echo "== judging tests/cases/<language>/<outcome>.json with jailrun run"
 "$B/bench/matrix" table
+echo
+echo "== the service: the C and Python cases produced to the embedded broker, judged by"
+echo "   jailrun serve, each result printed as it arrives (logs in /tmp/jailrun-demo.log)"
+KAFKA_BROKERS=embedded "$B/jailrun" serve --produce tests/cases/c --produce tests/cases/python \
+    --print-results 2>/tmp/jailrun-demo.log | cut -c1-150

@@ -79,7 +79,8 @@ static const char usage_text[] =
     "  SCRIPT_EXPECTED       exit 0 after this many submissions (0: never). Every\n"
     "                        submission message counts once when it is consumed: judged,\n"
     "                        invalid (IE) or skipped as already judged; \"done\" does not.\n"
-    "  JAILRUN_SPOOL_DIR     the spool (/var/lib/jailrun/spool)\n"
+    "  JAILRUN_SPOOL_DIR     the spool (/var/lib/jailrun/spool; with the embedded broker,\n"
+    "                        unless set: a temporary one, removed at exit)\n"
     "  JAILRUN_SPOOL_FINISHED_MAX  finished ids remembered for duplicate suppression\n"
     "                        (100000)\n"
     "  JAILRUN_MAX_SUBMISSION_BYTES  larger messages get an IE result (64 MiB)\n"
@@ -205,6 +206,7 @@ struct serve {
         jr_sandbox *sandbox;
         jr_metrics_server *metrics;
         struct slot *slots;
+        char tmp_spool[64]; /* the embedded broker's private spool, removed at exit */
 
         /* the loop */
         enum phase phase;
@@ -1413,6 +1415,21 @@ static void shutdown_executors(struct serve *s)
         }
 }
 
+/* Remove the private spool of an embedded run: plain files in a directory we created. */
+static void remove_tmp_spool(const char *dir)
+{
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d)))
+                        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                                unlinkat(dirfd(d), de->d_name, 0);
+        }
+        if (rmdir(dir) < 0)
+                jr_log(JR_LOG_WARNING, "remove the temporary spool", JR_LOG_STR("dir", dir),
+                       JR_LOG_STR("error", strerror(errno)));
+}
+
 static int executor_command(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -1612,6 +1629,19 @@ int jr_cmd_serve(int argc, char **argv)
         /* 2. The spool: fails early when another instance owns it. */
         jr_spool_options so = {.finished_max = s.finished_max};
         const char *spool_dir = jr_spool_dir_from_env();
+        const char *env_spool = getenv("JAILRUN_SPOOL_DIR");
+        if (jr_kafka_config_is_embedded(&s.kcfg) && !(env_spool && *env_spool)) {
+                /* The embedded broker forgets everything at exit; so does its spool. A
+                 * shared one would replay old records into the new broker and skip ids
+                 * judged by an earlier demo as already finished. */
+                snprintf(s.tmp_spool, sizeof s.tmp_spool, "/tmp/jailrun-embedded-XXXXXX");
+                if (!mkdtemp(s.tmp_spool)) {
+                        s.tmp_spool[0] = '\0';
+                        jr_error_errno(&e, "temporary spool");
+                        goto fail;
+                }
+                spool_dir = s.tmp_spool;
+        }
         if (jr_spool_open(spool_dir, &so, &s.spool, &e) < 0)
                 goto fail;
         jr_spool_stats st;
@@ -1695,6 +1725,8 @@ out:
         jr_metrics_close(s.metrics);
         jr_sandbox_free(s.sandbox);
         jr_spool_close(s.spool);
+        if (s.tmp_spool[0])
+                remove_tmp_spool(s.tmp_spool);
         jr_lang_set_free(s.langs);
         jr_kafka_config_free(&s.kcfg);
         free(s.slots);

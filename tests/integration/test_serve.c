@@ -1059,10 +1059,9 @@ Test(serve, sd_notify_ready_and_stopping)
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
         cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
         char *env_sock = xasprintf("NOTIFY_SOCKET=%s", path);
-        char *spool = xasprintf("JAILRUN_SPOOL_DIR=%s/spool", dir);
-        struct svc s =
-            svc_start(dir, "serve",
-                      (const char *const[]){"KAFKA_BROKERS=embedded", spool, env_sock, NULL}, NULL);
+        /* no JAILRUN_SPOOL_DIR: the embedded broker gets a temporary spool */
+        struct svc s = svc_start(
+            dir, "serve", (const char *const[]){"KAFKA_BROKERS=embedded", env_sock, NULL}, NULL);
         char *m = notify_recv(fd);
         cr_assert(strstr(m, "READY=1"), "%s", m);
         char *log = slurp(s.log);
@@ -1081,8 +1080,17 @@ Test(serve, sd_notify_ready_and_stopping)
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         close(fd);
         free(path);
+        log = slurp(s.log);
+        const char *key = "\"msg\":\"spool open\",\"dir\":\"";
+        const char *p = strstr(log, key);
+        cr_assert(p, "%s", log);
+        char spool[128];
+        cr_assert_eq(sscanf(p + strlen(key), "%127[^\"]", spool), 1);
+        cr_assert(!strncmp(spool, "/tmp/jailrun-embedded-", 22), "spool %s", spool);
+        struct stat sb;
+        cr_assert(stat(spool, &sb) < 0 && errno == ENOENT, "%s left behind", spool);
+        free(log);
         free(env_sock);
-        free(spool);
         rm_rf(dir);
 }
 
