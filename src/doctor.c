@@ -46,6 +46,7 @@ struct ctx {
         char own_v2[PATH_MAX + 32]; /* v2: our cgroup directory */
         bool own_v2_is_root;
         char memory_v1[PATH_MAX]; /* v1: our memory cgroup directory */
+        bool no_jail_cgroups;     /* v2: jail cgroups cannot be made from our cgroup */
 };
 
 const char *jr_doctor_level_name(jr_doctor_level l)
@@ -534,6 +535,7 @@ static void check_cgroup_v2(struct ctx *c)
         const char *hint = "the service gets a delegated cgroup of its own from systemd "
                            "(Delegate=yes in jailrun.service); to check from a shell: "
                            "`systemd-run --scope -p Delegate=yes jailrun doctor`";
+        c->no_jail_cgroups = *missing_own || access(path, W_OK) < 0 || (others && !enabled);
         if (*missing_own)
                 say(c, JR_DOCTOR_WARN, "cgroup-delegation", "our cgroup %s is not offered%s: %s",
                     own, missing_own, hint);
@@ -935,6 +937,12 @@ static void check_jail(struct ctx *c)
 {
         if (c->o->no_jail)
                 return;
+        if (c->no_jail_cgroups) {
+                say(c, JR_DOCTOR_WARN, "jail",
+                    "not tried: jail cgroups cannot be created from this cgroup (see "
+                    "cgroup-delegation)");
+                return;
+        }
         jr_sandbox_opts so = {.cg_mode = c->mode};
         jr_error e = {0};
         jr_sandbox *sb = NULL;
