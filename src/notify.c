@@ -52,7 +52,7 @@ static int send_with_status(const char *what, const char *status, jr_error *e)
 
 int jr_notify_ready(const char *status, jr_error *e)
 {
-        return send_with_status("READY=1\n", status, e);
+        return status ? send_with_status("READY=1\n", status, e) : jr_notify("READY=1", e);
 }
 
 int jr_notify_status(const char *status, jr_error *e)
