@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "doctor.h"
@@ -79,19 +80,14 @@ int jr_cmd_doctor(int argc, char **argv)
                 case 'l':
                         o.langs_dir = optarg;
                         break;
-                case 'c':
-                        if (!strcmp(optarg, "v1"))
-                                o.cg_mode = JR_CG_V1;
-                        else if (!strcmp(optarg, "v2"))
-                                o.cg_mode = JR_CG_V2;
-                        else if (strcmp(optarg, "auto")) {
-                                fprintf(stderr,
-                                        "jailrun doctor: option --cgroup \"%s\": expected auto, "
-                                        "v1 or v2\n",
-                                        optarg);
+                case 'c': {
+                        jr_error ce;
+                        if (jr_parse_cg_mode(optarg, &o.cg_mode, &ce) < 0) {
+                                fprintf(stderr, "jailrun doctor: option --cgroup: %s\n", ce.msg);
                                 return 2;
                         }
                         break;
+                }
                 case 's':
                         if (jr_parse_uint(optarg, 1024, &v, &e) < 0 || v == 0) {
                                 fprintf(stderr, "jailrun doctor: option --slots: %s\n",

@@ -11,13 +11,13 @@
 #include <yajl/yajl_gen.h>
 
 #include "cleanup.h"
+#include "cli.h"
 #include "commands.h"
 #include "jail.h"
 #include "units.h"
 
-#define DEFAULT_UID_BASE 60000
-#define MAX_BINDS        64
-#define MAX_ENV          256
+#define MAX_BINDS 64
+#define MAX_ENV   256
 
 static const char usage_text[] =
     "Usage: jailrun exec [OPTIONS] -- COMMAND [ARGS...]\n"
@@ -53,7 +53,8 @@ static const char usage_text[] =
     "  --report FILE        write the JSON report to FILE instead of stdout\n"
     "Identity:\n"
     "  --env K=V            set a variable; the environment is otherwise empty; repeatable\n"
-    "  --uid N              uid and gid of the program (default 60000 + slot; never 0)\n"
+    "  --uid N              uid and gid of the program (default $JAILRUN_SLOT_UID_BASE,\n"
+    "                       60000, + slot; never 0)\n"
     "  --slot N             jail slot number (default 0)\n"
     "Host:\n"
     "  --cgroup auto|v1|v2  cgroup backend (default auto)\n"
@@ -132,38 +133,6 @@ struct exec_opts {
         bool verbose, version;
 };
 
-int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e)
-{
-        static const struct {
-                const char *name;
-                unsigned flag;
-        } names[] = {{"memory-peak", JR_FB_NO_MEMORY_PEAK},
-                     {"cgroup-kill", JR_FB_NO_CGROUP_KILL},
-                     {"clone-into-cgroup", JR_FB_NO_CLONE_INTO_CGROUP}};
-        unsigned flags = 0;
-        const char *p = list;
-        while (*p) {
-                size_t len = strcspn(p, ",");
-                bool found = false;
-                for (size_t i = 0; i < JR_ARRAY_SIZE(names); i++) {
-                        if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
-                                flags |= names[i].flag;
-                                found = true;
-                        }
-                }
-                if (!found && len > 0)
-                        return jr_error_set(e, EINVAL,
-                                            "unknown fallback \"%.*s\" (known: memory-peak, "
-                                            "cgroup-kill, clone-into-cgroup)",
-                                            (int)len, p);
-                p += len;
-                if (*p == ',')
-                        p++;
-        }
-        *out |= flags;
-        return 0;
-}
-
 static int parse_u64_opt(const char *name, const char *arg, bool size, uint64_t *out, jr_error *e)
 {
         int r = size ? jr_parse_size(arg, out, e) : jr_parse_uint(arg, INT64_MAX, out, e);
@@ -207,9 +176,8 @@ static int parse_bind(const char *arg, jr_bind *b, jr_error *e)
 static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
 {
         jr_run_config *c = &o->cfg;
-        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
-        if (fb && jr_parse_fallbacks(fb, &o->sb.fallbacks, e) < 0)
-                return jr_error_wrap(e, "$JAILRUN_CG_FALLBACKS");
+        if (jr_sandbox_opts_from_env(&o->sb, e) < 0)
+                return -1;
         optind = 1;
         opterr = 0;
         int opt;
@@ -309,17 +277,8 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                         o->slot = (unsigned)v;
                         break;
                 case OPT_CGROUP:
-                        if (!strcmp(optarg, "auto"))
-                                o->sb.cg_mode = JR_CG_AUTO;
-                        else if (!strcmp(optarg, "v1"))
-                                o->sb.cg_mode = JR_CG_V1;
-                        else if (!strcmp(optarg, "v2"))
-                                o->sb.cg_mode = JR_CG_V2;
-                        else
-                                return jr_error_set(e, EINVAL,
-                                                    "option --cgroup \"%s\": expected auto, v1 "
-                                                    "or v2",
-                                                    optarg);
+                        if (jr_parse_cg_mode(optarg, &o->sb.cg_mode, e) < 0)
+                                return jr_error_wrap(e, "option --cgroup");
                         break;
                 case OPT_FALLBACK:
                         if (jr_parse_fallbacks(optarg, &o->sb.fallbacks, e) < 0)
@@ -481,9 +440,16 @@ int jr_cmd_exec(int argc, char **argv)
                 jr_sandbox_free(sb);
                 return 0;
         }
-        uid_t uid = o.uid > 0 ? (uid_t)o.uid : (uid_t)(DEFAULT_UID_BASE + o.slot);
+        uid_t uid;
+        gid_t gid;
+        if (jr_slot_ids(o.slot, &uid, &gid, &e) < 0) {
+                jr_sandbox_free(sb);
+                return report_ie(report, &e, 2);
+        }
+        if (o.uid > 0)
+                uid = gid = (uid_t)o.uid;
         jr_slot *slot = NULL;
-        if (jr_slot_new(sb, o.slot, uid, uid, &slot, &e) < 0) {
+        if (jr_slot_new(sb, o.slot, uid, gid, &slot, &e) < 0) {
                 jr_sandbox_free(sb);
                 return report_ie(report, &e, 1);
         }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cli.h"
 #include "commands.h"
 #include "jail.h"
 #include "judge.h"
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "  --rootfs-dir DIR   rootfs trees (default $JAILRUN_ROOTFS_DIR or\n"
     "                     /var/lib/jailrun/rootfs)\n"
     "  --events FILE      write the progress events there, one JSON per line ('-': stderr)\n"
-    "  --slot N           jail slot (uid 60000+N; default 0)\n"
+    "  --slot N           jail slot: uid $JAILRUN_SLOT_UID_BASE (60000) + N; default 0\n"
     "  --cgroup auto|v1|v2, --fallback LIST   as for jailrun exec\n"
     "  -h, --help         this text\n"
     "\n"
@@ -38,9 +39,6 @@ static const char usage_text[] =
     "Exit status: 0 when the submission was judged, whatever the verdict; 1 when the\n"
     "judge itself failed (the result says IE); 2 on invalid input (a message on stderr,\n"
     "and a result with status IE on stdout when the input was JSON).\n";
-
-/* Parsed elsewhere too (jailrun exec): the same names and the same error. */
-int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e);
 
 static int read_input(const char *path, jr_buf *out, jr_error *e)
 {
@@ -119,9 +117,8 @@ int jr_cmd_run(int argc, char **argv)
         uint64_t slot_no = 0;
         jr_error e = {0};
         int opt;
-        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
-        if (fb && jr_parse_fallbacks(fb, &sbo.fallbacks, &e) < 0) {
-                fprintf(stderr, "jailrun run: $JAILRUN_CG_FALLBACKS: %s\n", e.msg);
+        if (jr_sandbox_opts_from_env(&sbo, &e) < 0) {
+                fprintf(stderr, "jailrun run: %s\n", e.msg);
                 return 2;
         }
         optind = 1;
@@ -144,15 +141,8 @@ int jr_cmd_run(int argc, char **argv)
                         }
                         break;
                 case 'c':
-                        if (!strcmp(optarg, "v1"))
-                                sbo.cg_mode = JR_CG_V1;
-                        else if (!strcmp(optarg, "v2"))
-                                sbo.cg_mode = JR_CG_V2;
-                        else if (strcmp(optarg, "auto")) {
-                                fprintf(stderr,
-                                        "jailrun run: option --cgroup \"%s\": expected "
-                                        "auto, v1 or v2\n",
-                                        optarg);
+                        if (jr_parse_cg_mode(optarg, &sbo.cg_mode, &e) < 0) {
+                                fprintf(stderr, "jailrun run: option --cgroup: %s\n", e.msg);
                                 return 2;
                         }
                         break;
@@ -247,9 +237,11 @@ int jr_cmd_run(int argc, char **argv)
         jr_judge *judge = NULL;
         jr_buf result = {0};
         jr_judge_summary sum = {0};
-        if (jr_sandbox_new(&sbo, &sb, &e) < 0 ||
-            jr_slot_new(sb, (unsigned)slot_no, 60000 + (uid_t)slot_no, 60000 + (gid_t)slot_no,
-                        &slot, &e) < 0) {
+        uid_t uid;
+        gid_t gid;
+        if (jr_slot_ids((unsigned)slot_no, &uid, &gid, &e) < 0 ||
+            jr_sandbox_new(&sbo, &sb, &e) < 0 ||
+            jr_slot_new(sb, (unsigned)slot_no, uid, gid, &slot, &e) < 0) {
                 jr_error_wrap(&e, "sandbox");
                 goto fail;
         }

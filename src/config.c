@@ -1,6 +1,8 @@
 /* The configuration file: parse, check, export to the environment. See config.h. */
 #include "config.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -526,14 +528,8 @@ int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e)
         const char *v = getenv("JAILRUN_CGROUP");
         if (!v || !*v)
                 return 0;
-        if (!strcmp(v, "auto"))
-                *mode = JR_CG_AUTO;
-        else if (!strcmp(v, "v1"))
-                *mode = JR_CG_V1;
-        else if (!strcmp(v, "v2"))
-                *mode = JR_CG_V2;
-        else
-                return jr_error_set(e, 0, "JAILRUN_CGROUP: \"%s\" is not one of auto|v1|v2", v);
+        if (jr_parse_cg_mode(v, mode, e) < 0)
+                return jr_error_wrap(e, "JAILRUN_CGROUP");
         return 0;
 }
 

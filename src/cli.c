@@ -1,0 +1,74 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "config.h"
+
+int jr_parse_cg_mode(const char *arg, jr_cg_mode *out, jr_error *e)
+{
+        if (!strcmp(arg, "auto"))
+                *out = JR_CG_AUTO;
+        else if (!strcmp(arg, "v1"))
+                *out = JR_CG_V1;
+        else if (!strcmp(arg, "v2"))
+                *out = JR_CG_V2;
+        else
+                return jr_error_set(e, 0, "cgroup mode \"%s\": expected auto, v1 or v2", arg);
+        return 0;
+}
+
+int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e)
+{
+        static const struct {
+                const char *name;
+                unsigned flag;
+        } names[] = {{"memory-peak", JR_FB_NO_MEMORY_PEAK},
+                     {"cgroup-kill", JR_FB_NO_CGROUP_KILL},
+                     {"clone-into-cgroup", JR_FB_NO_CLONE_INTO_CGROUP}};
+        unsigned flags = 0;
+        const char *p = list;
+        while (*p) {
+                size_t len = strcspn(p, ",");
+                bool found = false;
+                for (size_t i = 0; i < JR_ARRAY_SIZE(names); i++) {
+                        if (strlen(names[i].name) == len && !strncmp(p, names[i].name, len)) {
+                                flags |= names[i].flag;
+                                found = true;
+                        }
+                }
+                if (!found && len > 0)
+                        return jr_error_set(e, 0,
+                                            "unknown fallback \"%.*s\" (known: memory-peak, "
+                                            "cgroup-kill, clone-into-cgroup)",
+                                            (int)len, p);
+                p += len;
+                if (*p == ',')
+                        p++;
+        }
+        *out |= flags;
+        return 0;
+}
+
+int jr_sandbox_opts_from_env(jr_sandbox_opts *o, jr_error *e)
+{
+        if (jr_config_cg_mode(&o->cg_mode, e) < 0)
+                return -1;
+        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
+        if (fb && *fb && jr_parse_fallbacks(fb, &o->fallbacks, e) < 0)
+                return jr_error_wrap(e, "JAILRUN_CG_FALLBACKS");
+        return 0;
+}
+
+int jr_slot_ids(unsigned slot, uid_t *uid, gid_t *gid, jr_error *e)
+{
+        uid_t base = JR_DEFAULT_SLOT_UID_BASE;
+        if (jr_config_slot_uid_base(&base, e) < 0)
+                return -1;
+        *uid = base + slot;
+        *gid = (gid_t)(base + slot);
+        return 0;
+}
