@@ -480,6 +480,7 @@ static int build(struct exec_state *s)
         s->sum.jail_ms += res.wall_ms;
         s->result.build_duration_ms = (int64_t)res.wall_ms;
         if (r < 0) {
+                s->sum.sandbox_failures++;
                 jr_error_wrap(&e, "build");
                 goto ie;
         }
@@ -577,6 +578,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         *budget_left_ms = *budget_left_ms > res.wall_ms ? *budget_left_ms - res.wall_ms : 0;
 
         if (r < 0) {
+                s->sum.sandbox_failures++;
                 t->status = JR_STATUS_IE;
                 t->error = jr_bytes_cstr(strdup(e.msg));
                 emit_test(s, t);

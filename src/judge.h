@@ -61,6 +61,8 @@ typedef struct jr_judge_summary {
         uint64_t total_ms; /* wall time of the whole execution, jailrun's own work included */
         uint64_t jail_ms;  /* wall time spent inside jails (build + tests) */
         size_t tests_run;
+        unsigned sandbox_failures; /* jails that failed themselves (jr_jail_run < 0): the
+                                      host's fault, never the submission's */
 } jr_judge_summary;
 
 /* Judge one submission. Always produces a result (status IE for a submission that
