@@ -1148,3 +1148,25 @@ void jr_kafka_producer_free(jr_kafka_producer *p)
                 close(p->efd);
         free(p);
 }
+
+int64_t jr_kafka_consumer_lag(const jr_kafka_consumer *c)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (!c || c->closed || rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return -1;
+        int64_t lag = -1;
+        if (rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                for (int i = 0; i < parts->cnt; i++) {
+                        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+                        int64_t low, high;
+                        if (p->offset < 0 ||
+                            rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &low,
+                                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+                            high < 0)
+                                continue;
+                        lag = (lag < 0 ? 0 : lag) + (high > p->offset ? high - p->offset : 0);
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+        return lag;
+}

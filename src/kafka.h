@@ -195,6 +195,10 @@ int jr_kafka_consumer_pause(jr_kafka_consumer *c, bool pause, jr_error *e);
 bool jr_kafka_consumer_paused(const jr_kafka_consumer *c);
 /* Messages returned by poll and not yet done (on partitions still assigned). */
 size_t jr_kafka_consumer_in_flight(const jr_kafka_consumer *c);
+/* Messages of the assigned partitions not consumed yet: the sum of high watermark minus
+ * position, from librdkafka's cached values (no broker round trip); -1 when nothing is
+ * known yet (no assignment, no fetch). */
+int64_t jr_kafka_consumer_lag(const jr_kafka_consumer *c);
 /* Commit what is done and leave the group, waiting at most 5 s for the broker: when the
  * commit is not confirmed in time (broker unreachable), the group is left without a
  * goodbye (the broker notices at session.timeout.ms) and the uncommitted submissions are
