@@ -18,7 +18,10 @@
  * spool writes with fsync, the executor round trip).
  *
  * Usage: throughput [--parallel 1,2,4] [--rounds N] [--langs c,cpp,go,java,python]
- *                   [--window-factor F] [--spool-root DIR] [--probe N]
+ *                   [--outcomes ok,wa,tl_busy,ml,bf] [--window-factor F]
+ *                   [--spool-root DIR] [--probe N] [--kafka-config PROPS]
+ * --outcomes picks the mix (default: every case file; the reference simulator's mix is
+ * ok,wa,tl_busy,ml,bf); --kafka-config adds JAILRUN_KAFKA_CONFIG properties for serve.
  * Run as root (jails). The spool lives on disk by default (/var/tmp/jailrun-bench), as in
  * production: every record is fsync'd. */
 #include <dirent.h>
@@ -46,6 +49,7 @@ extern char **environ;
 #define NPARTS 4
 
 static char jailrun[4096];
+static const char *kafka_extra; /* --kafka-config: more librdkafka properties for serve */
 
 static double now_ms(void)
 {
@@ -96,12 +100,32 @@ struct tcase {
 
 static struct tcase cases[128];
 static size_t n_cases;
+/* the cases that make the mix (--outcomes), in arrival order */
+static const struct tcase *mix[128];
+static size_t n_mix;
 
 static int cmp_case(const void *a, const void *b)
 {
         const struct tcase *x = a, *y = b;
         int c = strcmp(x->outcome, y->outcome);
         return c ? c : strcmp(x->lang, y->lang);
+}
+
+/* --outcomes: NULL = every outcome */
+static const char *outcome_filter;
+
+static bool outcome_wanted(const char *name)
+{
+        if (!outcome_filter)
+                return true;
+        size_t n = strlen(name);
+        for (const char *p = outcome_filter; *p;) {
+                size_t len = strcspn(p, ",");
+                if (len == n && !strncmp(p, name, n))
+                        return true;
+                p += len + (p[len] == ',');
+        }
+        return false;
 }
 
 static void load_cases(char *langs)
@@ -137,6 +161,11 @@ static void load_cases(char *langs)
         }
         /* interleave languages: the mix arrives as a real queue would */
         qsort(cases, n_cases, sizeof cases[0], cmp_case);
+        for (size_t i = 0; i < n_cases; i++)
+                if (outcome_wanted(cases[i].outcome))
+                        mix[n_mix++] = &cases[i];
+        if (n_mix == 0)
+                die("no case matches --outcomes %s", outcome_filter);
 }
 
 static void gen_str(yajl_gen g, const char *s)
@@ -303,7 +332,8 @@ static pid_t start_serve(struct run *r, const char *brokers, const char *spool_r
             asprintf(&envs[ne++], "KAFKA_GROUP_ID=bench-p%u", r->parallel) < 0 ||
             asprintf(&envs[ne++], "RUNNER_MAX_PARALLEL=%u", r->parallel) < 0 ||
             asprintf(&envs[ne++], "JAILRUN_SPOOL_DIR=%s", spool) < 0 ||
-            asprintf(&envs[ne++], "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10") < 0)
+            asprintf(&envs[ne++], "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10%s%s",
+                     kafka_extra ? ";" : "", kafka_extra ? kafka_extra : "") < 0)
                 die("out of memory");
         const char *envp[256];
         size_t n = 0;
@@ -474,7 +504,7 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                 die("the mix needs c/ok.json for the warm-up");
         for (size_t i = 0; i < r.n; i++) {
                 struct sample *s = &r.s[i];
-                s->c = i < warm || only_c_ok ? c_ok : &cases[(i - warm) % n_cases];
+                s->c = i < warm || only_c_ok ? c_ok : mix[(i - warm) % n_mix];
                 snprintf(s->id, sizeof s->id, "b%u-%zu-%s-%s", run_no, i, s->c->lang,
                          s->c->outcome);
         }
@@ -525,22 +555,22 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
         if (verbose) {
                 /* per language: median latency and jailrun's own time */
                 printf("    P=%u per language:", parallel);
-                for (size_t l = 0; l < n_cases; l++) {
+                for (size_t l = 0; l < n_mix; l++) {
                         bool first = true;
                         for (size_t k = 0; k < l; k++)
-                                first = first && strcmp(cases[k].lang, cases[l].lang);
+                                first = first && strcmp(mix[k]->lang, mix[l]->lang);
                         if (!first)
                                 continue;
                         double v[1024], o = 0;
                         size_t m = 0;
                         for (size_t i = 0; i < count && m < 1024; i++) {
                                 struct sample *s = &r.s[warm + i];
-                                if (!strcmp(s->c->lang, cases[l].lang)) {
+                                if (!strcmp(s->c->lang, mix[l]->lang)) {
                                         v[m++] = s->e2e_ms;
                                         o += (double)(s->duration_ms - s->build_ms - s->tests_ms);
                                 }
                         }
-                        printf("  %s p50 %.0f ms (own %.1f ms)", cases[l].lang, pct(v, m, 0.5),
+                        printf("  %s p50 %.0f ms (own %.1f ms)", mix[l]->lang, pct(v, m, 0.5),
                                m ? o / (double)m : 0);
                 }
                 printf("\n");
@@ -581,9 +611,14 @@ int main(int argc, char **argv)
                         spool_root = argv[++i];
                 else if (!strcmp(a, "--probe") && v)
                         probe = (unsigned)atoi(argv[++i]);
+                else if (!strcmp(a, "--outcomes") && v)
+                        outcome_filter = argv[++i];
+                else if (!strcmp(a, "--kafka-config") && v)
+                        kafka_extra = argv[++i];
                 else
                         die("usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST] "
-                            "[--window-factor F] [--spool-root DIR] [--probe N]");
+                            "[--outcomes LIST] [--window-factor F] [--spool-root DIR] [--probe N] "
+                            "[--kafka-config PROPS]");
         }
         if (rounds < 1 || factor < 1)
                 die("--rounds and --window-factor must be at least 1");
@@ -625,9 +660,11 @@ int main(int argc, char **argv)
 
         printf("jailrun serve through the embedded broker (librdkafka mock cluster at %s)\n",
                brokers);
-        printf("mix: %zu cases (%s x outcomes), each source unique, %u round(s); window = "
-               "%u x parallel; %ld CPUs; spool %s\n\n",
-               n_cases, langs_list, rounds, factor, cores, spool_root);
+        printf("mix: %zu cases (%s x %s), each source unique, %u round(s); window = "
+               "%u x parallel; %ld CPUs; spool %s%s%s\n\n",
+               n_mix, langs_list, outcome_filter ? outcome_filter : "every outcome", rounds, factor,
+               cores, spool_root, kafka_extra ? "; serve's kafka config + " : "",
+               kafka_extra ? kafka_extra : "");
         printf("%8s %6s %9s %10s %8s %8s %9s %9s %10s %10s %9s %8s\n", "parallel", "subs",
                "subs/min", "/core/min", "p50 ms", "p99 ms", "build ms", "prog ms", "jailrun ms",
                "pipe ms", "sup MiB", "wrong");
@@ -640,7 +677,7 @@ int main(int argc, char **argv)
                 unsigned par = (unsigned)atoi(p);
                 if (par < 1)
                         die("bad parallel \"%s\"", p);
-                struct figures f = run_serve(brokers, spool_root, par, n_cases * rounds,
+                struct figures f = run_serve(brokers, spool_root, par, n_mix * rounds,
                                              (size_t)par * factor, false, true);
                 printf("%8u %6zu %9.1f %10.1f %8.0f %8.0f %9.1f %9.1f %10.1f %10.1f %9.1f %8zu\n",
                        par, f.n, f.per_min, f.per_min / (double)cores, f.p50, f.p99, f.build,
