@@ -4,8 +4,8 @@
 #include <stdint.h>
 
 typedef struct jr_rlimits {
-        uint64_t cpu_s;  /* RLIMIT_CPU backstop (the cgroup is the real limit); 0 = none */
-        uint64_t fsize;  /* 0 = none */
+        uint64_t cpu_s; /* RLIMIT_CPU backstop (the cgroup is the real limit); 0 = none */
+        uint64_t fsize; /* 0 = none */
         uint64_t nofile;
         uint64_t stack;
 } jr_rlimits;
