@@ -669,7 +669,7 @@ static void dispatch(struct serve *s)
 {
         for (unsigned i = 0; i < s->parallel && s->queued; i++) {
                 struct slot *sl = &s->slots[i];
-                if (sl->state != SLOT_IDLE)
+                if (sl->state != SLOT_IDLE || sl->sock < 0) /* < 0: exiting, not reaped yet */
                         continue;
                 if (s->drop_queue)
                         return;
