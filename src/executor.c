@@ -372,6 +372,10 @@ int jr_executor_spawn(int exe_fd, char *const argv[], char *const envp[], pid_t 
                 sigset_t none;
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
+                /* Out of the terminal's process group and session: a Ctrl-C there reaches
+                 * the supervisor alone, never the jailed programs (which would die and be
+                 * judged RE). */
+                setsid();
                 /* Die with the supervisor; if it died before this line, go now. The
                  * supervisor's main thread forked us and lives as long as the process. */
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)

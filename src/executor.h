@@ -122,7 +122,8 @@ int jr_executor_main(const jr_executor_opts *o);
 
 /* fork + execveat(exe_fd) with the child's end of a new socketpair as fd 3; argv/envp are
  * prepared by the caller. In the child, between fork and exec, only async-signal-safe
- * calls: signal mask cleared, SIGINT/SIGTERM/SIGHUP ignored, PR_SET_PDEATHSIG(SIGKILL).
+ * calls: signal mask cleared, SIGINT/SIGTERM/SIGHUP ignored, a new session (setsid: a
+ * terminal's Ctrl-C reaches the supervisor only), PR_SET_PDEATHSIG(SIGKILL).
  * On success *pid and *sock (the supervisor's end, O_CLOEXEC, blocking) are set. */
 int jr_executor_spawn(int exe_fd, char *const argv[], char *const envp[], pid_t *pid, int *sock,
                       jr_error *e);

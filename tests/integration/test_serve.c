@@ -117,6 +117,7 @@ static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int 
                         _exit(127);
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                         _exit(127);
+                setpgid(0, 0); /* its own process group, as a shell's foreground job */
                 execve(argv[0], argv, envp);
                 _exit(127);
         }
@@ -965,6 +966,43 @@ Test(serve, sigterm_finishes_in_flight)
         free(log);
         free(slow);
         free(next);
+        broker_stop(&b);
+        rm_rf(dir);
+}
+
+/* Ctrl-C in a terminal: SIGINT to the whole foreground process group. Only the supervisor
+ * may see it; the program being judged keeps running and gets its verdict. */
+Test(serve, ctrl_c_spares_the_jails)
+{
+        struct broker b = broker_start();
+        char *dir = mkworkdir();
+        rd_kafka_t *prod = producer_new(&b);
+        char *slow = c_sleeper("ctrl-c", 1500, 2);
+        produce_str(prod, "ctrl-c", slow);
+        producer_done(prod);
+        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1"), NULL);
+        /* the build is done: the program runs its first test now */
+        struct reader *ev = reader_new(&b, EVENTS);
+        double end = now_s() + MAX_WAIT;
+        for (bool built = false; !built;) {
+                cr_assert(now_s() < end, "no build event");
+                reader_poll(ev, 100);
+                for (size_t i = 0; i < ev->n && !built; i++)
+                        built = strstr(ev->m[i].value, "\"type\":\"build\"") != NULL;
+        }
+        cr_assert_eq(kill(-s.pid, SIGINT), 0);
+        int st = svc_wait(&s, 120);
+        char *log = slurp(s.log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
+        struct reader *r = reader_new(&b, RESULTS);
+        reader_wait_keys(r, (const char *const[]){"ctrl-c"}, 1);
+        yajl_val res = tu_json(reader_find(r, "ctrl-c")->value);
+        cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", reader_find(r, "ctrl-c")->value);
+        yajl_tree_free(res);
+        reader_free(r);
+        reader_free(ev);
+        free(log);
+        free(slow);
         broker_stop(&b);
         rm_rf(dir);
 }
