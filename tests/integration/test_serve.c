@@ -820,6 +820,58 @@ Test(serve, broker_outage_delivers_after_restart)
         rm_rf(dir);
 }
 
+/* The broker goes down for real (connections dropped, new ones refused: the mock cluster
+ * in this process, rd_kafka_mock_broker_set_down), the service judges on, spools, says so
+ * in its log, and delivers everything once the broker is back. */
+Test(serve, broker_down_then_up)
+{
+        jr_kafka_topic_spec topics[] = {{TOPIC, NPARTS}, {RESULTS, NPARTS}, {EVENTS, NPARTS}};
+        jr_kafka_broker *mock = NULL;
+        jr_error e;
+        cr_assert_eq(jr_kafka_broker_start(topics, 3, NULL, NULL, &mock, &e), 0, "%s", e.msg);
+        struct broker b = {0};
+        snprintf(b.addr, sizeof b.addr, "%s", jr_kafka_broker_bootstraps(mock));
+        char *dir = mkworkdir();
+        rd_kafka_t *prod = producer_new(&b);
+        enum { N = 3 };
+        char *ids[N];
+        for (int i = 0; i < N; i++) {
+                ids[i] = xasprintf("down-%d", i);
+                char *sub = c_sleeper(ids[i], 1500, 1);
+                produce_str(prod, ids[i], sub);
+                free(sub);
+        }
+        producer_done(prod);
+        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=3"), NULL);
+        wait_log(&s, "\"msg\":\"judging\"", N);
+        cr_assert_eq(jr_kafka_broker_set_down(mock, true, &e), 0, "%s", e.msg);
+        wait_log(&s, "\"msg\":\"judged\"", N);
+        cr_assert_geq(spool_records(dir), N);
+        /* the outage is in the log, from librdkafka through the service's JSON lines */
+        wait_log(&s, "Connection refused", 1);
+        char *log = slurp(s.log);
+        char *line = strstr(log, "Connection refused");
+        while (line > log && line[-1] != '\n')
+                line--;
+        cr_log_info("%.*s", (int)strcspn(line, "\n"), line);
+        free(log);
+        cr_assert_eq(jr_kafka_broker_set_down(mock, false, &e), 0, "%s", e.msg);
+        struct reader *r = reader_new(&b, RESULTS);
+        reader_wait_keys(r, (const char *const *)ids, N);
+        kill(s.pid, SIGTERM);
+        int st = svc_wait(&s, 120);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        cr_assert_eq(spool_records(dir), 0, "records left in the spool");
+        reader_drain(r);
+        for (int i = 0; i < N; i++) {
+                cr_expect_eq(reader_count(r, ids[i]), 1);
+                free(ids[i]);
+        }
+        reader_free(r);
+        jr_kafka_broker_stop(mock);
+        rm_rf(dir);
+}
+
 /* ---- (5) invalid messages interleaved with valid ones ------------------------------------ */
 
 Test(serve, invalid_messages_interleaved)
