@@ -1189,6 +1189,10 @@ static void step_phase(struct serve *s)
                         s->phase = PHASE_RUNNING;
                         if (start_kafka(s, &e) < 0) {
                                 fatal(s, "start kafka", &e);
+                                /* librdkafka refused a property (JAILRUN_KAFKA_CONFIG, a
+                                 * topic name): a configuration error, not worth a restart */
+                                if (e.err == EINVAL)
+                                        s->exit_status = 2;
                                 s->phase = PHASE_EXIT;
                                 return;
                         }

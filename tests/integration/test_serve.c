@@ -463,6 +463,8 @@ Test(serve, invalid_environment)
             {"RUNNER_MEMORY_LIMIT=lots", "RUNNER_MEMORY_LIMIT"},
             {"SCRIPT_EXPECTED=-1", "SCRIPT_EXPECTED"},
             {"JAILRUN_MAX_SUBMISSION_BYTES=0", "JAILRUN_MAX_SUBMISSION_BYTES"},
+            {"JAILRUN_METRICS_ADDR=nowhere", "JAILRUN_METRICS_ADDR"},
+            {"JAILRUN_KAFKA_CONFIG=no.such.property=1", "JAILRUN_KAFKA_CONFIG"},
         };
         char *dir = mkworkdir();
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
