@@ -8,7 +8,7 @@ apt-get install -y -q --no-install-recommends \
     libseccomp-dev libcap-dev libnl-3-dev libnl-route-3-dev libyajl-dev librdkafka-dev \
     libcriterion-dev libsystemd-dev \
     mmdebstrap hyperfine bubblewrap \
-    qemu-system-x86 busybox-static cpio xz-utils zstd kmod jq
+    qemu-system-x86 busybox-static cpio xz-utils zstd kmod jq bsdextrautils
 # Packaging and the service: the .deb build (packaging/build-deb.sh), its lint, the man
 # page, systemd-analyze verify of the unit.
 apt-get install -y -q --no-install-recommends \
