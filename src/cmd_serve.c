@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "cli.h"
 #include "commands.h"
 #include "executor.h"
 #include "jail.h"
@@ -107,8 +108,6 @@ static const char usage_text[] =
     "Exit status: 0 after a stop, 1 on a fatal error (the log says which), 2 on invalid\n"
     "options or environment.\n";
 
-int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e);
-
 #define MAX_PARALLEL 1024
 /* Records handed to librdkafka at a time; the rest wait in the spool, on disk: a burst of
  * results while the broker is slow costs no memory. Plenty to keep a broker busy. */
@@ -185,6 +184,7 @@ struct serve {
         /* configuration */
         const char *langs_dir, *rootfs_dir, *cg_mode, *fallbacks;
         jr_sandbox_opts sandbox_opts;
+        uid_t uid_base; /* slot i runs as uid_base + i */
         const char *metrics_addr;
         unsigned parallel;
         uint64_t expected;
@@ -493,6 +493,8 @@ static void handle_result(struct serve *s, struct slot *sl, const void *p, size_
                 s->judged++;
                 int64_t now = mono_ms();
                 jr_metrics_count_result(j->language, jr_status_name((jr_status)sum.status));
+                for (uint32_t k = 0; k < sum.sandbox_failures; k++)
+                        jr_metrics_count_jail_setup_failure();
                 jr_metrics_observe_latency(j->language, (double)(now - j->consumed_ms) / 1000.0);
                 jr_log(JR_LOG_INFO, "judged", JR_LOG_BYTES("id", j->id, j->id_len),
                        JR_LOG_STR("language", j->language),
@@ -553,7 +555,7 @@ static void slot_frames(struct serve *s, struct slot *sl)
                                 sl->state = SLOT_IDLE;
                                 jr_log(JR_LOG_INFO, "executor ready",
                                        JR_LOG_UINT("slot", sl->index), JR_LOG_INT("pid", sl->pid),
-                                       JR_LOG_UINT("uid", 60000 + sl->index),
+                                       JR_LOG_UINT("uid", s->uid_base + sl->index),
                                        JR_LOG_BYTES("sandbox", p, len));
                         }
                         break;
@@ -1122,6 +1124,7 @@ static void collect_metrics(void *opaque)
         jr_metrics_set_slots(s->parallel, busy);
         if (s->spool)
                 jr_metrics_set_spool_pending(jr_spool_pending(s->spool));
+        jr_metrics_set_consumer_lag(s->consumer ? jr_kafka_consumer_lag(s->consumer) : -1);
 }
 
 static int min_timeout(int a, int64_t b)
@@ -1343,9 +1346,11 @@ static int read_env(struct serve *s, jr_error *e)
                         return jr_error_wrap(e, "JAILRUN_METRICS_ADDR");
                 s->metrics_addr = ma;
         }
-        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
-        if (fb && *fb && jr_parse_fallbacks(fb, &s->sandbox_opts.fallbacks, e) < 0)
-                return jr_error_wrap(e, "JAILRUN_CG_FALLBACKS");
+        if (jr_sandbox_opts_from_env(&s->sandbox_opts, e) < 0)
+                return -1;
+        gid_t gid;
+        if (jr_slot_ids(0, &s->uid_base, &gid, e) < 0)
+                return -1;
         const char *lv = getenv("JAILRUN_LOG_LEVEL");
         if (lv && *lv) {
                 jr_log_level l;
@@ -1444,9 +1449,8 @@ static int executor_command(int argc, char **argv)
         jr_executor_opts o = {.fd = JR_EXECUTOR_FD};
         jr_error e;
         uint64_t slot = 0;
-        const char *fb = getenv("JAILRUN_CG_FALLBACKS");
-        if (fb && jr_parse_fallbacks(fb, &o.sandbox.fallbacks, &e) < 0) {
-                fprintf(stderr, "jailrun serve --executor: $JAILRUN_CG_FALLBACKS: %s\n", e.msg);
+        if (jr_sandbox_opts_from_env(&o.sandbox, &e) < 0) {
+                fprintf(stderr, "jailrun serve --executor: %s\n", e.msg);
                 return 2;
         }
         int opt;
@@ -1465,9 +1469,8 @@ static int executor_command(int argc, char **argv)
                         o.rootfs_dir = optarg;
                         break;
                 case 'c':
-                        o.sandbox.cg_mode = !strcmp(optarg, "v1")   ? JR_CG_V1
-                                            : !strcmp(optarg, "v2") ? JR_CG_V2
-                                                                    : JR_CG_AUTO;
+                        if (jr_parse_cg_mode(optarg, &o.sandbox.cg_mode, &e) < 0)
+                                return 2;
                         break;
                 case 'f':
                         if (jr_parse_fallbacks(optarg, &o.sandbox.fallbacks, &e) < 0)
@@ -1522,18 +1525,11 @@ int jr_cmd_serve(int argc, char **argv)
                         s.rootfs_dir = optarg;
                         break;
                 case 'c':
-                        if (strcmp(optarg, "auto") && strcmp(optarg, "v1") &&
-                            strcmp(optarg, "v2")) {
-                                fprintf(stderr,
-                                        "jailrun serve: option --cgroup \"%s\": expected auto, v1 "
-                                        "or v2\n",
-                                        optarg);
+                        if (jr_parse_cg_mode(optarg, &s.sandbox_opts.cg_mode, &e) < 0) {
+                                fprintf(stderr, "jailrun serve: option --cgroup: %s\n", e.msg);
                                 return 2;
                         }
                         s.cg_mode = optarg;
-                        s.sandbox_opts.cg_mode = !strcmp(optarg, "v1")   ? JR_CG_V1
-                                                 : !strcmp(optarg, "v2") ? JR_CG_V2
-                                                                         : JR_CG_AUTO;
                         break;
                 case 'f':
                         if (jr_parse_fallbacks(optarg, &opt_fallbacks, &e) < 0) {
@@ -1580,6 +1576,8 @@ int jr_cmd_serve(int argc, char **argv)
                 return 2;
         }
         s.sandbox_opts.fallbacks |= opt_fallbacks; /* as the executors will see them */
+        if (s.cg_mode) /* --cgroup wins over JAILRUN_CGROUP, as in the executors */
+                jr_parse_cg_mode(s.cg_mode, &s.sandbox_opts.cg_mode, &e);
         if (log_level) {
                 jr_log_level l;
                 if (jr_log_level_parse(log_level, &l, &e) < 0) {

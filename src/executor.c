@@ -1,6 +1,8 @@
 /* Executors: framing, the executor process, spawning. See executor.h. */
 #include "executor.h"
 
+#include "cli.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -264,6 +266,7 @@ static int run_job(struct exec_ctx *x, jr_judge *judge, const jr_lang_set *langs
                         sum.tests_ms = js.tests_ms;
                         sum.total_ms = js.total_ms;
                         sum.jail_ms = js.jail_ms;
+                        sum.sandbox_failures = js.sandbox_failures;
                 }
         }
         if (ret == 0 && send_result(x, &sum, &result) < 0)
@@ -296,9 +299,10 @@ int jr_executor_main(const jr_executor_opts *o)
         if (jr_lang_load_dir(o->langs_dir ? o->langs_dir : jr_lang_default_dir(), &langs, &e) < 0)
                 goto failed;
         jo.langs = langs;
-        if (jr_sandbox_new(&o->sandbox, &sb, &e) < 0 ||
-            jr_slot_new(sb, o->slot, 60000 + (uid_t)o->slot, 60000 + (gid_t)o->slot, &slot, &e) <
-                0) {
+        uid_t uid;
+        gid_t gid;
+        if (jr_slot_ids(o->slot, &uid, &gid, &e) < 0 || jr_sandbox_new(&o->sandbox, &sb, &e) < 0 ||
+            jr_slot_new(sb, o->slot, uid, gid, &slot, &e) < 0) {
                 jr_error_wrap(&e, "sandbox");
                 goto failed;
         }

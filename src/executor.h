@@ -6,7 +6,8 @@
  * belongs to one executor, a fresh `jailrun serve --executor` process (fork + execve: the
  * only things done between the two are async-signal-safe syscalls, so spawning a
  * replacement is safe even after librdkafka has started). The executor prepares its
- * sandbox, slot (uid 60000+slot) and judge once, then judges one submission at a time.
+ * sandbox, slot (uid JAILRUN_SLOT_UID_BASE + slot) and judge once, then judges one submission at a
+ * time.
  *
  * The two talk over a SOCK_STREAM socketpair with length-prefixed frames (submissions
  * can be tens of MB, more than a datagram):
@@ -67,6 +68,8 @@ typedef struct jr_exec_summary {
         uint32_t status; /* jr_status */
         uint32_t tests_run;
         uint64_t build_ms, tests_ms, total_ms, jail_ms;
+        uint32_t sandbox_failures; /* jails that failed themselves (jr_judge_summary) */
+        uint32_t pad;
 } jr_exec_summary;
 
 typedef struct jr_exec_log {
@@ -109,7 +112,7 @@ void jr_frame_reader_free(jr_frame_reader *r);
 
 typedef struct jr_executor_opts {
         int fd;                 /* the socket to the supervisor */
-        unsigned slot;          /* jail slot: uid/gid 60000 + slot */
+        unsigned slot;          /* jail slot: uid/gid JAILRUN_SLOT_UID_BASE (60000) + slot */
         const char *langs_dir;  /* NULL: jr_lang_default_dir() */
         const char *rootfs_dir; /* NULL: the judge's default */
         jr_sandbox_opts sandbox;
