@@ -12,11 +12,13 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1439,6 +1441,35 @@ static void remove_tmp_spool(const char *dir)
                        JR_LOG_STR("error", strerror(errno)));
 }
 
+/* Temporary spools of embedded runs that were killed (nobody holds their lock any more). */
+static void sweep_tmp_spools(void)
+{
+        _cleanup_closedir_ DIR *d = opendir("/tmp");
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strncmp(de->d_name, "jailrun-embedded-", 17))
+                        continue;
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "/tmp/%s", de->d_name);
+                _cleanup_close_ int dfd =
+                    open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0)
+                        continue;
+                /* a minute old at least: not one that another start is setting up now */
+                struct stat st;
+                if (fstat(dfd, &st) < 0 || st.st_mtime > time(NULL) - 60)
+                        continue;
+                _cleanup_close_ int lock = openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+                if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* in use, or not a spool yet */
+                jr_log(JR_LOG_INFO, "removing the spool of a killed embedded run",
+                       JR_LOG_STR("dir", path));
+                remove_tmp_spool(path);
+        }
+}
+
 static int executor_command(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -1636,6 +1667,7 @@ int jr_cmd_serve(int argc, char **argv)
                 /* The embedded broker forgets everything at exit; so does its spool. A
                  * shared one would replay old records into the new broker and skip ids
                  * judged by an earlier demo as already finished. */
+                sweep_tmp_spools();
                 snprintf(s.tmp_spool, sizeof s.tmp_spool, "/tmp/jailrun-embedded-XXXXXX");
                 if (!mkdtemp(s.tmp_spool)) {
                         s.tmp_spool[0] = '\0';
