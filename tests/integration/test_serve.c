@@ -86,10 +86,14 @@ static size_t count_str(const char *hay, const char *needle)
 }
 
 /* A private directory for the spool and the logs. */
+/* The test's directory, removed by the suite's fini even when an assertion failed. */
+static char *work_dir;
+
 static char *mkworkdir(void)
 {
         char tmpl[] = "/dev/shm/jr-serve-test-XXXXXX";
         cr_assert(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+        work_dir = strdup(tmpl);
         return strdup(tmpl);
 }
 
@@ -452,7 +456,19 @@ static char *c_sleeper(const char *id, int sleep_ms, int n)
 
 /* ---- config errors ----------------------------------------------------------------------- */
 
-TestSuite(serve, .timeout = 900);
+static void remove_work_dir(void)
+{
+        if (work_dir) {
+                char *cmd = xasprintf("rm -rf '%s'", work_dir);
+                if (system(cmd) != 0)
+                        cr_log_warn("could not remove %s", work_dir);
+                free(cmd);
+                free(work_dir);
+                work_dir = NULL;
+        }
+}
+
+TestSuite(serve, .timeout = 900, .fini = remove_work_dir);
 
 Test(serve, invalid_environment)
 {
