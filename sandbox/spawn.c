@@ -535,7 +535,7 @@ static pid_t clone_jail(int cg_fd, int *pidfd)
         return (pid_t)syscall(SYS_clone3, &args, sizeof args);
 }
 
-static void fill_result(jr_sandbox *sb, struct run_state *s, jr_run_result *res)
+static void fill_result(struct run_state *s, jr_run_result *res)
 {
         jr_cg_stats st = {0};
         jr_cg_run_stats(s->cg, &st, NULL);
@@ -544,7 +544,6 @@ static void fill_result(jr_sandbox *sb, struct run_state *s, jr_run_result *res)
         res->wall_ms = ((s->end_ns ? s->end_ns : now_ns()) - s->start_ns) / 1000000ull;
         res->memory_peak_bytes = st.mem_peak;
         res->oom_killed = st.oom_kills > 0;
-        (void)sb;
 
         if (s->exited) {
                 if (WIFSIGNALED(s->wait_status)) {
@@ -725,7 +724,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 *e = s.exec_err;
                 goto reap;
         }
-        fill_result(sb, &s, res);
+        fill_result(&s, res);
         t_end = s.end_ns;
         ret = 0;
 

@@ -39,82 +39,75 @@ void jr_judge_limits_default(jr_judge_limits *l)
         };
 }
 
+enum env_kind { ENV_DURATION_MS, ENV_SIZE, ENV_COUNT };
+
+/* Variable `name` parsed as `kind` (a count at most max) into *out: 1 when it is set,
+ * 0 when unset or empty (*out untouched), < 0 with the error naming the variable. */
+static int env_value(const char *name, enum env_kind kind, uint64_t max, uint64_t *out, jr_error *e)
+{
+        const char *v = getenv(name);
+        if (!v || !*v)
+                return 0;
+        int r = kind == ENV_DURATION_MS ? jr_parse_duration_ms(v, out, e)
+                : kind == ENV_SIZE      ? jr_parse_size(v, out, e)
+                                        : jr_parse_uint(v, max, out, e);
+        return r < 0 ? jr_error_wrap(e, "%s", name) : 1;
+}
+
 int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
 {
-        const char *v = getenv("RUNNER_TIME_LIMIT");
         uint64_t x;
-        if (v && *v) {
-                if (jr_parse_duration_ms(v, &x, e) < 0)
-                        return jr_error_wrap(e, "RUNNER_TIME_LIMIT");
-                if (x)
-                        l->default_time_ms = x;
-        }
+        int r;
+        if ((r = env_value("RUNNER_TIME_LIMIT", ENV_DURATION_MS, 0, &x, e)) < 0)
+                return -1;
+        if (r && x)
+                l->default_time_ms = x;
         /* Host caps (src/config.h lists them). The largest memory limit comes first so
          * that RUNNER_MEMORY_LIMIT is checked against it. */
-        v = getenv("JAILRUN_MAX_MEMORY");
-        if (v && *v) {
-                if (jr_parse_size(v, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_MAX_MEMORY");
-                if (x) {
-                        l->max_memory_bytes = x;
-                        if (l->default_memory_bytes > x)
-                                l->default_memory_bytes = x;
-                }
-        }
-        v = getenv("RUNNER_MEMORY_LIMIT");
-        if (v && *v) {
-                if (jr_parse_size(v, &x, e) < 0)
-                        return jr_error_wrap(e, "RUNNER_MEMORY_LIMIT");
-                if (x > l->max_memory_bytes)
-                        return jr_error_set(e, EINVAL,
-                                            "RUNNER_MEMORY_LIMIT %s is above the host maximum "
-                                            "of %llu bytes",
-                                            v, (unsigned long long)l->max_memory_bytes);
-                if (x)
+        if ((r = env_value("JAILRUN_MAX_MEMORY", ENV_SIZE, 0, &x, e)) < 0)
+                return -1;
+        if (r && x) {
+                l->max_memory_bytes = x;
+                if (l->default_memory_bytes > x)
                         l->default_memory_bytes = x;
         }
+        if ((r = env_value("RUNNER_MEMORY_LIMIT", ENV_SIZE, 0, &x, e)) < 0)
+                return -1;
+        if (r && x > l->max_memory_bytes)
+                return jr_error_set(e, EINVAL,
+                                    "RUNNER_MEMORY_LIMIT %s is above the host maximum of %llu "
+                                    "bytes",
+                                    getenv("RUNNER_MEMORY_LIMIT"),
+                                    (unsigned long long)l->max_memory_bytes);
+        if (r && x)
+                l->default_memory_bytes = x;
         /* The execution's testing budget; a test hook as much as an operator's knob. */
-        v = getenv("JAILRUN_MAX_TOTAL_MS");
-        if (v && *v) {
-                if (jr_parse_uint(v, INT64_MAX, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_MAX_TOTAL_MS");
-                if (x)
-                        l->max_total_ms = x;
-        }
-        v = getenv("JAILRUN_MAX_TEST_WALL");
-        if (v && *v) {
-                if (jr_parse_duration_ms(v, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_MAX_TEST_WALL");
-                if (x)
-                        l->max_test_wall_ms = x;
-        }
-        v = getenv("JAILRUN_TIME_SCALE");
-        if (v && *v) {
-                if (jr_parse_uint(v, 1000, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_TIME_SCALE");
+        if ((r = env_value("JAILRUN_MAX_TOTAL_MS", ENV_COUNT, INT64_MAX, &x, e)) < 0)
+                return -1;
+        if (r && x)
+                l->max_total_ms = x;
+        if ((r = env_value("JAILRUN_MAX_TEST_WALL", ENV_DURATION_MS, 0, &x, e)) < 0)
+                return -1;
+        if (r && x)
+                l->max_test_wall_ms = x;
+        if ((r = env_value("JAILRUN_TIME_SCALE", ENV_COUNT, 1000, &x, e)) < 0)
+                return -1;
+        if (r)
                 l->time_scale = x ? x : 1;
-        }
-        v = getenv("JAILRUN_OUTPUT_LIMIT");
-        if (v && *v) {
-                if (jr_parse_size(v, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_OUTPUT_LIMIT");
-                if (x)
-                        l->output_limit_bytes = x;
-        }
+        if ((r = env_value("JAILRUN_OUTPUT_LIMIT", ENV_SIZE, 0, &x, e)) < 0)
+                return -1;
+        if (r && x)
+                l->output_limit_bytes = x;
         /* Below 16 KiB a result with a few tests no longer fits even with empty outputs;
          * above 8 MiB brokers reject it (Kafka's default message.max.bytes is ~1 MB). */
-        v = getenv("JAILRUN_MAX_MESSAGE_SIZE");
-        if (v && *v) {
-                if (jr_parse_size(v, &x, e) < 0)
-                        return jr_error_wrap(e, "JAILRUN_MAX_MESSAGE_SIZE");
-                if (x && (x < 16 * 1024 || x > 8 * MiB))
-                        return jr_error_set(e, ERANGE,
-                                            "JAILRUN_MAX_MESSAGE_SIZE %s is not between 16 KiB "
-                                            "and 8 MiB",
-                                            v);
-                if (x)
-                        l->max_message_bytes = (size_t)x;
-        }
+        if ((r = env_value("JAILRUN_MAX_MESSAGE_SIZE", ENV_SIZE, 0, &x, e)) < 0)
+                return -1;
+        if (r && x && (x < 16 * 1024 || x > 8 * MiB))
+                return jr_error_set(e, ERANGE,
+                                    "JAILRUN_MAX_MESSAGE_SIZE %s is not between 16 KiB and 8 MiB",
+                                    getenv("JAILRUN_MAX_MESSAGE_SIZE"));
+        if (r && x)
+                l->max_message_bytes = (size_t)x;
         return 0;
 }
 
@@ -505,13 +498,12 @@ static int build(struct exec_state *s)
                           : res.status == JR_JAIL_ML ? "compilation exceeded the memory limit"
                           : res.status == JR_JAIL_OL ? "compiler output exceeded the limit"
                                                      : "compilation failed";
-        /* the error carries the compiler's messages; stdout/stderr carry them verbatim */
-        snprintf(s->error, sizeof s->error, "%s (%s)%s%.*s", why, res.reason,
-                 s->build_err.len || s->build_out.len ? ":\n" : "",
-                 (int)(s->build_err.len ? s->build_err.len : s->build_out.len) > 2048
-                     ? 2048
-                     : (int)(s->build_err.len ? s->build_err.len : s->build_out.len),
-                 s->build_err.len ? s->build_err.ptr : s->build_out.ptr);
+        /* the error carries the compiler's messages (stderr, else stdout); stdout/stderr
+         * carry them verbatim */
+        jr_bytes msgs = s->build_err.len ? s->build_err : s->build_out;
+        int shown = msgs.len > 2048 ? 2048 : (int)msgs.len;
+        snprintf(s->error, sizeof s->error, "%s (%s)%s%.*s", why, res.reason, msgs.len ? ":\n" : "",
+                 shown, msgs.ptr ? msgs.ptr : "");
         s->result.status = JR_STATUS_BF;
         s->result.exit_code = res.exit_code;
         s->result.std_out = s->build_out;
