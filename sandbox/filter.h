@@ -13,7 +13,7 @@ typedef struct jr_seccomp {
 
 int jr_seccomp_prepare(jr_seccomp *sc, jr_error *e);
 /* In the child, last step before execve; no_new_privs must already be set.
- * Returns 0 or -errno. Async-signal-safe. */
+ * Returns 0 or -errno; raw syscalls only (see sys.h), errno untouched. */
 int jr_seccomp_load(const jr_seccomp *sc);
 void jr_seccomp_free(jr_seccomp *sc);
 

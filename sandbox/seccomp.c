@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "sys.h"
 
 /* EPERM for what a language runtime or a library may try and must survive (a
  * failed probe, a fallback path); KILL for what no submission has a reason to
@@ -250,11 +251,11 @@ int jr_seccomp_load(const jr_seccomp *sc)
                 return -EINVAL;
         /* The caller sets no_new_privs already; setting it again costs one syscall
          * and makes the load work for an unprivileged caller too. */
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                return -errno;
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sc->prog) < 0)
-                return -errno;
-        return 0;
+        long r = JR_SYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (r < 0)
+                return (int)r;
+        r = JR_SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sc->prog);
+        return r < 0 ? (int)r : 0;
 }
 
 void jr_seccomp_free(jr_seccomp *sc)
