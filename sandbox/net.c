@@ -16,6 +16,12 @@
 #include "cleanup.h"
 #include "internal.h"
 
+/* The kernel gives the loopback device of every network namespace the fixed index 1
+ * (LOOPBACK_IFINDEX), registered as the namespace is created: the change request can name
+ * it directly. Asking the kernel for the link first (rtnl_link_get_kernel) would cost a
+ * second round trip and libnl's parsing of the whole link message on every jail start. */
+#define LOOPBACK_IFINDEX 1
+
 static int loopback_up(jr_error *e)
 {
         struct nl_sock *sk = nl_socket_alloc();
@@ -26,21 +32,17 @@ static int loopback_up(jr_error *e)
                 nl_socket_free(sk);
                 return jr_error_set(e, 0, "libnl: connect NETLINK_ROUTE: %s", nl_geterror(ret));
         }
-        struct rtnl_link *lo = NULL, *change = NULL;
-        ret = rtnl_link_get_kernel(sk, 0, "lo", &lo);
-        if (ret < 0) {
-                jr_error_set(e, 0, "libnl: get link \"lo\": %s", nl_geterror(ret));
-                goto out;
-        }
-        change = rtnl_link_alloc();
-        if (!change) {
+        struct rtnl_link *lo = rtnl_link_alloc(), *change = rtnl_link_alloc();
+        if (!lo || !change) {
                 ret = jr_error_set(e, ENOMEM, "libnl: allocate link");
                 goto out;
         }
+        rtnl_link_set_ifindex(lo, LOOPBACK_IFINDEX);
         rtnl_link_set_flags(change, IFF_UP);
         ret = rtnl_link_change(sk, lo, change, 0);
         if (ret < 0)
-                jr_error_set(e, 0, "libnl: set \"lo\" up: %s", nl_geterror(ret));
+                jr_error_set(e, 0, "libnl: set \"lo\" (index %d) up: %s", LOOPBACK_IFINDEX,
+                             nl_geterror(ret));
 out:
         if (change)
                 rtnl_link_put(change);
