@@ -64,6 +64,26 @@ int jr_error_wrap(jr_error *e, const char *fmt, ...)
         return -1;
 }
 
+int jr_error_raw(jr_error *e, int err, const char *fmt, ...)
+{
+        if (!e)
+                return -1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        e->err = err;
+        return -1;
+}
+
+void jr_error_add_strerror(jr_error *e)
+{
+        if (!e || !e->err)
+                return;
+        size_t n = strnlen(e->msg, sizeof e->msg - 1);
+        snprintf(e->msg + n, sizeof e->msg - n, ": %s", strerror(e->err));
+}
+
 void jr_error_clear(jr_error *e)
 {
         if (e) {

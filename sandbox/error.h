@@ -22,3 +22,9 @@ int jr_error_errno(jr_error *e, const char *fmt, ...) __attribute__((format(prin
 /* Prefix the message with outer context ("ctx: old message"); return -1. */
 int jr_error_wrap(jr_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void jr_error_clear(jr_error *e);
+/* For the jail's children, which share the supervisor's memory (see sys.h): set err and
+ * the message without the strerror text, reading and writing no libc state. The
+ * receiver completes it with jr_error_add_strerror(). Returns -1. */
+int jr_error_raw(jr_error *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Append ": strerror(err)" when err != 0 (the part jr_error_raw left out). */
+void jr_error_add_strerror(jr_error *e);
