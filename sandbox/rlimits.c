@@ -11,15 +11,17 @@
 #include <stddef.h>
 #include <sys/resource.h>
 
+#include "sys.h"
+
 #define JR_DEFAULT_NOFILE 64
 #define JR_DEFAULT_STACK  (8ull << 20)
 
+/* Raw prlimit64: the program's child shares the supervisor's memory and errno (sys.h). */
 static int set_limit(int resource, rlim_t soft, rlim_t hard)
 {
         struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
-        if (setrlimit(resource, &rl) < 0)
-                return -errno;
-        return 0;
+        long r = JR_SYS(SYS_prlimit64, 0, resource, &rl, NULL);
+        return r < 0 ? (int)r : 0;
 }
 
 int jr_rlimits_apply(const jr_rlimits *r, const char **which)
