@@ -857,6 +857,11 @@ static void run_close_fds(jr_cg_run *run)
         if (run->mem_current_fd >= 0)
                 close(run->mem_current_fd);
         run->cpu_fd = run->mem_current_fd = -1;
+        for (size_t i = 0; i < JR_CG_MAX_DIRS; i++) {
+                if (run->procs_fds[i] >= 0)
+                        close(run->procs_fds[i]);
+                run->procs_fds[i] = -1;
+        }
         for (size_t i = 0; i < run->ndirs; i++)
                 jr_cg_dir_close(&run->dirs[i]);
 }
@@ -945,8 +950,10 @@ int jr_cg_run_create(jr_cg *cg, const char *name, const jr_cg_limits *lim, jr_cg
                 return jr_error_set(e, ENOMEM, "cgroup: run \"%s\"", name);
         run->cg = cg;
         run->cpu_fd = run->mem_current_fd = -1;
-        for (size_t i = 0; i < JR_CG_MAX_DIRS; i++)
+        for (size_t i = 0; i < JR_CG_MAX_DIRS; i++) {
                 jr_cg_dir_init(&run->dirs[i]);
+                run->procs_fds[i] = -1;
+        }
         /* The pid in the name keeps concurrent supervisors apart and lets a later process
          * recognise the directory as stale once we are gone. getpid() now, not at open: a
          * spawner forked after open creates its runs under its own pid. */
@@ -970,6 +977,26 @@ int jr_cg_run_clone_fd(const jr_cg_run *run)
         if (run->cg->mode != JR_CG_V2 || (run->cg->fallbacks & JR_FB_NO_CLONE_INTO_CGROUP))
                 return -1;
         return run->dirs[0].fd;
+}
+
+int jr_cg_run_procs_fds(jr_cg_run *run, int *fds, size_t max, jr_error *e)
+{
+        if (jr_cg_run_clone_fd(run) >= 0)
+                return 0;
+        if (run->ndirs > max)
+                return jr_error_set(e, EINVAL, "cgroup: %zu hierarchies, room for %zu", run->ndirs,
+                                    max);
+        for (size_t i = 0; i < run->ndirs; i++) {
+                if (run->procs_fds[i] < 0) {
+                        run->procs_fds[i] = openat(run->dirs[i].fd, "cgroup.procs",
+                                                   O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (run->procs_fds[i] < 0)
+                                return jr_error_errno(e, "open \"%s/cgroup.procs\"",
+                                                      run->dirs[i].path);
+                }
+                fds[i] = run->procs_fds[i];
+        }
+        return (int)run->ndirs;
 }
 
 int jr_cg_run_attach(jr_cg_run *run, pid_t pid, jr_error *e)

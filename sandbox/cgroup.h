@@ -54,6 +54,11 @@ int jr_cg_run_create(jr_cg *cg, const char *name, const jr_cg_limits *lim, jr_cg
 /* v2 with clone3(CLONE_INTO_CGROUP): an O_DIRECTORY|O_CLOEXEC fd of the run cgroup, owned
  * by the run (do not close it); else -1. */
 int jr_cg_run_clone_fd(const jr_cg_run *run);
+/* When clone_fd is -1: the cgroup.procs files (one per hierarchy on v1, at most max) a
+ * process writes "0" to, to move itself into the run cgroup. Opened for writing once,
+ * owned by the run (do not close them). Returns how many (0 when clone_fd is usable), or
+ * -1. */
+int jr_cg_run_procs_fds(jr_cg_run *run, int *fds, size_t max, jr_error *e);
 /* Move pid (its whole thread group) into the run cgroup (all hierarchies on v1). Used
  * when clone_fd is -1. pid 0 moves the calling process (writes "0" to cgroup.procs). */
 int jr_cg_run_attach(jr_cg_run *run, pid_t pid, jr_error *e);

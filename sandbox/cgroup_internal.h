@@ -48,12 +48,13 @@ struct jr_cg_run {
         jr_cg_run *next; /* in cg->runs: created and not yet removed */
         char name[sizeof(JR_CG_PREFIX) + 12 + JR_CG_NAME_MAX]; /* jr-<pid>-<name> */
         jr_cg_dir dirs[JR_CG_MAX_DIRS];                        /* same order as cg->bases */
-        size_t ndirs;         /* directories created (all of them were made by us) */
-        unsigned removed;     /* bit i: dirs[i] has been rmdir'ed */
-        int cpu_fd;           /* cached cpu.stat / cpuacct.usage for jr_cg_run_poll, or -1 */
-        int mem_current_fd;   /* v2 polled-peak fallback: cached memory.current, or -1 */
-        uint64_t polled_peak; /* v2 polled-peak fallback: max memory.current seen */
-        bool orphan;          /* destroy failed: close() retries the rmdir */
+        size_t ndirs;       /* directories created (all of them were made by us) */
+        unsigned removed;   /* bit i: dirs[i] has been rmdir'ed */
+        int cpu_fd;         /* cached cpu.stat / cpuacct.usage for jr_cg_run_poll, or -1 */
+        int mem_current_fd; /* v2 polled-peak fallback: cached memory.current, or -1 */
+        int procs_fds[JR_CG_MAX_DIRS]; /* cgroup.procs opened for writing, or -1 */
+        uint64_t polled_peak;          /* v2 polled-peak fallback: max memory.current seen */
+        bool orphan;                   /* destroy failed: close() retries the rmdir */
 };
 
 typedef struct jr_cg_ops {
