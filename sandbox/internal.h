@@ -9,9 +9,22 @@
 #include "jail.h"
 #include "filter.h"
 
+/* A mount namespace holding a jail's root without its per-run file systems: each run
+ * joins it and unshares a copy (see mounts.c). */
+typedef struct jr_root_template {
+        char *key; /* jr_mount_plan_key(); NULL for an empty entry */
+        int nsfd;  /* its mount namespace */
+} jr_root_template;
+
+#define JR_TEMPLATES   8
+#define JR_CHILD_STACK (256u << 10) /* init's and the program's, before its execve */
+
 struct jr_sandbox {
         jr_cg *cg;
         jr_seccomp seccomp;
+        int last_cap; /* highest capability number of the kernel (libcap's cap_max_bits - 1) */
+        jr_root_template templates[JR_TEMPLATES];
+        unsigned template_next; /* next entry to replace when all are taken */
         char newroot[64]; /* host directory the jail's root tmpfs is mounted on (own mount ns) */
         uint64_t seq;     /* runs started, for unique cgroup names */
         int ncpu;         /* CPUs this process may use: CPU time grows at most ncpu x wall */
@@ -24,6 +37,12 @@ struct jr_slot {
         uid_t uid;
         gid_t gid;
         int netns_fd; /* empty network namespace with lo up, reused by every run */
+        /* Stacks of the run's init and program, which share our memory (CLONE_VM): one
+         * run at a time per slot, so one pair serves every run. Guard pages around. */
+        char *stacks; /* the mapping, stacks_len bytes */
+        size_t stacks_len;
+        char *init_stack, *prog_stack; /* lowest addresses, stack_size bytes each */
+        size_t stack_size;
 };
 
 /* ---- mounts.c: the jail's filesystem, planned in the parent, executed in the child ---- */
@@ -43,7 +62,8 @@ typedef struct jr_mount_op {
         char *dst; /* absolute path inside the jail */
         bool rw;
         bool is_dir;
-        bool owned; /* tmpfs: its root belongs to the jail's uid:gid */
+        bool owned;   /* tmpfs: its root belongs to the jail's uid:gid */
+        bool per_run; /* bind: given by the caller, mounted by each run (not the template) */
         uint64_t size;
         unsigned mode;
 } jr_mount_op;
@@ -55,9 +75,17 @@ typedef struct jr_mount_plan {
 
 int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error *e);
 void jr_mount_plan_free(jr_mount_plan *plan);
-/* In the child, in its new mount namespace: build the root on `newroot` and pivot into it. */
-int jr_mount_plan_enter(const jr_mount_plan *plan, const char *newroot, uid_t uid, gid_t gid,
-                        jr_error *e);
+/* What identifies the template a plan needs (the tree and the per-run mount points). */
+int jr_mount_plan_key(const jr_run_config *cfg, const jr_mount_plan *plan, char *buf, size_t n,
+                      jr_error *e);
+/* In a child with a new mount namespace: build the jail's root without the per-run file
+ * systems on `newroot` and pivot into it. Raw syscalls only; errors via jr_error_raw. */
+int jr_mount_template_enter(const jr_mount_plan *plan, const char *newroot, jr_error *e);
+/* In init, in its own copy of the template namespace: /proc, /dev/shm, /tmp, /work and the
+ * caller's binds (bind_fds: detached clones of their sources, in plan order). Raw
+ * syscalls only. */
+int jr_mount_run_enter(const jr_mount_plan *plan, const int *bind_fds, uid_t uid, gid_t gid,
+                       jr_error *e);
 
 /* ---- net.c ---- */
 /* Create an empty network namespace with only loopback, up; return its fd. */

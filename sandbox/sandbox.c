@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +96,12 @@ void jr_sandbox_free(jr_sandbox *sb)
         if (sb->cg)
                 jr_cg_close(sb->cg);
         jr_seccomp_free(&sb->seccomp);
+        for (size_t i = 0; i < JR_TEMPLATES; i++) {
+                if (sb->templates[i].key) {
+                        free(sb->templates[i].key);
+                        close(sb->templates[i].nsfd);
+                }
+        }
         free(sb);
 }
 
@@ -119,13 +126,34 @@ int jr_slot_new(jr_sandbox *sb, unsigned index, uid_t uid, gid_t gid, jr_slot **
         slot->index = index;
         slot->uid = uid;
         slot->gid = gid;
+        slot->netns_fd = -1;
+        /* guard | init stack | guard | program stack | guard */
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        slot->stack_size = JR_CHILD_STACK;
+        slot->stacks_len = 3 * page + 2 * slot->stack_size;
+        slot->stacks = mmap(NULL, slot->stacks_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (slot->stacks == MAP_FAILED) {
+                slot->stacks = NULL;
+                jr_error_errno(e, "slot %u: map the jail's stacks", index);
+                goto fail;
+        }
+        slot->init_stack = slot->stacks + page;
+        slot->prog_stack = slot->init_stack + slot->stack_size + page;
+        if (mprotect(slot->init_stack, slot->stack_size, PROT_READ | PROT_WRITE) < 0 ||
+            mprotect(slot->prog_stack, slot->stack_size, PROT_READ | PROT_WRITE) < 0) {
+                jr_error_errno(e, "slot %u: map the jail's stacks", index);
+                goto fail;
+        }
         slot->netns_fd = jr_net_new_loopback_ns(e);
         if (slot->netns_fd < 0) {
-                free(slot);
-                return jr_error_wrap(e, "slot %u", index);
+                jr_error_wrap(e, "slot %u", index);
+                goto fail;
         }
         *out = slot;
         return 0;
+fail:
+        jr_slot_free(slot);
+        return -1;
 }
 
 void jr_slot_free(jr_slot *slot)
@@ -134,6 +162,8 @@ void jr_slot_free(jr_slot *slot)
                 return;
         if (slot->netns_fd >= 0)
                 close(slot->netns_fd);
+        if (slot->stacks)
+                munmap(slot->stacks, slot->stacks_len);
         free(slot);
 }
 
