@@ -3,8 +3,10 @@
  * command-line behaviour are tested in tests/integration/test_exec.c. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -122,4 +124,118 @@ Test(jail, describe_names_the_backend)
         const char *d = jr_sandbox_describe(sb);
         cr_assert(strstr(d, "cgroup v"), "%s", d);
         cr_assert(jr_sandbox_cg_mode(sb) == JR_CG_V1 || jr_sandbox_cg_mode(sb) == JR_CG_V2);
+}
+
+/* Run `script` with /bin/sh in the test slot, binds as given; stdout into out (may be
+ * NULL). Returns the result. */
+static jr_run_result run_sh(const char *script, const jr_bind *binds, size_t nbinds, char *out,
+                            size_t outlen)
+{
+        int fd = memfd_create("out", MFD_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        jr_run_config c;
+        jr_run_config_init(&c);
+        char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+        c.argv = argv;
+        c.binds = binds;
+        c.nbinds = nbinds;
+        c.stdout_fd = fd;
+        jr_run_result r;
+        jr_error e = {0};
+        cr_assert_eq(jr_jail_run(slot, &c, &r, &e), 0, "%s: %s", script, e.msg);
+        if (out) {
+                ssize_t n = pread(fd, out, outlen - 1, 0);
+                out[n > 0 ? n : 0] = '\0';
+        }
+        close(fd);
+        return r;
+}
+
+Test(jail, runs_of_one_template_share_nothing_writable)
+{
+        /* Runs copy one template mount namespace: what a run writes or mounts must not
+         * be there for the next one. */
+        jr_run_result r = run_sh("echo x > /tmp/left; echo x > /work/left; echo x > /dev/shm/left",
+                                 NULL, 0, NULL, 0);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+        char out[256];
+        r = run_sh("ls /tmp /work /dev/shm; grep -c jailrun-tmp /proc/self/mountinfo", NULL, 0, out,
+                   sizeof out);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+        cr_assert_str_eq(out, "/dev/shm:\n\n/tmp:\n\n/work:\n2\n");
+        /* and the root itself is read-only */
+        r = run_sh("mkdir /x 2>/dev/null || echo ro", NULL, 0, out, sizeof out);
+        cr_assert_str_eq(out, "ro\n");
+}
+
+Test(jail, each_run_binds_its_own_source)
+{
+        char a[] = "/tmp/jr-test-tpl-a-XXXXXX", b[] = "/tmp/jr-test-tpl-b-XXXXXX";
+        cr_assert(mkdtemp(a) && mkdtemp(b));
+        chmod(a, 0755); /* readable by the slot's uid */
+        chmod(b, 0755);
+        char path[256];
+        snprintf(path, sizeof path, "%s/name", a);
+        FILE *f = fopen(path, "w");
+        fputs("a\n", f);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/name", b);
+        f = fopen(path, "w");
+        fputs("b\n", f);
+        fclose(f);
+
+        /* same destination, so the same template: only the source differs */
+        char out[64];
+        jr_bind ba = {.src = a, .dst = "/data"}, bb = {.src = b, .dst = "/data"};
+        jr_run_result r = run_sh("cat /data/name", &ba, 1, out, sizeof out);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+        cr_assert_str_eq(out, "a\n");
+        r = run_sh("cat /data/name", &bb, 1, out, sizeof out);
+        cr_assert_str_eq(out, "b\n");
+        /* no bind: another template, where /data does not exist */
+        r = run_sh("test -e /data && echo there || echo absent", NULL, 0, out, sizeof out);
+        cr_assert_str_eq(out, "absent\n");
+        /* a bind below a per-run tmpfs gets its mount point made per run */
+        jr_bind bt = {.src = a, .dst = "/tmp/sub/data"};
+        r = run_sh("cat /tmp/sub/data/name", &bt, 1, out, sizeof out);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+        cr_assert_str_eq(out, "a\n");
+
+        snprintf(path, sizeof path, "%s/name", a);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/name", b);
+        unlink(path);
+        rmdir(a);
+        rmdir(b);
+}
+
+static volatile sig_atomic_t usr1_seen, chld_seen;
+static void on_usr1(int sig)
+{
+        (void)sig;
+        usr1_seen++;
+}
+static void on_chld(int sig)
+{
+        (void)sig;
+        chld_seen++;
+}
+
+Test(jail, supervisor_handlers_never_run_in_the_jail)
+{
+        /* Init and the program share our memory until the exec: a handler of ours run by
+         * them would write our globals. The program signals init (which has our handler
+         * installed but everything blocked) and itself (default action, after reset). */
+        run_sh("true", NULL, 0, NULL, 0); /* the template exists before we count */
+        struct sigaction sa = {.sa_handler = on_usr1}, sc = {.sa_handler = on_chld};
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGCHLD, &sc, NULL);
+        usr1_seen = chld_seen = 0;
+        jr_run_result r = run_sh("kill -USR1 1; kill -USR1 $$", NULL, 0, NULL, 0);
+        signal(SIGUSR1, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        cr_assert_eq(r.status, JR_JAIL_RE, "%s", r.reason);
+        cr_assert_eq(r.signal, SIGUSR1);
+        cr_assert_eq(usr1_seen, 0);
+        cr_assert_eq(chld_seen, 1, "SIGCHLD handled %d times", (int)chld_seen); /* init's exit */
 }
