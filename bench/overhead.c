@@ -115,8 +115,8 @@ int main(int argc, char **argv)
         printf("ratio of medians (jail / plain): %.2f\n", pct(jail, n, 50) / pct(plain, n, 50));
         printf("where the jail's time goes:\n");
         report("  prepare (plan, cgroup)", prep, n);
-        report("  setup (clone..pivot)", setup, n);
-        report("  program (fork..exit)", prog, n);
+        report("  setup (clone..execve)", setup, n);
+        report("  program (execve..exit)", prog, n);
         report("  teardown (reap, rmdir)", tear, n);
         jr_slot_free(slot);
         jr_sandbox_free(sb);

@@ -1,12 +1,14 @@
 /* jailrun's jail library: run one command in a jail made from kernel primitives.
  *
- * Three lifetimes, so that a pool of prepared jails can come later without a rewrite:
- *   jr_sandbox  per process: cgroup manager (v1 or v2), seccomp BPF and capability
- *               state prepared once.
- *   jr_slot     per concurrent jail slot: its own uid/gid and a reusable network
- *               namespace with only loopback up.
- *   jr_jail_run per run: cgroup, clone into new namespaces, mounts, pivot_root, exec,
+ * Three lifetimes, so that what can be prepared once is not redone per run:
+ *   jr_sandbox  per process: cgroup manager (v1 or v2), seccomp BPF, and a cache of
+ *               template mount namespaces (a tree's read-only root, built on first use).
+ *   jr_slot     per concurrent jail slot: its own uid/gid, a reusable network
+ *               namespace with only loopback up, the stacks of its jail's processes.
+ *   jr_jail_run per run: cgroup, clone into new namespaces, a copy of the template
+ *               with the run's own /proc, /tmp, /work, /dev/shm and binds, exec,
  *               supervise, measure, kill, clean up.
+ * A slot runs one jail at a time; a sandbox and its slots are used from one thread.
  *
  * The library knows nothing of Kafka or JSON. All functions return < 0 on failure
  * and fill the jr_error; out-parameters are untouched on failure. */
@@ -106,8 +108,8 @@ typedef struct jr_run_result {
         uint64_t stderr_bytes;
         char reason[64]; /* what decided the status: "cpu time", "wall time", "signal 9" */
         struct {         /* where jailrun's own time went, in microseconds */
-                uint64_t prepare_us;  /* mount plan, pipes, run cgroup */
-                uint64_t setup_us;    /* clone to READY: namespaces, mounts, pivot_root */
+                uint64_t prepare_us;  /* mount plan (and template), pipes, run cgroup */
+                uint64_t setup_us;    /* clone to the program's execve: namespaces, mounts */
                 uint64_t teardown_us; /* program end to the cgroup removed */
         } timing;
         jr_error error; /* status IE: what failed, with the step and errno */
