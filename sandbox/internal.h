@@ -71,6 +71,8 @@ typedef struct jr_mount_op {
 typedef struct jr_mount_plan {
         jr_mount_op *ops;
         size_t n, cap;
+        dev_t root_dev; /* the tree directory (0, 0 for the host's): a rebuilt tree, */
+        ino_t root_ino; /* swapped in by rename, is another template */
 } jr_mount_plan;
 
 int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error *e);

@@ -125,6 +125,8 @@ int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error 
                         jr_error_set(e, ENOTDIR, "rootfs \"%s\"", cfg->rootfs);
                         goto fail;
                 }
+                p.root_dev = st.st_dev;
+                p.root_ino = st.st_ino;
                 for (size_t i = 0; i < JR_ARRAY_SIZE(tree_dirs); i++) {
                         snprintf(dst, sizeof dst, "/%s", tree_dirs[i]);
                         if (path_cat(src, sizeof src, cfg->rootfs, dst) < 0) {
@@ -201,14 +203,16 @@ void jr_mount_plan_free(jr_mount_plan *plan)
         memset(plan, 0, sizeof *plan);
 }
 
-/* The template's identity: the tree, and the mount points that the per-run mounts need
- * (bind destinations and whether /work is a tmpfs). Two runs with the same key can share
- * one template. */
+/* The template's identity: the tree (path and directory inode: `jailrun rootfs build
+ * --force` swaps a new tree in by rename, which must not be served from the old one's
+ * template), and the mount points that the per-run mounts need (bind destinations and
+ * whether /work is a tmpfs). Two runs with the same key can share one template. */
 int jr_mount_plan_key(const jr_run_config *cfg, const jr_mount_plan *plan, char *buf, size_t n,
                       jr_error *e)
 {
         size_t off = 0;
-        int len = snprintf(buf, n, "%s", cfg->rootfs ? cfg->rootfs : "<host>");
+        int len = snprintf(buf, n, "%s@%llu:%llu", cfg->rootfs ? cfg->rootfs : "<host>",
+                           (unsigned long long)plan->root_dev, (unsigned long long)plan->root_ino);
         for (size_t i = 0; len >= 0 && (size_t)len < n - off && i < plan->n; i++) {
                 const jr_mount_op *op = &plan->ops[i];
                 off += (size_t)len;

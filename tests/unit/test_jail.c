@@ -2,6 +2,8 @@
  * capture, the timing breakdown. Real jails, as root; the hostile programs and the
  * command-line behaviour are tested in tests/integration/test_exec.c. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "jail.h"
+#include "testutil.h"
 
 static jr_sandbox *sb;
 static jr_slot *slot;
@@ -238,4 +241,46 @@ Test(jail, supervisor_handlers_never_run_in_the_jail)
         cr_assert_eq(r.signal, SIGUSR1);
         cr_assert_eq(usr1_seen, 0);
         cr_assert_eq(chld_seen, 1, "SIGCHLD handled %d times", (int)chld_seen); /* init's exit */
+}
+
+/* A tree with just one static binary at /usr/bin/<name>. */
+static void make_tree(const char *dir, const char *name)
+{
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/usr/bin && cp %s %s/usr/bin/%s", dir,
+                 tu_build("hostile/whoami"), dir, name);
+        cr_assert_eq(system(cmd), 0);
+}
+
+Test(jail, a_tree_swapped_in_by_rename_is_used_at_once)
+{
+        /* `jailrun rootfs build --force` swaps a new tree in with RENAME_EXCHANGE: the
+         * next run must not be served from the old tree's template. */
+        char dir[] = "/tmp/jr-test-swap-XXXXXX";
+        cr_assert(mkdtemp(dir));
+        char tree[600], next[600], cmd[1400];
+        snprintf(tree, sizeof tree, "%s/tree", dir);
+        snprintf(next, sizeof next, "%s/next", dir);
+        make_tree(tree, "old");
+        make_tree(next, "new");
+
+        jr_run_config c;
+        jr_run_config_init(&c);
+        c.rootfs = tree;
+        char *old_argv[] = {"/usr/bin/old", NULL}, *new_argv[] = {"/usr/bin/new", NULL};
+        c.argv = old_argv;
+        jr_run_result r;
+        jr_error e = {0};
+        cr_assert_eq(jr_jail_run(slot, &c, &r, &e), 0, "%s", e.msg);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+
+        cr_assert_eq(renameat2(AT_FDCWD, next, AT_FDCWD, tree, RENAME_EXCHANGE), 0);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", next);
+        cr_assert_eq(system(cmd), 0);
+        c.argv = new_argv;
+        int ret = jr_jail_run(slot, &c, &r, &e);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        cr_assert_eq(system(cmd), 0);
+        cr_assert_eq(ret, 0, "%s", e.msg);
+        cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
 }
