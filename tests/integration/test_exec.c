@@ -558,3 +558,29 @@ Test(exec, version_reports_backend)
         cr_assert(strstr(out, "cgroup v"), "%s", out);
         cr_assert(strstr(out, "fallbacks"), "%s", out);
 }
+
+Test(exec, supervisor_with_stdin_and_stderr_closed)
+{
+        /* The jail's pipes then take fds 0 and 2; the program must still get its own
+         * stdin, stdout and stderr in the right places. */
+        char script[1024];
+        snprintf(script, sizeof script,
+                 "%s exec --stdout /dev/stdout --stdin /etc/hostname -- /bin/sh -c "
+                 "'read x; echo \"in=$x\"; echo err >&2' 0<&- 2>&-",
+                 tu_build("jailrun"));
+        char *argv[] = {"/bin/sh", "-c", script, NULL};
+        char *out = NULL, *err = NULL;
+        int st = tu_run(argv, NULL, &out, &err);
+        cr_assert_eq(st, 0, "%s", out);
+        char host[256] = {0};
+        FILE *f = fopen("/etc/hostname", "r");
+        cr_assert(f && fgets(host, sizeof host, f));
+        fclose(f);
+        host[strcspn(host, "\n")] = '\0';
+        char want[300];
+        snprintf(want, sizeof want, "in=%s\n{", host);
+        cr_assert(!strncmp(out, want, strlen(want)), "%s", out);
+        cr_assert(strstr(out, "\"stderr_bytes\":4"), "%s", out);
+        free(out);
+        free(err);
+}
