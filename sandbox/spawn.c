@@ -117,6 +117,7 @@ enum jr_sync_type {
 typedef struct jr_sync_msg {
         int type;
         int status;
+        uint64_t t_ns; /* CLOCK_MONOTONIC when sent: READY and EXITED time the run */
         jr_error err;
 } jr_sync_msg;
 
@@ -151,6 +152,9 @@ static uint64_t now_ns(void)
 static int sync_send(int fd, int type, int status, const jr_error *err)
 {
         jr_sync_msg m = {.type = type, .status = status};
+        struct timespec ts = {0};
+        JR_SYS(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+        m.t_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
         if (err)
                 m.err = *err;
         long n;
@@ -382,7 +386,8 @@ static int init_main(void *arg)
         JR_SYS(SYS_close, c->stdin_fd);
         JR_SYS(SYS_close, c->stdout_fd);
         JR_SYS(SYS_close, c->stderr_fd);
-        /* The supervisor starts the clock now: the program is past its execve. */
+        /* The run's clock starts now (READY carries the time): the program is past its
+         * execve. */
         if (sync_send(c->sync_fd, SYNC_READY, 0, NULL) < 0)
                 return 1;
 
@@ -599,7 +604,7 @@ static void on_sync(struct run_state *s, int fd, bool *open)
                 s->exited = true;
                 s->wait_status = m.status;
                 if (!s->end_ns)
-                        s->end_ns = now_ns();
+                        s->end_ns = m.t_ns; /* when init reaped the program */
         }
 }
 
@@ -821,8 +826,10 @@ static int await_ready(struct run_state *s, int sync_fd, jr_error *e)
                                             SETUP_TIMEOUT_MS);
                 jr_sync_msg m;
                 int r = pr > 0 ? sync_recv(sync_fd, &m) : -1;
-                if (r == 1 && m.type == SYNC_READY)
+                if (r == 1 && m.type == SYNC_READY) {
+                        s->start_ns = m.t_ns;
                         return 0;
+                }
                 if (r == 1 && m.type == SYNC_EXEC_ERR) {
                         s->exec_failed = true;
                         s->exec_err = m.err;
@@ -972,7 +979,6 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 *e = s.exec_err;
                 goto reap;
         }
-        s.start_ns = now_ns();
         res->timing.prepare_us = (t_clone - t_begin) / 1000;
         res->timing.setup_us = (s.start_ns - t_clone) / 1000;
 
