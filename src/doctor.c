@@ -35,6 +35,7 @@
 #define MSG_MAX      1024
 #define DAY_SECONDS  (24 * 3600)
 #define CAP_ADMIN    21 /* CAP_SYS_ADMIN */
+#define CAP_CHROOT   18 /* CAP_SYS_CHROOT: setns() into a mount namespace needs it */
 #define PROBE_EXIT_X 120
 
 struct ctx {
@@ -289,13 +290,17 @@ static void check_identity(struct ctx *c)
         if (p)
                 sscanf(p + 7, "%llx", &eff);
         free(status);
-        if (geteuid() == 0 && (eff >> CAP_ADMIN & 1))
-                say(c, JR_DOCTOR_OK, "privileges", "root with CAP_SYS_ADMIN");
+        bool admin = eff >> CAP_ADMIN & 1, chroot_cap = eff >> CAP_CHROOT & 1;
+        if (geteuid() == 0 && admin && chroot_cap)
+                say(c, JR_DOCTOR_OK, "privileges", "root with CAP_SYS_ADMIN and CAP_SYS_CHROOT");
         else
                 say(c, JR_DOCTOR_FAIL, "privileges",
-                    "uid %u, CAP_SYS_ADMIN %s: jailrun makes jails with root's capabilities "
-                    "(namespaces, mounts, cgroups); run it as root",
-                    (unsigned)geteuid(), eff >> CAP_ADMIN & 1 ? "present" : "missing");
+                    "uid %u, CAP_SYS_ADMIN %s, CAP_SYS_CHROOT %s: jailrun makes jails with "
+                    "root's capabilities (namespaces, mounts, cgroups; a run joins its "
+                    "template mount namespace with setns); run it as root, and keep both in "
+                    "a CapabilityBoundingSet",
+                    (unsigned)geteuid(), admin ? "present" : "missing",
+                    chroot_cap ? "present" : "missing");
 }
 
 static void check_config(struct ctx *c)

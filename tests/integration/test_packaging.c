@@ -95,6 +95,34 @@ Test(packaging, unit_verifies)
                 cr_assert_null(strstr(r.out, absent[i]), "%s would break the jail", absent[i] + 1);
 }
 
+Test(packaging, unit_bounding_set_is_enough_for_a_jail)
+{
+        /* The unit's CapabilityBoundingSet, applied with setpriv, must still let jailrun
+         * build and run a full jail and judge a submission: a capability the jail starts
+         * to need (setns into a mount namespace needs CAP_SYS_CHROOT) must show up here,
+         * not as IE on every run of a deployed service. */
+        if (!have("setpriv"))
+                cr_skip_test("setpriv is not installed (util-linux)");
+        struct ran r = sh("sed -n 's/^CapabilityBoundingSet=//p' '%s'",
+                          JR_SOURCE_DIR "/packaging/jailrun.service");
+        cr_assert_eq(r.exit, 0);
+        char set[1024] = "-all";
+        for (char *save = NULL, *cap = strtok_r(r.out, " \n", &save); cap;
+             cap = strtok_r(NULL, " \n", &save)) {
+                cr_assert(!strncmp(cap, "CAP_", 4), "%s", cap);
+                size_t n = strlen(set);
+                snprintf(set + n, sizeof set - n, ",+%s", cap + 4);
+        }
+        for (char *c = set; *c; c++)
+                *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        struct ran j = sh("setpriv --bounding-set '%s' '%s' exec --mem 64M --pids 16 -- /bin/true",
+                          set, tu_build("jailrun"));
+        cr_assert_eq(j.exit, 0, "under %s: %s%s", set, j.out, j.err);
+        cr_assert(strstr(j.out, "\"status\":\"OK\""), "under %s: %s", set, j.out);
+        struct ran d = sh("setpriv --bounding-set '%s' '%s' doctor", set, tu_build("jailrun"));
+        cr_assert(strstr(d.out, "OK   privileges"), "under %s: %s", set, d.out);
+}
+
 static bool deb_has(const char *listing, const char *path)
 {
         char want[512];
