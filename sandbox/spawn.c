@@ -62,8 +62,6 @@
 
 #define SETUP_TIMEOUT_MS 10000 /* a jail that has not reported after this is broken */
 #define OUTPUT_CHUNK     65536
-#define DEFAULT_NOFILE   64
-#define DEFAULT_STACK    (8ull << 20)
 #define POLL_TICK_NS     (20 * 1000000ull) /* memory.current sampling when memory.peak is missing */
 #define MAX_CG_FDS       4
 
@@ -141,11 +139,16 @@ struct child_ctx {
         size_t nkeep;
 };
 
+static uint64_t ts_ns(const struct timespec *ts)
+{
+        return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
 static uint64_t now_ns(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        return ts_ns(&ts);
 }
 
 /* Used by both sides: raw, so that it is safe in the children. */
@@ -154,7 +157,7 @@ static int sync_send(int fd, int type, int status, const jr_error *err)
         jr_sync_msg m = {.type = type, .status = status};
         struct timespec ts = {0};
         JR_SYS(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
-        m.t_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        m.t_ns = ts_ns(&ts);
         if (err)
                 m.err = *err;
         long n;
@@ -921,8 +924,8 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                     /* backstop only: the cgroup CPU clock is the real limit */
                     .cpu_s = cfg->cpu_ms ? cfg->cpu_ms / 1000 + 2 : 0,
                     .fsize = cfg->fsize,
-                    .nofile = cfg->nofile ? cfg->nofile : DEFAULT_NOFILE,
-                    .stack = cfg->stack ? cfg->stack : DEFAULT_STACK,
+                    .nofile = cfg->nofile, /* 0: rlimits.c's defaults */
+                    .stack = cfg->stack,
                 },
             .sync_fd = sync_pair[1],
             .stdin_fd = stdin_fd,
@@ -937,14 +940,14 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 if (c.n_cg_procs < 0)
                         goto out;
         }
+        int fixed[] = {c.sync_fd,      c.stdin_fd,  c.stdout_fd,  c.stderr_fd,
+                       slot->netns_fd, template_fd, c.cg_clone_fd};
         size_t nkeep = 0;
-        keep = calloc(8 + MAX_CG_FDS + nbind, sizeof *keep);
+        keep = calloc(JR_ARRAY_SIZE(fixed) + (size_t)c.n_cg_procs + nbind, sizeof *keep);
         if (!keep) {
                 jr_error_set(e, ENOMEM, "fd list");
                 goto out;
         }
-        int fixed[] = {c.sync_fd,      c.stdin_fd,  c.stdout_fd,  c.stderr_fd,
-                       slot->netns_fd, template_fd, c.cg_clone_fd};
         for (size_t i = 0; i < JR_ARRAY_SIZE(fixed); i++)
                 keep[nkeep++] = fixed[i];
         for (int i = 0; i < c.n_cg_procs; i++)
@@ -971,10 +974,8 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         err_pipe[1] = -1;
 
         struct run_state s = {.cfg = cfg, .cg = cg, .pidfd = pidfd};
-        if (await_ready(&s, sync_pair[0], e) < 0) {
-                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                goto reap;
-        }
+        if (await_ready(&s, sync_pair[0], e) < 0)
+                goto reap; /* which kills init */
         if (s.exec_failed) {
                 *e = s.exec_err;
                 goto reap;
