@@ -999,9 +999,15 @@ int jr_cg_run_procs_fds(jr_cg_run *run, int *fds, size_t max, jr_error *e)
         return (int)run->ndirs;
 }
 
+/* The same for both backends: a run has one directory per hierarchy (v2: one). */
 int jr_cg_run_attach(jr_cg_run *run, pid_t pid, jr_error *e)
 {
-        return run->cg->ops->run_attach(run, pid, e);
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", (int)pid); /* 0 means the writing process */
+        for (size_t i = 0; i < run->ndirs; i++)
+                if (jr_cg_write(&run->dirs[i], "cgroup.procs", buf, e) < 0)
+                        return -1;
+        return 0;
 }
 
 int jr_cg_run_poll(jr_cg_run *run, uint64_t *cpu_ns, jr_error *e)

@@ -65,7 +65,6 @@ typedef struct jr_cg_ops {
         void (*close)(jr_cg *cg);
         /* mkdir the run cgroup(s) (run->name is set) and write the limits. */
         int (*run_create)(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e);
-        int (*run_attach)(jr_cg_run *run, pid_t pid, jr_error *e);
         int (*run_poll)(jr_cg_run *run, uint64_t *cpu_ns, jr_error *e);
         int (*run_stats)(jr_cg_run *run, jr_cg_stats *st, jr_error *e);
         int (*run_kill)(jr_cg_run *run, jr_error *e);

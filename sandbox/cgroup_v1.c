@@ -6,8 +6,8 @@
  * a run gets <mount>/<our own cgroup there>/jr-<pid>-<name>.
  *
  * What v1 lacks and how it is covered:
- *   - no CLONE_INTO_CGROUP: the supervisor attaches the child (cgroup.procs in each
- *     hierarchy) while the child waits on its sync socket, before it execs;
+ *   - no CLONE_INTO_CGROUP: the jail's program moves itself in before it execs,
+ *     writing "0" to cgroup.procs in each hierarchy (jr_cg_run_procs_fds);
  *   - no cgroup.kill: SIGKILL every pid of the memory cgroup until none is new; the jail's
  *     own pid namespace (its init dying kills everything) is the first line, this is the
  *     backstop;
@@ -177,16 +177,6 @@ static int v1_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
         return 0;
 }
 
-static int v1_run_attach(jr_cg_run *run, pid_t pid, jr_error *e)
-{
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", (int)pid); /* 0 means the writing process */
-        for (size_t i = 0; i < run->ndirs; i++)
-                if (jr_cg_write(&run->dirs[i], "cgroup.procs", buf, e) < 0)
-                        return -1;
-        return 0;
-}
-
 static int read_cpu(jr_cg_run *run, uint64_t *ns, jr_error *e)
 {
         const jr_cg_dir *d = dir_for(run->dirs, run->ndirs, JR_CG_CPU);
@@ -246,7 +236,6 @@ const jr_cg_ops jr_cg_v1_ops = {
     .open = v1_open,
     .close = NULL,
     .run_create = v1_run_create,
-    .run_attach = v1_run_attach,
     .run_poll = v1_run_poll,
     .run_stats = v1_run_stats,
     .run_kill = v1_run_kill,

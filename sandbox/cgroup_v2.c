@@ -337,13 +337,6 @@ static int v2_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
         return 0;
 }
 
-static int v2_run_attach(jr_cg_run *run, pid_t pid, jr_error *e)
-{
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", (int)pid); /* 0 means the writing process */
-        return jr_cg_write(&run->dirs[0], "cgroup.procs", buf, e) < 0 ? -1 : 0;
-}
-
 static int reopen(jr_cg_run *run, int *fd, const char *file, jr_error *e)
 {
         if (*fd >= 0)
@@ -490,7 +483,6 @@ const jr_cg_ops jr_cg_v2_ops = {
     .open = v2_open,
     .close = v2_close,
     .run_create = v2_run_create,
-    .run_attach = v2_run_attach,
     .run_poll = v2_run_poll,
     .run_stats = v2_run_stats,
     .run_kill = v2_run_kill,
