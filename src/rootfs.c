@@ -490,30 +490,19 @@ static int open_subdir(int dfd, const char *name)
         return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int depth,
-                 uint64_t *sum, jr_error *e)
+/* Call fn(dir fd, entry name, ctx, depth + 1, e) for each entry of the directory
+ * dfd/name but "." and "..", depth-bounded. Returns 0, 1 when dfd/name is a mount point
+ * (open_subdir's EXDEV: nothing was walked), or -1 with e filled. */
+typedef int (*walk_fn)(int dfd, const char *name, void *ctx, int depth, jr_error *e);
+
+static int walk_dir(int dfd, const char *name, walk_fn fn, void *ctx, int depth, jr_error *e)
 {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return jr_error_errno(e, "stat \"%s\"", name);
-        if (st.st_dev != dev)
-                return 0; /* another filesystem mounted here: not part of the tree */
-        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && st.st_ino) {
-                int r = inoset_add(seen, st.st_dev, st.st_ino);
-                if (r < 0)
-                        return jr_error_errno(e, "out of memory");
-                if (r == 0)
-                        return 0;
-        }
-        *sum += (uint64_t)st.st_blocks * 512;
-        if (!S_ISDIR(st.st_mode))
-                return 0;
         if (depth >= WALK_MAX_DEPTH)
                 return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
                                     WALK_MAX_DEPTH);
         int fd = open_subdir(dfd, name);
         if (fd < 0 && errno == EXDEV)
-                return 0; /* a mount point: what it shows is not part of the tree */
+                return 1;
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s\"", name);
         _cleanup_closedir_ DIR *d = fdopendir(fd);
@@ -525,7 +514,7 @@ static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int 
         while ((errno = 0, de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (du_at(dirfd(d), de->d_name, dev, seen, depth + 1, sum, e) < 0)
+                if (fn(dirfd(d), de->d_name, ctx, depth + 1, e) < 0)
                         return jr_error_wrap(e, "%s", name);
         }
         if (errno != 0)
@@ -533,23 +522,51 @@ static int du_at(int dfd, const char *name, dev_t dev, struct inoset *seen, int 
         return 0;
 }
 
+struct du_ctx {
+        dev_t dev;
+        struct inoset seen;
+        uint64_t sum;
+};
+
+static int du_at(int dfd, const char *name, void *ctx, int depth, jr_error *e)
+{
+        struct du_ctx *du = ctx;
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return jr_error_errno(e, "stat \"%s\"", name);
+        if (st.st_dev != du->dev)
+                return 0; /* another filesystem mounted here: not part of the tree */
+        if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && st.st_ino) {
+                int r = inoset_add(&du->seen, st.st_dev, st.st_ino);
+                if (r < 0)
+                        return jr_error_errno(e, "out of memory");
+                if (r == 0)
+                        return 0;
+        }
+        du->sum += (uint64_t)st.st_blocks * 512;
+        if (!S_ISDIR(st.st_mode))
+                return 0;
+        /* a mount point (1): what it shows is not part of the tree */
+        return walk_dir(dfd, name, du_at, du, depth, e) < 0 ? -1 : 0;
+}
+
 int jr_rootfs_du(int dirfd, const char *name, uint64_t *bytes, jr_error *e)
 {
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return jr_error_errno(e, "stat \"%s\"", name);
-        struct inoset seen = {0};
-        uint64_t sum = 0;
-        int r = du_at(dirfd, name, st.st_dev, &seen, 0, &sum, e);
-        free(seen.slots);
+        struct du_ctx du = {.dev = st.st_dev};
+        int r = du_at(dirfd, name, &du, 0, e);
+        free(du.seen.slots);
         if (r < 0)
                 return -1;
-        *bytes = sum;
+        *bytes = du.sum;
         return 0;
 }
 
-static int remove_at(int dfd, const char *name, dev_t dev, int depth, jr_error *e)
+static int remove_at(int dfd, const char *name, void *ctx, int depth, jr_error *e)
 {
+        const dev_t *dev = ctx;
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
@@ -563,30 +580,11 @@ static int remove_at(int dfd, const char *name, dev_t dev, int depth, jr_error *
         }
         /* A directory on another device is a mount point (a bind mount left by a failed
          * build): deleting through it would delete what it shows. */
-        if (st.st_dev != dev)
+        int r = st.st_dev != *dev ? 1 : walk_dir(dfd, name, remove_at, ctx, depth, e);
+        if (r == 1)
                 return jr_error_set(e, EXDEV, "\"%s\" is a mount point: not removing", name);
-        if (depth >= WALK_MAX_DEPTH)
-                return jr_error_set(e, ELOOP, "\"%s\": deeper than %d levels", name,
-                                    WALK_MAX_DEPTH);
-        int fd = open_subdir(dfd, name);
-        if (fd < 0 && errno == EXDEV)
-                return jr_error_set(e, EXDEV, "\"%s\" is a mount point: not removing", name);
-        if (fd < 0)
-                return jr_error_errno(e, "open \"%s\"", name);
-        _cleanup_closedir_ DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return jr_error_errno(e, "open \"%s\"", name);
-        }
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                        continue;
-                if (remove_at(dirfd(d), de->d_name, dev, depth + 1, e) < 0)
-                        return jr_error_wrap(e, "%s", name);
-        }
-        if (errno != 0)
-                return jr_error_errno(e, "read \"%s\"", name);
+        if (r < 0)
+                return -1;
         if (unlinkat(dfd, name, AT_REMOVEDIR) < 0) {
                 /* a bind mount on an empty directory of the same filesystem shows the
                  * same st_dev; rmdir then fails with EBUSY and nothing was lost */
@@ -600,7 +598,7 @@ int jr_rootfs_remove(int dirfd, const char *name, jr_error *e)
         struct stat st;
         if (fstat(dirfd, &st) < 0)
                 return jr_error_errno(e, "remove \"%s\": stat parent", name);
-        return remove_at(dirfd, name, st.st_dev, 0, e);
+        return remove_at(dirfd, name, &st.st_dev, 0, e);
 }
 
 /* ---- info ---- */
