@@ -1,4 +1,4 @@
-/* Unit tests of the jail library's API (sandbox/jail.h): lifetimes, error paths, output
+/* Unit tests of the jail library's API (sandbox/include/jail.h): lifetimes, error paths, output
  * capture, the timing breakdown. Real jails, as root; the hostile programs and the
  * command-line behaviour are tested in tests/integration/test_exec.c. */
 #include <criterion/criterion.h>

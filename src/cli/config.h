@@ -128,4 +128,4 @@ int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e);
 /* JAILRUN_SLOT_UID_BASE: slot N runs as uid and gid base + N (default 60000). */
 int jr_config_slot_uid_base(uid_t *base, jr_error *e);
 
-/* JAILRUN_CG_FALLBACKS's parser: src/cli.h. */
+/* JAILRUN_CG_FALLBACKS's parser: src/cli/cli.h. */

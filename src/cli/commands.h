@@ -1,4 +1,4 @@
-/* Subcommands of the jailrun program. Each lives in src/cmd_<name>.c and returns the
+/* Subcommands of the jailrun program. Each lives in src/cli/cmd_<name>.c and returns the
  * process exit status. */
 #pragma once
 

@@ -11,7 +11,7 @@
  * Integers that may be JSON null (exit_code, duration_ms, ...) are int64_t where any
  * negative value means null.
  *
- * Errors follow sandbox/error.h: < 0 and a jr_error whose message names the field. */
+ * Errors follow src/base/error.h: < 0 and a jr_error whose message names the field. */
 #pragma once
 
 #include <stdbool.h>

@@ -11,7 +11,7 @@
  *   {heap_mb}  {mem_mb} minus the language's heap_reserve (at least 1)
  *   {{         a literal '{'
  *
- * The same line reader and word splitter parse the rootfs recipes (src/rootfs.c). */
+ * The same line reader and word splitter parse the rootfs recipes (src/host/rootfs.c). */
 #pragma once
 
 #include <stdbool.h>
