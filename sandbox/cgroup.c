@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 /* How many jr_cg are open in this process: stale clean-up may reclaim jr-<own pid>-*
  * directories only when none is (they can then only come from an earlier process that
@@ -35,13 +36,6 @@ void jr_cg_sleep_us(unsigned us)
         struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
-}
-
-uint64_t jr_cg_now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static int path_join(char *out, size_t size, const char *a, const char *b)
@@ -511,7 +505,7 @@ int jr_cg_rmdir_wait(const jr_cg_dir *parent, const char *name, unsigned timeout
                         return 0;
                 if (errno != EBUSY)
                         return jr_error_errno(e, "rmdir \"%s/%s\"", parent->path, name);
-                uint64_t t = jr_cg_now_us();
+                uint64_t t = jr_mono_us();
                 if (start == 0)
                         start = t;
                 uint64_t spent = t - start;
@@ -880,11 +874,11 @@ static void run_unlink(jr_cg_run *run)
 static int run_remove(jr_cg_run *run, unsigned budget_ms, jr_error *e)
 {
         int ret = 0;
-        uint64_t start = jr_cg_now_us();
+        uint64_t start = jr_mono_us();
         for (size_t i = 0; i < run->ndirs; i++) {
                 if (run->removed & (1u << i))
                         continue;
-                uint64_t spent_ms = (jr_cg_now_us() - start) / 1000u;
+                uint64_t spent_ms = (jr_mono_us() - start) / 1000u;
                 unsigned left = spent_ms < budget_ms ? budget_ms - (unsigned)spent_ms : 0;
                 jr_error err;
                 if (jr_cg_rmdir_wait(&run->cg->bases[i], run->name, left, &err) < 0) {

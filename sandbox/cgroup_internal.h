@@ -174,6 +174,5 @@ int jr_cg_join_path(const jr_cg_mount *m, const char *own, char *out, size_t siz
 /* Read a /proc file fully (small files). */
 int jr_cg_read_proc(const char *path, char **out, jr_error *e);
 
-/* Short sleep used by the bounded waits; CLOCK_MONOTONIC in microseconds. */
+/* Short sleep used by the bounded waits. */
 void jr_cg_sleep_us(unsigned us);
-uint64_t jr_cg_now_us(void);

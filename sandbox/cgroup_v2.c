@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 static const struct {
         unsigned bit;
@@ -423,7 +424,7 @@ static void wait_frozen(const jr_cg_dir *d, int timeout_ms)
         _cleanup_close_ int fd = openat(d->fd, "cgroup.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return;
-        uint64_t end = jr_cg_now_us() + (uint64_t)timeout_ms * 1000u;
+        uint64_t end = jr_mono_us() + (uint64_t)timeout_ms * 1000u;
         for (;;) {
                 char buf[256];
                 uint64_t frozen = 0, populated = 1;
@@ -431,7 +432,7 @@ static void wait_frozen(const jr_cg_dir *d, int timeout_ms)
                         return;
                 jr_cg_parse_key_u64(buf, "frozen", &frozen);
                 jr_cg_parse_key_u64(buf, "populated", &populated);
-                uint64_t now = jr_cg_now_us();
+                uint64_t now = jr_mono_us();
                 if (frozen == 1 || populated == 0 || now >= end)
                         return;
                 struct pollfd pfd = {.fd = fd, .events = POLLPRI};

@@ -46,6 +46,7 @@
 
 #include "caps.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "internal.h"
 #include "rlimits.h"
 #include "sys.h"
@@ -142,13 +143,6 @@ struct child_ctx {
 static uint64_t ts_ns(const struct timespec *ts)
 {
         return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
-}
-
-static uint64_t now_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts_ns(&ts);
 }
 
 /* Used by both sides: raw, so that it is safe in the children. */
@@ -500,7 +494,7 @@ static void kill_jail(struct run_state *s, jr_jail_status why, const char *reaso
                 s->kill_status = why;
                 snprintf(s->kill_reason, sizeof s->kill_reason, "%s", reason);
                 if (!s->end_ns)
-                        s->end_ns = now_ns();
+                        s->end_ns = jr_mono_ns();
         }
         /* Init's death tears down the whole pid namespace; the cgroup kill reaches every
          * process at once instead of letting them run while the namespace is torn down. */
@@ -551,7 +545,7 @@ static void pump_read(struct run_state *s, struct pump *p)
  * time, so no check is needed before the remaining budget could be spent. */
 static uint64_t next_tick_ns(const struct run_state *s, int ncpu, bool poll_memory)
 {
-        uint64_t t = UINT64_MAX, now = now_ns();
+        uint64_t t = UINT64_MAX, now = jr_mono_ns();
         if (s->cfg->cpu_ms) {
                 uint64_t lim = s->cfg->cpu_ms * 1000000ull;
                 uint64_t left = lim > s->cpu_ns ? lim - s->cpu_ns : 0;
@@ -588,7 +582,7 @@ static void check_limits(struct run_state *s)
                 s->cpu_ns = cpu;
         if (s->cfg->cpu_ms && s->cpu_ns >= s->cfg->cpu_ms * 1000000ull)
                 kill_jail(s, JR_JAIL_TL, "cpu time");
-        else if (s->cfg->wall_ms && now_ns() - s->start_ns >= s->cfg->wall_ms * 1000000ull)
+        else if (s->cfg->wall_ms && jr_mono_ns() - s->start_ns >= s->cfg->wall_ms * 1000000ull)
                 kill_jail(s, JR_JAIL_TL, "wall time");
 }
 
@@ -655,7 +649,7 @@ static int supervise(jr_sandbox *sb, struct run_state *s, int sync_fd, struct pu
                                 }
                                 init_alive = false;
                                 if (!s->end_ns)
-                                        s->end_ns = now_ns();
+                                        s->end_ns = jr_mono_ns();
                                 epoll_ctl(ep, EPOLL_CTL_DEL, s->pidfd, NULL);
                                 if (sync_open)
                                         epoll_ctl(ep, EPOLL_CTL_DEL, sync_fd, NULL);
@@ -763,7 +757,7 @@ static void fill_result(struct run_state *s, jr_run_result *res)
         jr_cg_run_stats(s->cg, &st, NULL);
         uint64_t cpu = st.cpu_ns;
         res->cpu_ms = cpu / 1000000ull;
-        res->wall_ms = ((s->end_ns ? s->end_ns : now_ns()) - s->start_ns) / 1000000ull;
+        res->wall_ms = ((s->end_ns ? s->end_ns : jr_mono_ns()) - s->start_ns) / 1000000ull;
         res->memory_peak_bytes = st.mem_peak;
         res->oom_killed = st.oom_kills > 0;
 
@@ -816,9 +810,9 @@ static int run_fail(jr_run_result *res, jr_error *e)
  * come first. */
 static int await_ready(struct run_state *s, int sync_fd, jr_error *e)
 {
-        uint64_t deadline = now_ns() + SETUP_TIMEOUT_MS * 1000000ull;
+        uint64_t deadline = jr_mono_ns() + SETUP_TIMEOUT_MS * 1000000ull;
         for (;;) {
-                uint64_t now = now_ns();
+                uint64_t now = jr_mono_ns();
                 int left = now < deadline ? (int)((deadline - now) / 1000000ull) + 1 : 0;
                 struct pollfd pf = {sync_fd, POLLIN, 0};
                 int pr = poll(&pf, 1, left);
@@ -862,7 +856,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         long pid = -1;
         int ret = -1;
 
-        uint64_t t_begin = now_ns(), t_clone = 0, t_end = 0;
+        uint64_t t_begin = jr_mono_ns(), t_clone = 0, t_end = 0;
         memset(res, 0, sizeof *res);
         res->exit_code = -1;
         if (!cfg->argv || !cfg->argv[0] || !cfg->argv[0][0]) {
@@ -958,7 +952,7 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         c.keep = keep;
         c.nkeep = nkeep;
 
-        t_clone = now_ns();
+        t_clone = jr_mono_ns();
         pid = clone_on_stack(CLONE_VM | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
                              &pidfd, slot->init_stack, slot->stack_size, init_main, &c);
         if (pid < 0) {
@@ -1024,6 +1018,6 @@ out:
         jr_mount_plan_free(&plan);
         if (ret < 0)
                 return run_fail(res, e);
-        res->timing.teardown_us = t_end ? (now_ns() - t_end) / 1000 : 0;
+        res->timing.teardown_us = t_end ? (jr_mono_ns() - t_end) / 1000 : 0;
         return 0;
 }

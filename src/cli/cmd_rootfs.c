@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "commands.h"
 #include "lang.h"
 #include "rootfs.h"
@@ -156,8 +157,7 @@ static int cmd_build(struct ctx *c, int argc, char **argv)
         int failed = 0;
         for (size_t i = 0; i < n; i++) {
                 const jr_rootfs_recipe *r = list[i];
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
+                uint64_t t0 = jr_mono_ns();
                 fprintf(stderr, "jailrun: rootfs %s (%s", r->name, r->variant);
                 for (char **p = r->packages; p && *p; p++)
                         fprintf(stderr, "%s%s", p == r->packages ? ": " : " ", *p);
@@ -169,9 +169,7 @@ static int cmd_build(struct ctx *c, int argc, char **argv)
                         failed++;
                         continue;
                 }
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                double secs =
-                    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+                double secs = (double)(jr_mono_ns() - t0) / 1e9;
                 if (outcome == JR_ROOTFS_UP_TO_DATE) {
                         fprintf(stderr,
                                 "jailrun: rootfs %s: up to date (built from the same recipe; "

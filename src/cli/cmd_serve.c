@@ -27,6 +27,7 @@
 
 #include "cleanup.h"
 #include "cli.h"
+#include "clock.h"
 #include "commands.h"
 #include "executor.h"
 #include "jail.h"
@@ -131,13 +132,6 @@ static const char usage_text[] =
 #define SERVE_TAG_PROD    3
 #define SERVE_TAG_METRICS 4
 #define SERVE_TAG_SLOT    16
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- state ------------------------------------------------------------------------- */
 
@@ -344,7 +338,7 @@ static void slot_schedule_respawn(struct serve *s, struct slot *sl)
                 if (delay > RESPAWN_MAX_MS)
                         delay = RESPAWN_MAX_MS;
         }
-        sl->respawn_at = mono_ms() + delay;
+        sl->respawn_at = (int64_t)jr_mono_ms() + delay;
 }
 
 static int slot_spawn(struct serve *s, struct slot *sl, jr_error *e)
@@ -493,7 +487,7 @@ static void handle_result(struct serve *s, struct slot *sl, const void *p, size_
         int r = deliver_result(s, j->msg, j->id, j->id_len, &json);
         if (r == 0) {
                 s->judged++;
-                int64_t now = mono_ms();
+                int64_t now = (int64_t)jr_mono_ms();
                 jr_metrics_count_result(j->language, jr_status_name((jr_status)sum.status));
                 for (uint32_t k = 0; k < sum.sandbox_failures; k++)
                         jr_metrics_count_jail_setup_failure();
@@ -682,7 +676,7 @@ static void dispatch(struct serve *s)
                                  .fallback_len = (uint32_t)j->fallback_len,
                                  .max_input = (uint32_t)s->max_input};
                 j->attempts++;
-                j->started_ms = mono_ms();
+                j->started_ms = (int64_t)jr_mono_ms();
                 sl->job = j;
                 sl->state = SLOT_BUSY;
                 jr_log(JR_LOG_INFO, "judging", JR_LOG_BYTES("id", j->id, j->id_len),
@@ -744,7 +738,7 @@ static void answer_invalid(struct serve *s, jr_kafka_msg *m, jr_bytes id, const 
 
 static void handle_message(struct serve *s, jr_kafka_msg *m)
 {
-        int64_t now = mono_ms();
+        int64_t now = (int64_t)jr_mono_ms();
         _cleanup_free_ char *fb = NULL;
         size_t fb_len = 0;
         if (fallback_id(m, &fb, &fb_len) < 0) {
@@ -1140,7 +1134,7 @@ static int min_timeout(int a, int64_t b)
 
 static int loop_timeout(struct serve *s)
 {
-        int64_t now = mono_ms();
+        int64_t now = (int64_t)jr_mono_ms();
         int t = -1;
         if (s->cons_more)
                 return 0;
@@ -1161,7 +1155,7 @@ static int loop_timeout(struct serve *s)
 
 static void respawn_due(struct serve *s)
 {
-        int64_t now = mono_ms();
+        int64_t now = (int64_t)jr_mono_ms();
         for (unsigned i = 0; i < s->parallel; i++) {
                 struct slot *sl = &s->slots[i];
                 if (sl->state != SLOT_DOWN || !sl->respawn_at || sl->respawn_at > now)
@@ -1201,7 +1195,7 @@ static void step_phase(struct serve *s)
                                 s->phase = PHASE_EXIT;
                                 return;
                         }
-                } else if (mono_ms() >= s->startup_deadline) {
+                } else if ((int64_t)jr_mono_ms() >= s->startup_deadline) {
                         jr_error e = {.msg = "executors not ready in time"};
                         fatal(s, "start executors", &e);
                         s->phase = PHASE_EXIT;
@@ -1214,7 +1208,7 @@ static void step_phase(struct serve *s)
                                 job_free(queue_pop(s));
                 if (!any_busy(s) && !s->queued) {
                         s->phase = PHASE_FLUSHING;
-                        s->flush_deadline = mono_ms() + (int64_t)s->flush_timeout_ms;
+                        s->flush_deadline = (int64_t)jr_mono_ms() + (int64_t)s->flush_timeout_ms;
                         jr_notify_status("flushing the spool to the broker", NULL);
                         jr_log(JR_LOG_INFO, "flushing",
                                JR_LOG_UINT("unacked", s->producer
@@ -1226,7 +1220,7 @@ static void step_phase(struct serve *s)
                 size_t left = s->producer ? jr_kafka_producer_unacked(s->producer) : 0;
                 if (left == 0) {
                         s->phase = PHASE_EXIT;
-                } else if (mono_ms() >= s->flush_deadline) {
+                } else if ((int64_t)jr_mono_ms() >= s->flush_deadline) {
                         jr_log(JR_LOG_WARNING,
                                "flush timed out: the rest stays in the spool for the next start",
                                JR_LOG_UINT("unacked", left));
@@ -1720,7 +1714,7 @@ int jr_cmd_serve(int argc, char **argv)
                         goto fail;
                 }
         }
-        s.started_ms = mono_ms();
+        s.started_ms = (int64_t)jr_mono_ms();
         s.startup_deadline = s.started_ms + STARTUP_MS;
         for (unsigned i = 0; i < s.parallel; i++)
                 if (slot_spawn(&s, &s.slots[i], &e) < 0)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 #include "config.h"
 #include "lang.h"
 #include "rootfs.h"
@@ -206,18 +207,16 @@ static int probe_namespaces(void *arg, char *msg, size_t n)
         int failed = 0;
         size_t len = 0;
         for (size_t i = 0; i < JR_ARRAY_SIZE(namespaces); i++) {
-                struct timespec a, b;
-                clock_gettime(CLOCK_MONOTONIC, &a);
+                uint64_t a = jr_mono_ns();
                 int r = unshare(namespaces[i].flag);
                 int err = errno;
-                clock_gettime(CLOCK_MONOTONIC, &b);
+                uint64_t b = jr_mono_ns();
                 if (r < 0) {
                         failed |= 1 << i;
                         len += (size_t)snprintf(msg + len, len < n ? n - len : 0, "%s: %s; ",
                                                 namespaces[i].name, strerror(err));
                 } else if (namespaces[i].flag == CLONE_NEWNET) {
-                        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
-                                    (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+                        double ms = (double)(b - a) / 1e6;
                         len += (size_t)snprintf(msg + len, len < n ? n - len : 0,
                                                 "netns in %.1f ms; ", ms);
                 }
@@ -968,11 +967,9 @@ static void check_jail(struct ctx *c)
         cfg.mem_bytes = 64ull << 20;
         cfg.pids = 16;
         jr_run_result res;
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        uint64_t a = jr_mono_ns();
         int r = jr_jail_run(slot, &cfg, &res, &e);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        double ms = (double)(jr_mono_ns() - a) / 1e6;
         if (r < 0)
                 say(c, JR_DOCTOR_FAIL, "jail", "a trial jail failed: %s", e.msg);
         else if (res.status != JR_JAIL_OK || res.exit_code != 0)

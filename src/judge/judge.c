@@ -17,6 +17,7 @@
 
 #include "checker.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "rootfs.h"
 #include "units.h"
 
@@ -123,13 +124,6 @@ struct jr_judge {
         char run_dir[PATH_MAX + 16];
         int in_fd, out_fd, err_fd; /* memfds reused by every jail */
 };
-
-static uint64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
 {
@@ -645,7 +639,7 @@ static int choose_limits(struct exec_state *s, jr_error *e)
 int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn on_event,
                         void *userdata, jr_buf *result_json, jr_judge_summary *summary, jr_error *e)
 {
-        uint64_t t0 = mono_ms();
+        uint64_t t0 = jr_mono_ms();
         struct exec_state s = {.j = j, .sub = sub, .on_event = on_event, .ud = userdata};
         jr_result_init(&s.result, sub->id);
         jr_error err = {0};
@@ -714,7 +708,7 @@ ie:
         s.result.status = JR_STATUS_IE;
         s.result.error = jr_bytes_cstr(s.error);
 done:
-        s.sum.total_ms = mono_ms() - t0;
+        s.sum.total_ms = jr_mono_ms() - t0;
         s.result.duration_ms = (int64_t)s.sum.total_ms;
         if (sub->tests_given) {
                 s.result.tests = s.tests;

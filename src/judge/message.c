@@ -57,31 +57,6 @@ const char *jr_event_type_name(jr_event_type t)
         return "?";
 }
 
-int64_t jr_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-char *jr_format_timestamp(int64_t ms, char buf[JR_TIMESTAMP_LEN])
-{
-        if (ms <= 0)
-                ms = jr_now_ms();
-        time_t sec = (time_t)(ms / 1000);
-        struct tm tm;
-        if (!gmtime_r(&sec, &tm) || tm.tm_year + 1900 > 9999) {
-                memcpy(buf, "1970-01-01T00:00:00.000Z", JR_TIMESTAMP_LEN);
-                return buf;
-        }
-        char tmp[96]; /* the compiler cannot know the fields are in range */
-        snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-        memcpy(buf, tmp, JR_TIMESTAMP_LEN - 1);
-        buf[JR_TIMESTAMP_LEN - 1] = '\0';
-        return buf;
-}
-
 /* An untrusted string for an error message: JSON-like escapes, non-ASCII as \xHH,
  * at most QUOTE_MAX input bytes then "...". */
 #define QUOTE_MAX 64

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "checker.h"
+#include "clock.h"
 #include "error.h"
 
 /* ---------------------------------------------------------------- byte strings */
@@ -281,14 +282,3 @@ void jr_event_init(jr_event *ev, jr_event_type type, jr_bytes id, uint64_t seq);
 /* Render ev within max_bytes (0: JR_MSG_MAX_DEFAULT), cutting strings as
  * jr_result_json does. */
 int jr_event_json(const jr_event *ev, size_t max_bytes, jr_buf *out, jr_error *e);
-
-/* ---------------------------------------------------------------- helpers */
-
-#define JR_TIMESTAMP_LEN sizeof("2026-01-15T10:30:00.123Z")
-
-/* RFC 3339 UTC with milliseconds, e.g. "2026-01-15T10:30:00.123Z"; ms since the
- * epoch, 0 = now. Returns buf. */
-char *jr_format_timestamp(int64_t ms, char buf[JR_TIMESTAMP_LEN]);
-
-/* Milliseconds since the epoch (CLOCK_REALTIME). */
-int64_t jr_now_ms(void);

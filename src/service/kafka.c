@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 /* How often the consumer must be polled at the latest: far below any sane
  * max.poll.interval.ms (default 300 s), so the group never evicts a quiet runner. */
@@ -21,13 +22,6 @@
 #define PRODUCER_MAX_IN_FLIGHT    10000
 #define RETRY_BACKOFF_MIN_MS      500
 #define RETRY_BACKOFF_MAX_MS      30000
-
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void log_stderr(void *opaque, int level, const char *source, const char *msg)
 {
@@ -674,7 +668,7 @@ int jr_kafka_consumer_new(const jr_kafka_config *cfg, const jr_kafka_consumer_op
                 return jr_error_set(e, EINVAL, "kafka consumer: subscribe to \"%s\": %s",
                                     cfg->topic, rd_kafka_err2str(err));
         }
-        c->last_poll_ms = now_ms();
+        c->last_poll_ms = (int64_t)jr_mono_ms();
         *out = c;
         return 0;
 }
@@ -686,7 +680,7 @@ int jr_kafka_consumer_fd(const jr_kafka_consumer *c)
 
 int jr_kafka_consumer_timeout_ms(const jr_kafka_consumer *c)
 {
-        int64_t left = c->last_poll_ms + CONSUMER_POLL_INTERVAL_MS - now_ms();
+        int64_t left = c->last_poll_ms + CONSUMER_POLL_INTERVAL_MS - (int64_t)jr_mono_ms();
         return left < 0 ? 0 : (int)left;
 }
 
@@ -703,7 +697,7 @@ int jr_kafka_consumer_poll(jr_kafka_consumer *c, jr_kafka_msg **msg, jr_error *e
         if (c->closed)
                 return jr_error_set(e, EINVAL, "kafka consumer is closed");
         wakeup_fd_drain(c->efd);
-        c->last_poll_ms = now_ms();
+        c->last_poll_ms = (int64_t)jr_mono_ms();
         for (;;) {
                 if (c->com.fatal) {
                         char why[512];
@@ -904,8 +898,8 @@ static void retry_add(jr_kafka_producer *p, uint64_t seq, int backoff_ms)
                 p->retries = n;
                 p->cap_retries = cap;
         }
-        p->retries[p->n_retries++] =
-            (struct retry){.seq = seq, .due_ms = now_ms() + backoff_ms, .backoff_ms = backoff_ms};
+        p->retries[p->n_retries++] = (struct retry){
+            .seq = seq, .due_ms = (int64_t)jr_mono_ms() + backoff_ms, .backoff_ms = backoff_ms};
 }
 
 /* Hand record `seq` to librdkafka: 0 handed, 1 librdkafka's queue is full (try later),
@@ -935,7 +929,7 @@ static int produce_seq(jr_kafka_producer *p, uint64_t seq, jr_error *e)
  * order, until max_in_flight. */
 static void pump(jr_kafka_producer *p)
 {
-        int64_t now = now_ms();
+        int64_t now = (int64_t)jr_mono_ms();
         jr_error err;
         for (size_t i = 0; i < p->n_retries && p->in_flight < p->max_in_flight;) {
                 struct retry *r = &p->retries[i];
@@ -1070,7 +1064,7 @@ int jr_kafka_producer_timeout_ms(const jr_kafka_producer *p)
         for (size_t i = 0; i < p->n_retries; i++)
                 if (p->retries[i].due_ms < due)
                         due = p->retries[i].due_ms;
-        int64_t left = due - now_ms();
+        int64_t left = due - (int64_t)jr_mono_ms();
         return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
@@ -1105,13 +1099,13 @@ size_t jr_kafka_producer_unacked(const jr_kafka_producer *p)
 
 int jr_kafka_producer_flush(jr_kafka_producer *p, int timeout_ms, jr_error *e)
 {
-        int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? INT64_MAX : (int64_t)jr_mono_ms() + timeout_ms;
         for (;;) {
                 if (jr_kafka_producer_service(p, e) < 0)
                         return -1;
                 if (jr_spool_pending(p->spool) == 0)
                         return 0;
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - (int64_t)jr_mono_ms();
                 if (left <= 0)
                         return jr_error_set(e, ETIMEDOUT,
                                             "kafka producer: %zu record(s) not "

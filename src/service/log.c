@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 
-#include "message.h"
+#include "clock.h"
 
 /* A value longer than this is cut (a log line is for people and log shippers). */
 #define LOG_VALUE_MAX 8192

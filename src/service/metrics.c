@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "clock.h"
 
 /* ---- registry ----------------------------------------------------------------------- */
 
@@ -323,13 +324,6 @@ struct jr_metrics_server {
 
 enum { TAG_LISTEN = 0, TAG_TIMER = 1, TAG_CLIENT = 2 };
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int bind_one(const struct addrinfo *ai, bool dual_stack, int *out, jr_error *e)
 {
         _cleanup_close_ int fd =
@@ -483,8 +477,9 @@ static void accept_clients(jr_metrics_server *s)
                         close(fd); /* too many scrapers at once: this one retries later */
                         continue;
                 }
-                *c = (struct client){
-                    .state = C_READING, .fd = fd, .deadline_ms = now_ms() + JR_METRICS_TIMEOUT_MS};
+                *c = (struct client){.state = C_READING,
+                                     .fd = fd,
+                                     .deadline_ms = jr_mono_ms() + JR_METRICS_TIMEOUT_MS};
         }
 }
 
@@ -646,7 +641,7 @@ static void expire(jr_metrics_server *s)
         uint64_t exp;
         while (read(s->timer_fd, &exp, sizeof exp) > 0)
                 ;
-        uint64_t now = now_ms();
+        uint64_t now = jr_mono_ms();
         for (size_t i = 0; i < JR_METRICS_MAX_CLIENTS; i++)
                 if (s->clients[i].state != C_FREE && s->clients[i].deadline_ms <= now)
                         client_close(s, &s->clients[i]);
