@@ -846,7 +846,7 @@ Test(serve, broker_down_then_up)
         jr_kafka_topic_spec topics[] = {{TOPIC, NPARTS}, {RESULTS, NPARTS}, {EVENTS, NPARTS}};
         jr_kafka_broker *mock = NULL;
         jr_error e;
-        cr_assert_eq(jr_kafka_broker_start(topics, 3, NULL, NULL, &mock, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_start(topics, 3, NULL, NULL, &mock, &e), e);
         struct broker b = {0};
         snprintf(b.addr, sizeof b.addr, "%s", jr_kafka_broker_bootstraps(mock));
         char *dir = mkworkdir();
@@ -862,7 +862,7 @@ Test(serve, broker_down_then_up)
         producer_done(prod);
         struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=3"), NULL);
         wait_log(&s, "\"msg\":\"judging\"", N);
-        cr_assert_eq(jr_kafka_broker_set_down(mock, true, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(mock, true, &e), e);
         wait_log(&s, "\"msg\":\"judged\"", N);
         cr_assert_geq(spool_records(dir), N);
         /* the outage is in the log, from librdkafka through the service's JSON lines */
@@ -873,7 +873,7 @@ Test(serve, broker_down_then_up)
                 line--;
         cr_log_info("%.*s", (int)strcspn(line, "\n"), line);
         free(log);
-        cr_assert_eq(jr_kafka_broker_set_down(mock, false, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(mock, false, &e), e);
         struct reader *r = reader_new(&b, RESULTS);
         reader_wait_keys(r, (const char *const *)ids, N);
         kill(s.pid, SIGTERM);
