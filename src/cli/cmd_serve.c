@@ -111,7 +111,6 @@ static const char usage_text[] =
     "Exit status: 0 after a stop, 1 on a fatal error (the log says which), 2 on invalid\n"
     "options or environment.\n";
 
-#define MAX_PARALLEL 1024
 /* Records handed to librdkafka at a time; the rest wait in the spool, on disk: a burst of
  * results while the broker is slow costs no memory. Plenty to keep a broker busy. */
 #define PRODUCER_IN_FLIGHT 1000
@@ -1312,7 +1311,7 @@ static int env_uint(const char *name, uint64_t max, uint64_t *out, jr_error *e)
 static int read_env(struct serve *s, jr_error *e)
 {
         uint64_t v = 1;
-        if (env_uint("RUNNER_MAX_PARALLEL", MAX_PARALLEL, &v, e) < 0)
+        if (env_uint("RUNNER_MAX_PARALLEL", JR_EXECUTOR_SLOTS_MAX, &v, e) < 0)
                 return -1;
         if (v == 0)
                 return jr_error_set(e, EINVAL, "RUNNER_MAX_PARALLEL: must be at least 1");
@@ -1360,42 +1359,6 @@ static int read_env(struct serve *s, jr_error *e)
         if (jr_judge_limits_from_env(&lim, e) < 0)
                 return -1;
         return 0;
-}
-
-/* argv of slot i's executor. */
-static char **executor_argv(const struct serve *s, unsigned i)
-{
-        char **a = calloc(16, sizeof *a);
-        if (!a)
-                return NULL;
-        size_t n = 0;
-        a[n++] = strdup("jailrun");
-        a[n++] = strdup("serve");
-        a[n++] = strdup("--executor");
-        if (asprintf(&a[n++], "%u", i) < 0)
-                a[n - 1] = NULL;
-        if (s->langs_dir) {
-                a[n++] = strdup("--langs");
-                a[n++] = strdup(s->langs_dir);
-        }
-        if (s->rootfs_dir) {
-                a[n++] = strdup("--rootfs-dir");
-                a[n++] = strdup(s->rootfs_dir);
-        }
-        if (s->cg_mode) {
-                a[n++] = strdup("--cgroup");
-                a[n++] = strdup(s->cg_mode);
-        }
-        if (s->fallbacks) {
-                a[n++] = strdup("--fallback");
-                a[n++] = strdup(s->fallbacks);
-        }
-        for (size_t k = 0; k < n; k++)
-                if (!a[k]) {
-                        jr_lang_strv_free(a);
-                        return NULL;
-                }
-        return a;
 }
 
 static void shutdown_executors(struct serve *s)
@@ -1464,56 +1427,11 @@ static void sweep_tmp_spools(void)
         }
 }
 
-static int executor_command(int argc, char **argv)
-{
-        static const struct option opts[] = {
-            {"executor", required_argument, NULL, 'x'},   {"langs", required_argument, NULL, 'l'},
-            {"rootfs-dir", required_argument, NULL, 'r'}, {"cgroup", required_argument, NULL, 'c'},
-            {"fallback", required_argument, NULL, 'f'},   {NULL, 0, NULL, 0},
-        };
-        jr_executor_opts o = {.fd = JR_EXECUTOR_FD};
-        jr_error e;
-        uint64_t slot = 0;
-        if (jr_sandbox_opts_from_env(&o.sandbox, &e) < 0) {
-                fprintf(stderr, "jailrun serve --executor: %s\n", e.msg);
-                return 2;
-        }
-        int opt;
-        optind = 1;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-                switch (opt) {
-                case 'x':
-                        if (jr_parse_uint(optarg, MAX_PARALLEL, &slot, &e) < 0)
-                                return 2;
-                        break;
-                case 'l':
-                        o.langs_dir = optarg;
-                        break;
-                case 'r':
-                        o.rootfs_dir = optarg;
-                        break;
-                case 'c':
-                        if (jr_parse_cg_mode(optarg, &o.sandbox.cg_mode, &e) < 0)
-                                return 2;
-                        break;
-                case 'f':
-                        if (jr_parse_fallbacks(optarg, &o.sandbox.fallbacks, &e) < 0)
-                                return 2;
-                        break;
-                default:
-                        return 2;
-                }
-        }
-        o.slot = (unsigned)slot;
-        return jr_executor_main(&o);
-}
-
 int jr_cmd_serve(int argc, char **argv)
 {
         for (int i = 1; i < argc; i++)
                 if (!strcmp(argv[i], "--executor"))
-                        return executor_command(argc, argv);
+                        return jr_executor_command(argc, argv);
 
         static const struct option opts[] = {
             {"langs", required_argument, NULL, 'l'},
@@ -1707,8 +1625,10 @@ int jr_cmd_serve(int argc, char **argv)
                 jr_error_set(&e, ENOMEM, "slots");
                 goto fail;
         }
+        jr_executor_args xargs = {s.langs_dir, s.rootfs_dir, s.cg_mode, s.fallbacks};
         for (unsigned i = 0; i < s.parallel; i++) {
-                s.slots[i] = (struct slot){.index = i, .sock = -1, .argv = executor_argv(&s, i)};
+                s.slots[i] =
+                    (struct slot){.index = i, .sock = -1, .argv = jr_executor_argv(&xargs, i)};
                 if (!s.slots[i].argv) {
                         jr_error_set(&e, ENOMEM, "executor argv");
                         goto fail;
