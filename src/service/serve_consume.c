@@ -124,15 +124,15 @@ static void answer_invalid(struct serve *s, jr_kafka_msg *m, jr_bytes id, const 
         free(json.ptr);
 }
 
-static void handle_message(struct serve *s, jr_kafka_msg *m)
+/* A consumed message (ours now): a job, an IE answer, a skip or the end. */
+static void handle_message(struct serve *s, jr_kafka_msg *msg)
 {
+        _cleanup_kafka_msg_ jr_kafka_msg *m = msg;
         int64_t now = (int64_t)jr_mono_ms();
         _cleanup_free_ char *fb = NULL;
         size_t fb_len = 0;
         if (fallback_id(m, &fb, &fb_len) < 0) {
-                jr_kafka_msg_free(m);
-                jr_error e = {.err = ENOMEM, .msg = "out of memory"};
-                serve_fatal(s, "consume", &e);
+                serve_fatal(s, "consume", &(jr_error){.err = ENOMEM, .msg = "out of memory"});
                 return;
         }
         jr_parse_options po = {
@@ -141,7 +141,7 @@ static void handle_message(struct serve *s, jr_kafka_msg *m)
             .fallback_id = {fb, fb_len},
             .max_input_bytes = s->max_input,
         };
-        jr_submission *sub = NULL;
+        _cleanup_submission_ jr_submission *sub = NULL;
         jr_buf err_id = {0};
         jr_error e = {0};
         if (jr_submission_parse(m->value ? m->value : "", m->value_len, &po, &sub, &err_id, &e) <
@@ -150,7 +150,6 @@ static void handle_message(struct serve *s, jr_kafka_msg *m)
                     err_id.ptr ? (jr_bytes){err_id.ptr, err_id.len} : (jr_bytes){fb, fb_len};
                 answer_invalid(s, m, id, e.msg);
                 free(err_id.ptr);
-                jr_kafka_msg_free(m);
                 count_received(s);
                 return;
         }
@@ -160,8 +159,6 @@ static void handle_message(struct serve *s, jr_kafka_msg *m)
                        JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset));
                 if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
                         jr_log(JR_LOG_WARNING, e.msg);
-                jr_submission_free(sub);
-                jr_kafka_msg_free(m);
                 serve_stop(s, "\"done\" message", true, 0);
                 return;
         }
@@ -173,36 +170,27 @@ static void handle_message(struct serve *s, jr_kafka_msg *m)
                 if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
                         jr_log(JR_LOG_WARNING, e.msg);
                 s->skipped++;
-                jr_submission_free(sub);
-                jr_kafka_msg_free(m);
                 count_received(s);
                 return;
         }
-        struct job *j = calloc(1, sizeof *j);
+        _cleanup_job_ struct job *j = calloc(1, sizeof *j);
         if (j) {
                 j->id = malloc(sub->id.len + 1);
                 j->language = strndup(sub->language.ptr, sub->language.len);
         }
         if (!j || !j->id || !j->language) {
-                if (j)
-                        j->msg = NULL;
-                job_free(j);
-                jr_submission_free(sub);
-                jr_kafka_msg_free(m);
-                jr_error oe = {.err = ENOMEM, .msg = "out of memory"};
-                serve_fatal(s, "consume", &oe);
+                serve_fatal(s, "consume", &(jr_error){.err = ENOMEM, .msg = "out of memory"});
                 return;
         }
         memcpy(j->id, sub->id.ptr, sub->id.len);
         j->id[sub->id.len] = '\0';
         j->id_len = sub->id.len;
-        jr_submission_free(sub);
         j->no = ++s->next_job;
-        j->msg = m;
+        j->msg = TAKE_PTR(m);
         j->fallback = TAKE_PTR(fb);
         j->fallback_len = fb_len;
         j->consumed_ms = now;
-        serve_queue_push(s, j);
+        serve_queue_push(s, TAKE_PTR(j));
         count_received(s);
         serve_dispatch(s);
 }
@@ -239,7 +227,7 @@ static void consume(struct serve *s)
                         s->cons_more = true;
                         return;
                 }
-                jr_kafka_msg *m = NULL;
+                _cleanup_kafka_msg_ jr_kafka_msg *m = NULL;
                 jr_error e;
                 int r = jr_kafka_consumer_poll(s->consumer, &m, &e);
                 if (r < 0) {
@@ -248,12 +236,9 @@ static void consume(struct serve *s)
                 }
                 if (r == 0)
                         return;
-                if (s->stop_consuming) {
-                        /* not done: it is consumed again after the next start */
-                        jr_kafka_msg_free(m);
-                        continue;
-                }
-                handle_message(s, m);
+                if (s->stop_consuming)
+                        continue; /* not done: it is consumed again after the next start */
+                handle_message(s, TAKE_PTR(m));
         }
 }
 
@@ -288,10 +273,12 @@ const struct serve_source_ops serve_consumer_ops = {
 static int producer_new(struct serve *s, jr_error *e)
 {
         jr_kafka_producer_options po = {.log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT};
-        if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &s->producer, e) < 0)
+        _cleanup_kafka_producer_ jr_kafka_producer *p = NULL;
+        if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &p, e) < 0 ||
+            serve_source_add(s, &s->src[SERVE_SRC_PRODUCER], jr_kafka_producer_fd(p), e) < 0)
                 return -1;
-        return serve_source_add(s, &s->src[SERVE_SRC_PRODUCER], jr_kafka_producer_fd(s->producer),
-                                e);
+        s->producer = TAKE_PTR(p);
+        return 0;
 }
 
 static int producer_timeout_ms(struct serve *s)
@@ -358,7 +345,7 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
         jr_parse_options po = {.languages = jr_lang_names(s->langs),
                                .n_languages = jr_lang_count(s->langs),
                                .fallback_id = {base, base_len}};
-        jr_submission *sub = NULL;
+        _cleanup_submission_ jr_submission *sub = NULL;
         jr_buf key = {0};
         jr_error pe;
         bool is_done = false;
@@ -366,7 +353,6 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
                 is_done = sub->type == JR_MSG_DONE;
                 key.ptr = strndup(sub->id.ptr, sub->id.len);
                 key.len = sub->id.len;
-                jr_submission_free(sub);
         }
         const char *k = key.ptr ? key.ptr : base;
         size_t k_len = key.ptr ? key.len : base_len;
@@ -456,12 +442,14 @@ static int produce_all(struct serve *s, jr_error *e)
 int serve_kafka_start(struct serve *s, jr_error *e)
 {
         if (jr_kafka_config_is_embedded(&s->kcfg)) {
-                if (jr_kafka_broker_start_for(&s->kcfg, 0, kafka_log, NULL, &s->broker, e) < 0)
+                _cleanup_kafka_broker_ jr_kafka_broker *b = NULL;
+                if (jr_kafka_broker_start_for(&s->kcfg, 0, kafka_log, NULL, &b, e) < 0)
                         return -1;
-                const char *addr = jr_kafka_broker_bootstraps(s->broker);
+                const char *addr = jr_kafka_broker_bootstraps(b);
                 jr_log(JR_LOG_INFO, "embedded broker started", JR_LOG_STR("bootstrap", addr));
-                if (jr_kafka_config_use_broker(&s->kcfg, s->broker, e) < 0)
+                if (jr_kafka_config_use_broker(&s->kcfg, b, e) < 0)
                         return -1;
+                s->broker = TAKE_PTR(b);
         }
         size_t replay = jr_spool_pending(s->spool);
         if (producer_new(s, e) < 0)
@@ -474,11 +462,11 @@ int serve_kafka_start(struct serve *s, jr_error *e)
                 return 0; /* nothing to judge */
         jr_kafka_consumer_options co = {
             .log = kafka_log, .on_rebalance = on_rebalance, .opaque = s};
-        if (jr_kafka_consumer_new(&s->kcfg, &co, &s->consumer, e) < 0)
+        _cleanup_kafka_consumer_ jr_kafka_consumer *c = NULL;
+        if (jr_kafka_consumer_new(&s->kcfg, &co, &c, e) < 0 ||
+            serve_source_add(s, &s->src[SERVE_SRC_CONSUMER], jr_kafka_consumer_fd(c), e) < 0)
                 return -1;
-        if (serve_source_add(s, &s->src[SERVE_SRC_CONSUMER], jr_kafka_consumer_fd(s->consumer), e) <
-            0)
-                return -1;
+        s->consumer = TAKE_PTR(c);
         jr_log(JR_LOG_INFO, "serving", JR_LOG_STR("brokers", s->kcfg.brokers),
                JR_LOG_STR("topic", s->kcfg.topic), JR_LOG_STR("group", s->kcfg.group_id),
                JR_LOG_STR("results_topic", s->kcfg.results_topic),

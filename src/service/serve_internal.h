@@ -95,6 +95,11 @@ struct job {
 };
 
 void job_free(struct job *j);
+static inline void job_freep(struct job **j)
+{
+        job_free(*j);
+}
+#define _cleanup_job_ __attribute__((cleanup(job_freep)))
 
 enum slot_state {
         SLOT_DOWN,     /* no process; respawn at respawn_at */

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "clock.h"
 #include "log.h"
 #include "message.h"
@@ -114,17 +115,14 @@ static void slot_schedule_respawn(struct serve *s, struct slot *sl)
 
 static int slot_spawn(struct serve *s, struct slot *sl, jr_error *e)
 {
-        pid_t pid;
-        int sock;
+        _cleanup_kill_pid_ pid_t pid = 0;
+        _cleanup_close_ int sock = -1;
         if (jr_executor_spawn(s->exe_fd, sl->argv, environ, &pid, &sock, e) < 0)
                 return -1;
-        if (serve_source_add(s, &sl->src, sock, e) < 0) {
-                kill(pid, SIGKILL);
-                close(sock);
-                /* reaped by the SIGCHLD handler: pid is unknown there and ignored */
+        if (serve_source_add(s, &sl->src, sock, e) < 0)
                 return jr_error_set(e, e->err, "epoll executor");
-        }
-        sl->pid = pid;
+        TAKE_FD(sock); /* the slot's now, as sl->src.fd */
+        sl->pid = TAKE_PID(pid);
         sl->state = SLOT_STARTING;
         sl->rd = (jr_frame_reader){0};
         jr_log(JR_LOG_DEBUG, "executor started", JR_LOG_UINT("slot", sl->index),
@@ -215,21 +213,19 @@ bool serve_slots_all_idle(const struct serve *s)
 
 /* ---- what executors send ----------------------------------------------------------------- */
 
-/* The executor judging j died: judge it once more, or answer IE. */
-static void job_executor_died(struct serve *s, struct job *j)
+/* The executor judging `dead` died: judge it once more, or answer IE. Takes the job. */
+static void job_executor_died(struct serve *s, struct job *dead)
 {
+        _cleanup_job_ struct job *j = dead;
         if (j->attempts < EXECUTOR_TRIES && !s->drop_queue) {
                 jr_log(JR_LOG_WARNING, "executor died while judging; judging it again",
                        JR_LOG_BYTES("id", j->id, j->id_len), JR_LOG_STR("why", j->last_death),
                        JR_LOG_UINT("attempt", j->attempts));
-                queue_push_front(s, j);
+                queue_push_front(s, TAKE_PTR(j));
                 return;
         }
-        if (j->attempts < EXECUTOR_TRIES) {
-                /* stopping on a signal: not done, so it is consumed again after restart */
-                job_free(j);
-                return;
-        }
+        if (j->attempts < EXECUTOR_TRIES)
+                return; /* stopping on a signal: not done, so consumed again after restart */
         char why[256];
         snprintf(why, sizeof why,
                  "internal error: the executor died %u times judging this "
@@ -239,7 +235,6 @@ static void job_executor_died(struct serve *s, struct job *j)
         jr_error e;
         if (jr_result_ie_json((jr_bytes){j->id, j->id_len}, why, 0, &json, &e) < 0) {
                 serve_fatal(s, "result for a dead executor", &e);
-                job_free(j);
                 return;
         }
         jr_log(JR_LOG_ERROR, "executor died; IE result", JR_LOG_BYTES("id", j->id, j->id_len),
@@ -249,7 +244,6 @@ static void job_executor_died(struct serve *s, struct job *j)
                 jr_metrics_count_result(j->language, "IE");
         }
         free(json.ptr);
-        job_free(j);
 }
 
 static void handle_event(struct serve *s, struct slot *sl, const void *p, size_t len)
@@ -277,14 +271,13 @@ static void handle_event(struct serve *s, struct slot *sl, const void *p, size_t
 static void handle_result(struct serve *s, struct slot *sl, const void *p, size_t len)
 {
         jr_exec_summary sum;
-        struct job *j = sl->job;
         if (len < sizeof sum)
                 return;
         memcpy(&sum, p, sizeof sum);
-        if (!j || sum.job != j->no)
+        if (!sl->job || sum.job != sl->job->no)
                 return;
+        _cleanup_job_ struct job *j = TAKE_PTR(sl->job);
         jr_buf json = {(char *)p + sizeof sum, len - sizeof sum};
-        sl->job = NULL;
         sl->state = SLOT_IDLE;
         sl->deaths = 0;
         int r = serve_deliver_result(s, j->msg, j->id, j->id_len, &json);
@@ -305,7 +298,6 @@ static void handle_result(struct serve *s, struct slot *sl, const void *p, size_
                        JR_LOG_UINT("slot", sl->index), JR_LOG_INT("partition", j->msg->partition),
                        JR_LOG_INT("offset", j->msg->offset));
         }
-        job_free(j);
 }
 
 static void handle_log(struct slot *sl, const void *p, size_t len)
