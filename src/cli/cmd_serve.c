@@ -42,7 +42,7 @@ static const char usage_text[] =
     "                        spooled (default 30s); the rest is sent at the next start\n"
     "  -h, --help            this text\n"
     "\n"
-    "Environment (shared/spec/messages.md):\n"
+    "Environment (docs/messages.md):\n"
     "  KAFKA_BROKERS         brokers (localhost:9092); \"embedded\" starts librdkafka's\n"
     "                        mock cluster in-process and logs its bootstrap address\n"
     "  KAFKA_TOPIC, KAFKA_GROUP_ID, KAFKA_RESULTS_TOPIC, KAFKA_EVENTS_TOPIC (empty:\n"
