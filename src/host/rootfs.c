@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "lang.h"
+#include "strv.h"
 
 static const char recipe_suffix[] = ".rootfs";
 #define META_DIR        ".jailrun"
@@ -34,12 +35,6 @@ static const char recipe_suffix[] = ".rootfs";
 #define CHECK_UID "60000"
 
 extern char **environ;
-
-static void strv_freep(char ***v)
-{
-        jr_lang_strv_free(*v);
-}
-#define _cleanup_strv_ _cleanup_(strv_freep)
 
 /* ---- defaults ---- */
 
@@ -154,12 +149,12 @@ void jr_rootfs_recipe_free(jr_rootfs_recipe *r)
         free(r->description);
         free(r->variant);
         free(r->suite);
-        jr_lang_strv_free(r->packages);
-        jr_lang_strv_free(r->mirrors);
+        jr_strv_free(r->packages);
+        jr_strv_free(r->mirrors);
         free(r->files);
-        jr_lang_strv_free(r->strip);
-        jr_lang_strv_free(r->hooks);
-        jr_lang_strv_free(r->checks);
+        jr_strv_free(r->strip);
+        jr_strv_free(r->hooks);
+        jr_strv_free(r->checks);
         free(r->text);
         free(r);
 }
@@ -188,7 +183,7 @@ static int set_once(char **field, unsigned *seen, const char *key, const char *v
         if (one_word) {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
                         return jr_error_wrap(e, "%s", key);
                 if (n != 1)
                         return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
@@ -206,11 +201,11 @@ static int append_words(char ***field, const char *key, const char *value, jr_er
 {
         _cleanup_strv_ char **w = NULL;
         size_t n;
-        if (jr_lang_split_words(value, &w, &n, e) < 0)
+        if (jr_strv_split_words(value, &w, &n, e) < 0)
                 return jr_error_wrap(e, "%s", key);
         if (n == 0)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_lang_strv_len(*field);
+        size_t have = jr_strv_len(*field);
         char **nv = realloc(*field, (have + n + 1) * sizeof *nv);
         if (!nv)
                 return jr_error_errno(e, "out of memory");
@@ -224,7 +219,7 @@ static int append_raw(char ***field, const char *key, const char *value, jr_erro
 {
         if (!*value)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_lang_strv_len(*field);
+        size_t have = jr_strv_len(*field);
         char **nv = realloc(*field, (have + 2) * sizeof *nv);
         if (!nv)
                 return jr_error_errno(e, "out of memory");
@@ -298,7 +293,7 @@ static int recipe_kv(const char *key, const char *value, unsigned lineno, void *
         if (!strcmp(key, "mirror"))
                 return append_words(&r->mirrors, key, value, e);
         if (!strcmp(key, "strip")) {
-                size_t have = jr_lang_strv_len(r->strip);
+                size_t have = jr_strv_len(r->strip);
                 if (append_words(&r->strip, key, value, e) < 0)
                         return -1;
                 for (char **p = r->strip + have; *p; p++)

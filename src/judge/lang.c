@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "strv.h"
 #include "units.h"
 
 #define LINE_MAX_LEN   4096
@@ -25,62 +26,6 @@ struct jr_lang_set {
         size_t n;
         const char **names; /* n + 1, NULL-terminated, pointing into langs */
 };
-
-/* ---- string vectors ---- */
-
-void jr_lang_strv_free(char **v)
-{
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
-size_t jr_lang_strv_len(char *const *v)
-{
-        size_t n = 0;
-        while (v && v[n])
-                n++;
-        return n;
-}
-
-static void strv_freep(char ***v)
-{
-        jr_lang_strv_free(*v);
-}
-#define _cleanup_strv_ _cleanup_(strv_freep)
-
-/* Append the NULL-terminated vector add to *v (both malloc'd; add's strings are moved). */
-static int strv_extend(char ***v, char **add, jr_error *e)
-{
-        size_t n = jr_lang_strv_len(*v), m = jr_lang_strv_len(add);
-        char **nv = realloc(*v, (n + m + 1) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        memcpy(nv + n, add, m * sizeof *nv);
-        nv[n + m] = NULL;
-        *v = nv;
-        free(add);
-        return 0;
-}
-
-static int strv_push(char ***v, const char *s, jr_error *e)
-{
-        char **one = calloc(2, sizeof *one);
-        if (!one)
-                return jr_error_errno(e, "out of memory");
-        one[0] = strdup(s);
-        if (!one[0]) {
-                free(one);
-                return jr_error_errno(e, "out of memory");
-        }
-        if (strv_extend(v, one, e) < 0) {
-                jr_lang_strv_free(one);
-                return -1;
-        }
-        return 0;
-}
 
 /* ---- the line reader ---- */
 
@@ -181,60 +126,6 @@ int jr_lang_kv_read(const char *path, jr_lang_kv_fn fn, void *userdata, jr_error
                 if (r < 0)
                         return jr_error_wrap(e, "%s:%u", path, lineno);
         }
-        return 0;
-}
-
-/* ---- words ---- */
-
-int jr_lang_split_words(const char *value, char ***out, size_t *n_out, jr_error *e)
-{
-        size_t len = strlen(value);
-        _cleanup_strv_ char **words = calloc(1, sizeof *words);
-        _cleanup_free_ char *buf = malloc(len + 1);
-        if (!words || !buf)
-                return jr_error_errno(e, "out of memory");
-        size_t n = 0;
-        const char *p = value;
-        for (;;) {
-                while (is_space(*p))
-                        p++;
-                if (!*p)
-                        break;
-                size_t o = 0;
-                while (*p && !is_space(*p)) {
-                        if (*p == '\'') {
-                                const char *end = strchr(p + 1, '\'');
-                                if (!end)
-                                        return jr_error_set(e, 0, "unterminated ' quote");
-                                memcpy(buf + o, p + 1, (size_t)(end - p - 1));
-                                o += (size_t)(end - p - 1);
-                                p = end + 1;
-                        } else if (*p == '"') {
-                                for (p++; *p != '"'; p++) {
-                                        if (!*p)
-                                                return jr_error_set(e, 0, "unterminated \" quote");
-                                        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-                                                p++;
-                                        buf[o++] = *p;
-                                }
-                                p++;
-                        } else {
-                                buf[o++] = *p++;
-                        }
-                }
-                char *w = strndup(buf, o);
-                char **nw = w ? realloc(words, (n + 2) * sizeof *nw) : NULL;
-                if (!nw) {
-                        free(w);
-                        return jr_error_errno(e, "out of memory");
-                }
-                words = nw;
-                words[n++] = w;
-                words[n] = NULL;
-        }
-        if (n_out)
-                *n_out = n;
-        *out = TAKE_PTR(words);
         return 0;
 }
 
@@ -376,7 +267,7 @@ static int one_word(const char *key, const char *value, char **out, jr_error *e)
 {
         _cleanup_strv_ char **w = NULL;
         size_t n;
-        if (jr_lang_split_words(value, &w, &n, e) < 0)
+        if (jr_strv_split_words(value, &w, &n, e) < 0)
                 return jr_error_wrap(e, "%s", key);
         if (n != 1)
                 return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
@@ -420,7 +311,7 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
         case K_ARGV: {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
                         return jr_error_wrap(e, "%s", key);
                 if (n == 0)
                         return jr_error_set(e, 0, "%s: empty command", key);
@@ -451,12 +342,12 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
                         return jr_error_set(e, 0, "%s: expected NAME=value, got \"%s\"", key, w);
                 if (expand(w, NULL, NULL, e) < 0)
                         return jr_error_wrap(e, "%s", key);
-                return strv_push((char ***)field, w, e);
+                return jr_strv_push((char ***)field, w, e);
         }
         case K_PATTERNS: {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
                         return jr_error_wrap(e, "%s", key);
                 if (n == 0)
                         return jr_error_set(e, 0, "%s: empty list", key);
@@ -466,7 +357,7 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
                                                     "%s: \"%s\" is not a file name pattern (no "
                                                     "'/', not . or ..)",
                                                     key, w[j]);
-                if (strv_extend((char ***)field, w, e) < 0)
+                if (jr_strv_extend((char ***)field, w, e) < 0)
                         return -1;
                 w = NULL;
                 return 0;
@@ -482,15 +373,15 @@ void jr_lang_free(jr_lang *l)
         free(l->name);
         free(l->path);
         free(l->source);
-        jr_lang_strv_free(l->build);
+        jr_strv_free(l->build);
         free(l->build_rootfs);
-        jr_lang_strv_free(l->run);
+        jr_strv_free(l->run);
         free(l->run_rootfs);
-        jr_lang_strv_free(l->env);
-        jr_lang_strv_free(l->build_env);
-        jr_lang_strv_free(l->run_env);
-        jr_lang_strv_free(l->artifacts);
-        jr_lang_strv_free(l->oom_markers);
+        jr_strv_free(l->env);
+        jr_strv_free(l->build_env);
+        jr_strv_free(l->run_env);
+        jr_strv_free(l->artifacts);
+        jr_strv_free(l->oom_markers);
         free(l);
 }
 
@@ -680,14 +571,14 @@ void jr_lang_cmd_free(jr_lang_cmd *c)
 {
         if (!c)
                 return;
-        jr_lang_strv_free(c->argv);
-        jr_lang_strv_free(c->envp);
+        jr_strv_free(c->argv);
+        jr_strv_free(c->envp);
         c->argv = c->envp = NULL;
 }
 
 static int expand_all(char *const *t, const struct vars *v, char ***out, jr_error *e)
 {
-        size_t n = jr_lang_strv_len(t);
+        size_t n = jr_strv_len(t);
         _cleanup_strv_ char **r = calloc(n + 1, sizeof *r);
         if (!r)
                 return jr_error_errno(e, "out of memory");
@@ -712,7 +603,7 @@ static int env_set(char ***env, char *entry, jr_error *e)
         if (!one)
                 return jr_error_errno(e, "out of memory");
         one[0] = entry;
-        if (strv_extend(env, one, e) < 0) {
+        if (jr_strv_extend(env, one, e) < 0) {
                 free(one);
                 return -1;
         }
