@@ -4,14 +4,13 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kvfile.h"
 #include "judge.h"
 #include "lang.h"
 #include "metrics.h"
@@ -208,92 +207,20 @@ static void file_values_free(struct file_value *v)
         }
 }
 
-static bool is_blank(char c)
+/* One line of the file: the key (its syntax checked by the reader) must be known and
+ * set once, and its value valid for it. */
+static int config_kv(const char *key, char *raw, unsigned lineno, void *userdata, jr_error *e)
 {
-        return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* Parse the value part of a line (after '='), in place. */
-static int parse_value(char *s, char **out, jr_error *e)
-{
-        while (is_blank(*s))
-                s++;
-        char *w = s, *r = s;
-        if (*r == '"' || *r == '\'') {
-                char q = *r++;
-                for (;;) {
-                        if (!*r)
-                                return jr_error_set(e, 0, "unterminated %c quote", q);
-                        if (*r == q)
-                                break;
-                        if (q == '"' && *r == '\\') {
-                                if (r[1] != '"' && r[1] != '\\')
-                                        return jr_error_set(e, 0,
-                                                            "unknown escape \"\\%c\" (only \\\" "
-                                                            "and \\\\)",
-                                                            r[1] ? r[1] : ' ');
-                                r++;
-                        }
-                        *w++ = *r++;
-                }
-                r++;
-                while (is_blank(*r))
-                        r++;
-                if (*r && *r != '#')
-                        return jr_error_set(e, 0, "text after the closing quote");
-                *w = '\0';
-                *out = s;
-                return 0;
-        }
-        /* unquoted: a '#' at the start or after white space starts a comment */
-        for (; *r; r++) {
-                if (*r == '#' && (r == s || is_blank(r[-1])))
-                        break;
-                if (*r == '"' || *r == '\'')
-                        return jr_error_set(e, 0, "a quote inside a value (quote the whole value)");
-        }
-        *r = '\0';
-        while (r > s && is_blank(r[-1]))
-                *--r = '\0';
-        *out = s;
-        return 0;
-}
-
-static bool valid_key_syntax(const char *k)
-{
-        if (!(*k >= 'A' && *k <= 'Z'))
-                return false;
-        for (; *k; k++)
-                if (!((*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') || *k == '_'))
-                        return false;
-        return true;
-}
-
-static int parse_line(char *line, unsigned lineno, struct file_value *vals, jr_error *e)
-{
-        char *p = line;
-        while (is_blank(*p))
-                p++;
-        if (!*p || *p == '#')
-                return 0;
-        char *eq = strchr(p, '=');
-        if (!eq)
-                return jr_error_set(e, 0, "expected KEY = value");
-        char *k_end = eq;
-        while (k_end > p && is_blank(k_end[-1]))
-                k_end--;
-        *k_end = '\0';
-        if (!valid_key_syntax(p))
-                return jr_error_set(e, 0, "\"%s\" is not a key (KEY = value)", p);
-        const jr_config_key *k = jr_config_find(p);
+        struct file_value *vals = userdata;
+        const jr_config_key *k = jr_config_find(key);
         if (!k)
                 return jr_error_set(e, 0, "unknown key \"%s\" (`jailrun config` lists the keys)",
-                                    p);
+                                    key);
         size_t idx = (size_t)(k - jr_config_keys);
         if (vals[idx].line)
                 return jr_error_set(e, 0, "%s: already set on line %u", k->name, vals[idx].line);
         char *value = NULL;
-        if (parse_value(eq + 1, &value, e) < 0)
+        if (jr_kv_string(raw, &value, e) < 0)
                 return jr_error_wrap(e, "%s", k->name);
         if (jr_config_check_value(k, value, e) < 0)
                 return jr_error_wrap(e, "%s", k->name);
@@ -301,68 +228,6 @@ static int parse_line(char *line, unsigned lineno, struct file_value *vals, jr_e
         if (!vals[idx].value)
                 return jr_error_set(e, ENOMEM, "%s", k->name);
         vals[idx].line = lineno;
-        return 0;
-}
-
-static int read_file(const char *path, bool must_exist, char **text, size_t *len, jr_error *e)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                if (errno == ENOENT && !must_exist) {
-                        *text = NULL;
-                        return 0;
-                }
-                return jr_error_errno(e, "open \"%s\"", path);
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return jr_error_errno(e, "stat \"%s\"", path);
-        if (S_ISDIR(st.st_mode))
-                return jr_error_set(e, EISDIR, "\"%s\"", path);
-        size_t cap = 4096, n = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return jr_error_set(e, ENOMEM, "read \"%s\"", path);
-        for (;;) {
-                if (n == cap) {
-                        if (cap >= JR_CONFIG_MAX_BYTES)
-                                return jr_error_set(e, 0, "\"%s\": larger than %d bytes", path,
-                                                    JR_CONFIG_MAX_BYTES);
-                        cap *= 2;
-                        char *nb = realloc(buf, cap + 1);
-                        if (!nb)
-                                return jr_error_set(e, ENOMEM, "read \"%s\"", path);
-                        buf = nb;
-                }
-                ssize_t r = read(fd, buf + n, cap - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return jr_error_errno(e, "read \"%s\"", path);
-                if (r == 0)
-                        break;
-                n += (size_t)r;
-        }
-        buf[n] = '\0';
-        if (strlen(buf) != n)
-                return jr_error_set(e, 0, "\"%s\": a NUL byte in a text file", path);
-        *len = n;
-        *text = TAKE_PTR(buf);
-        return 1;
-}
-
-static int parse_text(const char *path, char *text, struct file_value *vals, jr_error *e)
-{
-        unsigned lineno = 0;
-        for (char *line = text; line;) {
-                char *nl = strchr(line, '\n');
-                if (nl)
-                        *nl = '\0';
-                lineno++;
-                if (parse_line(line, lineno, vals, e) < 0)
-                        return jr_error_wrap(e, "%s:%u", path, lineno);
-                line = nl ? nl + 1 : NULL;
-        }
         return 0;
 }
 
@@ -389,13 +254,14 @@ int jr_config_load(const char *path, jr_error *e)
                 path = JR_CONFIG_DEFAULT_PATH;
                 must_exist = false;
         }
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r = read_file(path, must_exist, &text, &len, e);
-        if (r < 0)
-                return jr_error_wrap(e, "config");
+        /* read whole: a file too large or with a NUL byte is refused before any line */
+        const jr_kv_format format = {.syntax = JR_KV_STRING,
+                                     .max_bytes = JR_CONFIG_MAX_BYTES,
+                                     .what = "config",
+                                     .missing_ok = !must_exist};
         struct file_value vals[64] = {0};
-        if (r > 0 && parse_text(path, text, vals, e) < 0) {
+        int r = jr_kv_read(path, &format, config_kv, vals, e);
+        if (r < 0) {
                 file_values_free(vals);
                 return -1;
         }

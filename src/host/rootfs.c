@@ -256,8 +256,7 @@ static bool valid_strip(const char *s)
         return true;
 }
 
-static int recipe_kv(const char *key, const char *value, unsigned lineno, void *userdata,
-                     jr_error *e)
+static int recipe_kv(const char *key, char *value, unsigned lineno, void *userdata, jr_error *e)
 {
         struct recipe_parse *rp = userdata;
         jr_rootfs_recipe *r = rp->r;
@@ -352,7 +351,7 @@ int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
         if (!r || !(r->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
         struct recipe_parse rp = {.r = r};
-        if (jr_lang_kv_read(path, recipe_kv, &rp, e) < 0)
+        if (jr_kv_read(path, &jr_lang_kv_format, recipe_kv, &rp, e) < 0)
                 return -1;
         if (!r->name)
                 return jr_error_set(e, 0, "%s: missing key \"name\"", path);

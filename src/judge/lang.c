@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kvfile.h"
 #include "strv.h"
 #include "units.h"
 
@@ -27,107 +28,12 @@ struct jr_lang_set {
         const char **names; /* n + 1, NULL-terminated, pointing into langs */
 };
 
-/* ---- the line reader ---- */
-
-static bool is_space(char c)
-{
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static bool is_key_char(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-/* Cut a comment: '#' outside quotes. An unterminated quote is left for the word
- * splitter to report, which knows the value's meaning. */
-static void cut_comment(char *s)
-{
-        char quote = 0;
-        for (char *p = s; *p; p++) {
-                if (quote == '"' && *p == '\\' && p[1]) {
-                        p++;
-                } else if (quote) {
-                        if (*p == quote)
-                                quote = 0;
-                } else if (*p == '\'' || *p == '"') {
-                        quote = *p;
-                } else if (*p == '#') {
-                        *p = '\0';
-                        return;
-                }
-        }
-}
-
-static char *trim(char *s)
-{
-        while (is_space(*s))
-                s++;
-        size_t n = strlen(s);
-        while (n > 0 && is_space(s[n - 1]))
-                s[--n] = '\0';
-        return s;
-}
-
-/* One line: "key = value" or nothing. Returns 1 with key/value set, 0 for a blank or
- * comment line, -1 on a syntax error. */
-static int parse_line(char *line, char **key, char **value, jr_error *e)
-{
-        cut_comment(line);
-        char *s = trim(line);
-        if (!*s)
-                return 0;
-        char *eq = strchr(s, '=');
-        if (!eq)
-                return jr_error_set(e, 0, "expected \"key = value\"");
-        *eq = '\0';
-        char *k = trim(s);
-        if (!*k)
-                return jr_error_set(e, 0, "missing key before '='");
-        for (char *p = k; *p; p++)
-                if (!is_key_char(*p))
-                        return jr_error_set(e, 0, "invalid key \"%s\" (keys are [a-z0-9_]+)", k);
-        *key = k;
-        *value = trim(eq + 1);
-        return 1;
-}
-
-int jr_lang_kv_read(const char *path, jr_lang_kv_fn fn, void *userdata, jr_error *e)
-{
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return jr_error_errno(e, "%s", path);
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        unsigned lineno = 0;
-        for (;;) {
-                errno = 0;
-                ssize_t len = getline(&line, &cap, f);
-                if (len < 0) {
-                        if (errno != 0)
-                                return jr_error_errno(e, "%s:%u", path, lineno + 1);
-                        break;
-                }
-                lineno++;
-                if (lineno > FILE_MAX_LINES)
-                        return jr_error_set(e, 0, "%s:%u: too many lines (at most %d)", path,
-                                            lineno, FILE_MAX_LINES);
-                if (len > LINE_MAX_LEN)
-                        return jr_error_set(e, 0, "%s:%u: line too long (at most %d bytes)", path,
-                                            lineno, LINE_MAX_LEN);
-                if (strlen(line) != (size_t)len)
-                        return jr_error_set(e, 0, "%s:%u: NUL byte in line", path, lineno);
-                char *key = NULL, *value = NULL;
-                int r = parse_line(line, &key, &value, e);
-                if (r == 0)
-                        continue;
-                if (r > 0)
-                        r = fn(key, value, lineno, userdata, e);
-                if (r < 0)
-                        return jr_error_wrap(e, "%s:%u", path, lineno);
-        }
-        return 0;
-}
+/* The langs/ and rootfs/ data files: kvfile.h's JR_KV_WORDS syntax, a line at a time. */
+const jr_kv_format jr_lang_kv_format = {
+    .syntax = JR_KV_WORDS,
+    .max_lines = FILE_MAX_LINES,
+    .max_line_bytes = LINE_MAX_LEN,
+};
 
 /* ---- placeholders ---- */
 
@@ -276,7 +182,7 @@ static int one_word(const char *key, const char *value, char **out, jr_error *e)
         return 0;
 }
 
-static int lang_kv(const char *key, const char *value, unsigned lineno, void *userdata, jr_error *e)
+static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata, jr_error *e)
 {
         struct lang_parse *lp = userdata;
         size_t i;
@@ -452,7 +358,7 @@ int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e)
         if (!l->path)
                 return jr_error_errno(e, "out of memory");
         struct lang_parse lp = {.l = l};
-        if (jr_lang_kv_read(path, lang_kv, &lp, e) < 0)
+        if (jr_kv_read(path, &jr_lang_kv_format, lang_kv, &lp, e) < 0)
                 return -1;
         unsigned line = 0;
         if (lang_finish(&lp, stem, &line, e) < 0)
