@@ -110,3 +110,16 @@ int jr_strv_split_words(const char *value, char ***out, size_t *n_out, jr_error 
         *out = TAKE_PTR(words);
         return 0;
 }
+
+int jr_strv_one_word(const char *value, char **out, jr_error *e)
+{
+        _cleanup_strv_ char **w = NULL;
+        size_t n;
+        if (jr_strv_split_words(value, &w, &n, e) < 0)
+                return -1;
+        if (n != 1)
+                return jr_error_set(e, 0, "expected one word, got %zu", n);
+        *out = TAKE_PTR(w[0]);
+        w[0] = w[1]; /* keep the vector NULL-terminated for the cleanup */
+        return 0;
+}

@@ -28,3 +28,6 @@ int jr_strv_push(char ***v, const char *s, jr_error *e);
  * with \" and \\ escapes. Returns a NULL-terminated malloc'd vector (jr_strv_free) and
  * its length in *n (n may be NULL). */
 int jr_strv_split_words(const char *value, char ***out, size_t *n, jr_error *e);
+/* The one word of value, as split by jr_strv_split_words: an error when it holds none or
+ * several. */
+int jr_strv_one_word(const char *value, char **out, jr_error *e);

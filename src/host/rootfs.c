@@ -24,6 +24,7 @@
 
 #include "cleanup.h"
 #include "lang.h"
+#include "paths.h"
 #include "strv.h"
 
 static const char recipe_suffix[] = ".rootfs";
@@ -38,33 +39,25 @@ extern char **environ;
 
 /* ---- defaults ---- */
 
-static const char *env_or(const char *name, const char *dflt)
-{
-        const char *v = getenv(name);
-        return v && *v ? v : dflt;
-}
+#ifdef JR_SOURCE_DIR
+#define SOURCE_RECIPES JR_SOURCE_DIR "/rootfs"
+#else
+#define SOURCE_RECIPES NULL
+#endif
 
 const char *jr_rootfs_default_dir(void)
 {
-        return env_or("JAILRUN_ROOTFS_DIR", "/var/lib/jailrun/rootfs");
+        return jr_env_or("JAILRUN_ROOTFS_DIR", "/var/lib/jailrun/rootfs");
 }
 
 const char *jr_rootfs_default_cache_dir(void)
 {
-        return env_or("JAILRUN_CACHE_DIR", "/var/lib/jailrun/cache");
+        return jr_env_or("JAILRUN_CACHE_DIR", "/var/lib/jailrun/cache");
 }
 
 const char *jr_rootfs_default_recipes_dir(void)
 {
-        const char *v = getenv("JAILRUN_RECIPES_DIR");
-        if (v && *v)
-                return v;
-#ifdef JR_SOURCE_DIR
-        struct stat st;
-        if (stat(JR_SOURCE_DIR "/rootfs", &st) == 0 && S_ISDIR(st.st_mode))
-                return JR_SOURCE_DIR "/rootfs";
-#endif
-        return "/usr/share/jailrun/rootfs";
+        return jr_default_dir("JAILRUN_RECIPES_DIR", SOURCE_RECIPES, "/usr/share/jailrun/rootfs");
 }
 
 /* A tree name is one path component that `rootfs list` would show. */
@@ -179,21 +172,14 @@ static int set_once(char **field, unsigned *seen, const char *key, const char *v
         if (*seen)
                 return jr_error_set(e, 0, "duplicate key \"%s\" (first on line %u)", key, *seen);
         *seen = lineno;
-        char *v;
         if (one_word) {
-                _cleanup_strv_ char **w = NULL;
-                size_t n;
-                if (jr_strv_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_one_word(value, field, e) < 0)
                         return jr_error_wrap(e, "%s", key);
-                if (n != 1)
-                        return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
-                v = strdup(w[0]);
-        } else {
-                v = strdup(value);
+                return 0;
         }
-        if (!v)
+        *field = strdup(value);
+        if (!*field)
                 return jr_error_errno(e, "out of memory");
-        *field = v;
         return 0;
 }
 
@@ -205,13 +191,9 @@ static int append_words(char ***field, const char *key, const char *value, jr_er
                 return jr_error_wrap(e, "%s", key);
         if (n == 0)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_strv_len(*field);
-        char **nv = realloc(*field, (have + n + 1) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        memcpy(nv + have, w, (n + 1) * sizeof *nv);
-        *field = nv;
-        free(TAKE_PTR(w));
+        if (jr_strv_extend(field, w, e) < 0)
+                return -1;
+        w = NULL; /* its strings are field's now */
         return 0;
 }
 
@@ -219,16 +201,7 @@ static int append_raw(char ***field, const char *key, const char *value, jr_erro
 {
         if (!*value)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_strv_len(*field);
-        char **nv = realloc(*field, (have + 2) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        *field = nv;
-        nv[have] = strdup(value);
-        nv[have + 1] = NULL;
-        if (!nv[have])
-                return jr_error_errno(e, "out of memory");
-        return 0;
+        return jr_strv_push(field, value, e);
 }
 
 static bool has_glob(const char *s, size_t n)

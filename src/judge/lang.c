@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "kvfile.h"
+#include "paths.h"
 #include "strv.h"
 #include "units.h"
 
@@ -171,14 +172,8 @@ static bool valid_env_name(const char *s, size_t n)
 /* The value as exactly one word. */
 static int one_word(const char *key, const char *value, char **out, jr_error *e)
 {
-        _cleanup_strv_ char **w = NULL;
-        size_t n;
-        if (jr_strv_split_words(value, &w, &n, e) < 0)
+        if (jr_strv_one_word(value, out, e) < 0)
                 return jr_error_wrap(e, "%s", key);
-        if (n != 1)
-                return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
-        *out = TAKE_PTR(w[0]);
-        w[0] = w[1]; /* keep the vector NULL-terminated for the cleanup */
         return 0;
 }
 
@@ -453,17 +448,15 @@ const char *const *jr_lang_names(const jr_lang_set *s)
         return s->names;
 }
 
+#ifdef JR_SOURCE_DIR
+#define SOURCE_LANGS JR_SOURCE_DIR "/langs"
+#else
+#define SOURCE_LANGS NULL
+#endif
+
 const char *jr_lang_default_dir(void)
 {
-        const char *env = getenv("JAILRUN_LANGS_DIR");
-        if (env && *env)
-                return env;
-#ifdef JR_SOURCE_DIR
-        struct stat st;
-        if (stat(JR_SOURCE_DIR "/langs", &st) == 0 && S_ISDIR(st.st_mode))
-                return JR_SOURCE_DIR "/langs";
-#endif
-        return "/usr/share/jailrun/langs";
+        return jr_default_dir("JAILRUN_LANGS_DIR", SOURCE_LANGS, "/usr/share/jailrun/langs");
 }
 
 /* ---- commands ---- */
