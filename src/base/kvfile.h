@@ -4,7 +4,7 @@
  * What every format shares: one "key = value" per line, blank lines skipped, white
  * space around '=' and at the ends dropped, the key checked against its syntax, and
  * every error prefixed with "path:line: ". Where the formats differ, the jr_kv_format
- * says how (langs/README.md and src/cli/config.h document the two formats):
+ * says how (langs/README.md and src/service/config.h document the two formats):
  *
  *                    data files (JR_KV_WORDS)          configuration (JR_KV_STRING)
  *   keys             [a-z0-9_]+                        [A-Z][A-Z0-9_]*

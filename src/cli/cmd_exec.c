@@ -11,7 +11,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "cleanup.h"
-#include "cli.h"
+#include "jailopts.h"
 #include "commands.h"
 #include "jail.h"
 #include "units.h"

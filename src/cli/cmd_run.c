@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "cli.h"
+#include "jailopts.h"
 #include "commands.h"
 #include "jail.h"
 #include "judge.h"

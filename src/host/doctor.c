@@ -1,5 +1,6 @@
 /* jailrun doctor: one line per fact of the host that matters to the judge. See doctor.h. */
 #include "doctor.h"
+#include "jailopts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 
 #include "cleanup.h"
 #include "clock.h"
-#include "config.h"
 #include "lang.h"
 #include "rootfs.h"
 #include "units.h"
@@ -304,22 +304,18 @@ static void check_identity(struct ctx *c)
 
 static void check_config(struct ctx *c)
 {
+        if (!c->o->check_config)
+                return;
         jr_error e = {0};
-        if (jr_config_load(c->o->config_path, &e) < 0) {
+        const char *file = NULL;
+        int r = c->o->check_config(c->o->config_path, &file, &e);
+        if (r < 0)
                 say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
-                return;
-        }
-        const char *path = jr_config_path();
-        if (jr_config_check_env(&e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
-                return;
-        }
-        if (path)
-                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", path);
+        else if (r > 0)
+                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", file);
         else
                 say(c, JR_DOCTOR_OK, "config",
-                    "no config file (%s): defaults and the environment apply",
-                    JR_CONFIG_DEFAULT_PATH);
+                    "no config file (%s): defaults and the environment apply", file);
 }
 
 static void check_kernel(struct ctx *c)

@@ -1,7 +1,7 @@
 /* Executors: framing, the executor process, spawning. See executor.h. */
 #include "executor.h"
 
-#include "cli.h"
+#include "jailopts.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,6 @@
 /* The configuration file: parse, check, export to the environment. See config.h. */
 #include "config.h"
 
-#include "cli.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +8,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "jailopts.h"
 #include "kvfile.h"
 #include "judge.h"
 #include "lang.h"
@@ -87,7 +86,7 @@ const jr_config_key jr_config_keys[] = {
         "finished submission ids remembered to suppress duplicate results", .max = UINT32_MAX / 4),
     /* the jails */
     KEY("JAILRUN_SLOT_UID_BASE", JR_CONFIG_UINT, "60000",
-        "slot N runs as uid and gid BASE + N (never 0)", .min = 1, .max = UINT32_MAX - 65536),
+        "slot N runs as uid and gid BASE + N (never 0)", .min = 1, .max = JR_SLOT_UID_BASE_MAX),
     KEY("JAILRUN_CGROUP", JR_CONFIG_CHOICE, "auto", "cgroup backend: auto, v1 or v2",
         .choices = "auto|v1|v2"),
     KEY("JAILRUN_CG_FALLBACKS", JR_CONFIG_FALLBACKS, "",
@@ -109,17 +108,6 @@ const jr_config_key *jr_config_find(const char *name)
 }
 
 /* ---- values ---------------------------------------------------------------------------- */
-
-static int check_range(uint64_t v, uint64_t min, uint64_t max, const char *value, jr_error *e)
-{
-        if (v < min)
-                return jr_error_set(e, 0, "\"%s\" is below the minimum of %llu", value,
-                                    (unsigned long long)min);
-        if (max && v > max)
-                return jr_error_set(e, 0, "\"%s\" is above the maximum of %llu", value,
-                                    (unsigned long long)max);
-        return 0;
-}
 
 static bool choice_has(const char *choices, const char *v)
 {
@@ -158,15 +146,15 @@ int jr_config_check_value(const jr_config_key *k, const char *value, jr_error *e
         case JR_CONFIG_UINT:
                 if (jr_parse_uint(value, UINT64_MAX, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_DURATION:
                 if (jr_parse_duration_ms(value, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_SIZE:
                 if (jr_parse_size(value, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_CHOICE:
                 if (!choice_has(k->choices, value))
                         return jr_error_set(e, 0, "\"%s\" is not one of %s", value, k->choices);
@@ -346,6 +334,14 @@ int jr_config_check_env(jr_error *e)
         return 0;
 }
 
+int jr_config_check(const char *path, const char **file, jr_error *e)
+{
+        if (jr_config_load(path, e) < 0 || jr_config_check_env(e) < 0)
+                return -1;
+        *file = jr_config_path() ? jr_config_path() : JR_CONFIG_DEFAULT_PATH;
+        return jr_config_path() != NULL;
+}
+
 /* ---- main's hook ------------------------------------------------------------------------ */
 
 static const char *main_path;
@@ -384,30 +380,5 @@ int jr_config_load_for_main(int *argc, char ***argv, jr_error *e)
          * configuration again: make them read the same file. */
         if (main_path && setenv("JAILRUN_CONFIG", main_path, 1) < 0)
                 return jr_error_errno(e, "setenv JAILRUN_CONFIG");
-        return 0;
-}
-
-/* ---- accessors ------------------------------------------------------------------------- */
-
-int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e)
-{
-        const char *v = getenv("JAILRUN_CGROUP");
-        if (!v || !*v)
-                return 0;
-        if (jr_parse_cg_mode(v, mode, e) < 0)
-                return jr_error_wrap(e, "JAILRUN_CGROUP");
-        return 0;
-}
-
-int jr_config_slot_uid_base(uid_t *base, jr_error *e)
-{
-        const jr_config_key *k = jr_config_find("JAILRUN_SLOT_UID_BASE");
-        const char *v = getenv(k->name);
-        uint64_t x = 60000;
-        if (v && *v) {
-                if (jr_config_check_value(k, v, e) < 0 || jr_parse_uint(v, UINT32_MAX, &x, e) < 0)
-                        return jr_error_wrap(e, "%s", k->name);
-        }
-        *base = (uid_t)x;
         return 0;
 }
