@@ -661,7 +661,7 @@ static void check_langs_and_trees(struct ctx *c)
 {
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
-        jr_lang_set *langs = NULL;
+        _cleanup_lang_set_ jr_lang_set *langs = NULL;
         jr_rootfs_recipe **recipes = NULL;
         size_t n_recipes = 0;
         jr_error e;
@@ -728,7 +728,6 @@ static void check_langs_and_trees(struct ctx *c)
                         say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages", days,
                             days == 1 ? "" : "s", size, info.packages);
         }
-        jr_lang_set_free(langs);
         jr_rootfs_recipes_free(recipes, n_recipes);
 }
 
@@ -945,13 +944,12 @@ static void check_jail(struct ctx *c)
         }
         jr_sandbox_opts so = {.cg_mode = c->mode};
         jr_error e = {0};
-        jr_sandbox *sb = NULL;
-        jr_slot *slot = NULL;
+        _cleanup_sandbox_ jr_sandbox *sb = NULL;
+        _cleanup_slot_ jr_slot *slot = NULL;
         uid_t base = 60000;
         jr_config_slot_uid_base(&base, NULL);
         if (jr_sandbox_new(&so, &sb, &e) < 0 || jr_slot_new(sb, 0, base, base, &slot, &e) < 0) {
                 say(c, JR_DOCTOR_FAIL, "jail", "cannot prepare a jail: %s", e.msg);
-                jr_sandbox_free(sb);
                 return;
         }
         char *const argv[] = {"/bin/true", NULL};
@@ -974,8 +972,6 @@ static void check_jail(struct ctx *c)
         else
                 say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail in %.1f ms: %s", ms,
                     jr_sandbox_describe(sb));
-        jr_slot_free(slot);
-        jr_sandbox_free(sb);
 }
 
 void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *opaque,

@@ -152,11 +152,6 @@ void jr_rootfs_recipe_free(jr_rootfs_recipe *r)
         free(r);
 }
 
-static void recipe_freep(jr_rootfs_recipe **r)
-{
-        jr_rootfs_recipe_free(*r);
-}
-
 static const char *const variants[] = {"none",      "extract",     "custom",  "essential",
                                        "apt",       "required",    "minbase", "buildd",
                                        "important", "debootstrap", "standard"};
@@ -320,7 +315,7 @@ int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
         size_t bl = strlen(base), sl = strlen(recipe_suffix);
         if (bl <= sl || strcmp(base + bl - sl, recipe_suffix) != 0)
                 return jr_error_set(e, EINVAL, "%s: not a %s file", path, recipe_suffix);
-        _cleanup_(recipe_freep) jr_rootfs_recipe *r = calloc(1, sizeof *r);
+        _cleanup_recipe_ jr_rootfs_recipe *r = calloc(1, sizeof *r);
         if (!r || !(r->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
         struct recipe_parse rp = {.r = r};

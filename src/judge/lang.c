@@ -286,11 +286,6 @@ void jr_lang_free(jr_lang *l)
         free(l);
 }
 
-static void lang_freep(jr_lang **l)
-{
-        jr_lang_free(*l);
-}
-
 static unsigned seen_line(const struct lang_parse *lp, const char *key)
 {
         for (size_t i = 0; i < JR_ARRAY_SIZE(keys); i++)
@@ -346,7 +341,7 @@ int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e)
         if (bl <= sl || strcmp(base + bl - sl, lang_suffix) != 0)
                 return jr_error_set(e, EINVAL, "%s: not a %s file", path, lang_suffix);
         _cleanup_free_ char *stem = strndup(base, bl - sl);
-        _cleanup_(lang_freep) jr_lang *l = calloc(1, sizeof *l);
+        _cleanup_lang_ jr_lang *l = calloc(1, sizeof *l);
         if (!stem || !l)
                 return jr_error_errno(e, "out of memory");
         l->path = strdup(path);
@@ -375,11 +370,6 @@ void jr_lang_set_free(jr_lang_set *s)
         free(s);
 }
 
-static void set_freep(jr_lang_set **s)
-{
-        jr_lang_set_free(*s);
-}
-
 static int by_name(const void *a, const void *b)
 {
         return strcmp((*(jr_lang *const *)a)->name, (*(jr_lang *const *)b)->name);
@@ -390,7 +380,7 @@ int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e)
         _cleanup_closedir_ DIR *d = opendir(dir);
         if (!d)
                 return jr_error_errno(e, "languages directory \"%s\"", dir);
-        _cleanup_(set_freep) jr_lang_set *s = calloc(1, sizeof *s);
+        _cleanup_lang_set_ jr_lang_set *s = calloc(1, sizeof *s);
         if (!s)
                 return jr_error_errno(e, "out of memory");
         size_t sl = strlen(lang_suffix);

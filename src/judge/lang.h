@@ -59,6 +59,16 @@ int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e);
 int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e);
 void jr_lang_free(jr_lang *l);
 void jr_lang_set_free(jr_lang_set *s);
+static inline void jr_lang_freep(jr_lang **l)
+{
+        jr_lang_free(*l);
+}
+static inline void jr_lang_set_freep(jr_lang_set **s)
+{
+        jr_lang_set_free(*s);
+}
+#define _cleanup_lang_     __attribute__((cleanup(jr_lang_freep)))
+#define _cleanup_lang_set_ __attribute__((cleanup(jr_lang_set_freep)))
 
 /* NULL when unknown. */
 const jr_lang *jr_lang_find(const jr_lang_set *s, const char *name);
