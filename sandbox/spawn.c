@@ -513,8 +513,7 @@ static void pump_read(struct run_state *s, struct pump *p)
                 if (n < 0 && errno == EAGAIN)
                         return;
                 if (n <= 0) {
-                        close(p->fd);
-                        p->fd = -1;
+                        close(TAKE_FD(p->fd));
                         return;
                 }
                 *p->count += (uint64_t)n;
@@ -960,12 +959,10 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 goto out;
         }
 
-        close(sync_pair[1]);
-        sync_pair[1] = -1;
-        close(out_pipe[1]);
-        out_pipe[1] = -1;
-        close(err_pipe[1]);
-        err_pipe[1] = -1;
+        /* the jail's ends: init has its own copies, and ours would keep EOF away */
+        close(TAKE_FD(sync_pair[1]));
+        close(TAKE_FD(out_pipe[1]));
+        close(TAKE_FD(err_pipe[1]));
 
         struct run_state s = {.cfg = cfg, .cg = cg, .pidfd = pidfd};
         if (await_ready(&s, sync_pair[0], e) < 0)
@@ -979,9 +976,9 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
 
         fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
         fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
-        struct pump pumps[2] = {{out_pipe[0], cfg->stdout_fd, &res->stdout_bytes},
-                                {err_pipe[0], cfg->stderr_fd, &res->stderr_bytes}};
-        out_pipe[0] = err_pipe[0] = -1; /* the pumps own them now */
+        /* the pumps own the read ends now */
+        struct pump pumps[2] = {{TAKE_FD(out_pipe[0]), cfg->stdout_fd, &res->stdout_bytes},
+                                {TAKE_FD(err_pipe[0]), cfg->stderr_fd, &res->stderr_bytes}};
         if (supervise(sb, &s, sync_pair[0], pumps, e) < 0) {
                 kill_jail(&s, JR_JAIL_IE, "supervisor failure");
                 for (int i = 0; i < 2; i++)
