@@ -336,9 +336,11 @@ int jr_config_check_env(jr_error *e)
 
 int jr_config_check(const char *path, const char **file, jr_error *e)
 {
-        if (jr_config_load(path, e) < 0 || jr_config_check_env(e) < 0)
-                return -1;
+        if (jr_config_load(path, e) < 0)
+                return JR_CONFIG_UNREADABLE;
         *file = jr_config_path() ? jr_config_path() : JR_CONFIG_DEFAULT_PATH;
+        if (jr_config_check_env(e) < 0)
+                return JR_CONFIG_INVALID;
         return jr_config_path() != NULL;
 }
 

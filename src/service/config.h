@@ -112,9 +112,14 @@ void jr_config_get(size_t i, jr_config_entry *out);
  * source. */
 int jr_config_check_env(jr_error *e);
 
-/* jr_config_load, then jr_config_check_env: `jailrun doctor`'s "config" check. Returns
- * 1 with *file the file read, 0 with *file the default file (which is missing: the
- * defaults and the environment apply), or < 0. */
+/* jr_config_load, then jr_config_check_env: `jailrun config` and the "config" check of
+ * `jailrun doctor`. Returns 1 with *file the file read, 0 with *file the default file
+ * (which is missing: the defaults and the environment apply), or a jr_config_failure
+ * with e set (*file is set too when the file was loaded). */
+typedef enum jr_config_failure {
+        JR_CONFIG_UNREADABLE = -1, /* the file cannot be read or parsed: nothing loaded */
+        JR_CONFIG_INVALID = -2,    /* loaded, but a value (file or environment) is invalid */
+} jr_config_failure;
 int jr_config_check(const char *path, const char **file, jr_error *e);
 
 /* The start-up hook of main(): takes a leading `--config FILE` off argv (it then applies
