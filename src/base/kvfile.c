@@ -1,6 +1,7 @@
 /* The "KEY = value" line reader. See kvfile.h. */
 #include "kvfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -250,5 +251,42 @@ int jr_kv_string(char *s, char **out, jr_error *e)
         while (r > s && is_blank(r[-1]))
                 *--r = '\0';
         *out = s;
+        return 0;
+}
+
+int jr_kv_file_stem(const char *path, const char *suffix, char **stem, jr_error *e)
+{
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t bl = strlen(base), sl = strlen(suffix);
+        if (bl <= sl || strcmp(base + bl - sl, suffix) != 0)
+                return jr_error_set(e, EINVAL, "%s: not a %s file", path, suffix);
+        *stem = strndup(base, bl - sl);
+        if (!*stem)
+                return jr_error_errno(e, "out of memory");
+        return 0;
+}
+
+int jr_kv_dir_each(const char *dir, const char *suffix, const char *what,
+                   int (*fn)(const char *path, void *userdata, jr_error *e), void *userdata,
+                   jr_error *e)
+{
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d)
+                return jr_error_errno(e, "%s directory \"%s\"", what, dir);
+        size_t sl = strlen(suffix);
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                size_t nl = strlen(de->d_name);
+                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, suffix))
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        return jr_error_errno(e, "out of memory");
+                if (fn(path, userdata, e) < 0)
+                        return -1;
+        }
+        if (errno != 0)
+                return jr_error_errno(e, "%s directory \"%s\"", what, dir);
         return 0;
 }

@@ -54,3 +54,16 @@ int jr_kv_read(const char *path, const jr_kv_format *f, jr_kv_fn fn, void *userd
  * up to a '#' at its start or after white space (a comment), without a quote inside.
  * *out points into s. */
 int jr_kv_string(char *s, char **out, jr_error *e);
+
+/* ---- directories of data files (langs/, rootfs/) ---- */
+
+/* The name of path without its directory and suffix ("langs/c.lang", ".lang": "c"), or
+ * EINVAL "<path>: not a <suffix> file". *stem is malloc'd. */
+int jr_kv_file_stem(const char *path, const char *suffix, char **stem, jr_error *e);
+
+/* Call fn with the path "dir/name" of each file of dir whose name ends in suffix and
+ * does not start with '.', in directory order; stops at fn's first error. An error of
+ * the directory itself reads `<what> directory "<dir>": ...`. */
+int jr_kv_dir_each(const char *dir, const char *suffix, const char *what,
+                   int (*fn)(const char *path, void *userdata, jr_error *e), void *userdata,
+                   jr_error *e);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kvfile.h"
 #include "lang.h"
 #include "paths.h"
 #include "strv.h"
@@ -310,11 +311,9 @@ static int read_small_file(int dirfd, const char *path, size_t max, char **out, 
 
 int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
 {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        size_t bl = strlen(base), sl = strlen(recipe_suffix);
-        if (bl <= sl || strcmp(base + bl - sl, recipe_suffix) != 0)
-                return jr_error_set(e, EINVAL, "%s: not a %s file", path, recipe_suffix);
+        _cleanup_free_ char *stem = NULL;
+        if (jr_kv_file_stem(path, recipe_suffix, &stem, e) < 0)
+                return -1;
         _cleanup_recipe_ jr_rootfs_recipe *r = calloc(1, sizeof *r);
         if (!r || !(r->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
@@ -325,8 +324,7 @@ int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
                 return jr_error_set(e, 0, "%s: missing key \"name\"", path);
         if (!r->variant)
                 return jr_error_set(e, 0, "%s: missing key \"variant\"", path);
-        if (strlen(r->name) != bl - sl || strncmp(r->name, base, bl - sl) != 0 ||
-            !valid_tree_name(r->name))
+        if (strcmp(r->name, stem) != 0 || !valid_tree_name(r->name))
                 return jr_error_set(e, 0, "%s:%u: name \"%s\" does not match the file name", path,
                                     rp.line_name, r->name);
         bool none = !strcmp(r->variant, "none");
@@ -355,41 +353,35 @@ static int recipe_by_name(const void *a, const void *b)
         return strcmp((*(jr_rootfs_recipe *const *)a)->name, (*(jr_rootfs_recipe *const *)b)->name);
 }
 
+struct recipe_list {
+        jr_rootfs_recipe **v;
+        size_t n;
+};
+
+static int add_recipe(const char *path, void *userdata, jr_error *e)
+{
+        struct recipe_list *l = userdata;
+        jr_rootfs_recipe **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+        if (!nv)
+                return jr_error_errno(e, "out of memory");
+        l->v = nv;
+        if (jr_rootfs_recipe_load(path, &l->v[l->n], e) < 0)
+                return -1;
+        l->n++;
+        return 0;
+}
+
 int jr_rootfs_recipes_load(const char *dir, jr_rootfs_recipe ***out, size_t *n_out, jr_error *e)
 {
-        _cleanup_closedir_ DIR *d = opendir(dir);
-        if (!d)
-                return jr_error_errno(e, "recipes directory \"%s\"", dir);
-        jr_rootfs_recipe **v = NULL;
-        size_t n = 0, sl = strlen(recipe_suffix);
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                size_t nl = strlen(de->d_name);
-                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, recipe_suffix))
-                        continue;
-                _cleanup_free_ char *path = NULL;
-                jr_rootfs_recipe **nv = realloc(v, (n + 1) * sizeof *nv);
-                if (!nv || asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
-                        if (nv)
-                                v = nv;
-                        jr_rootfs_recipes_free(v, n);
-                        return jr_error_errno(e, "out of memory");
-                }
-                v = nv;
-                if (jr_rootfs_recipe_load(path, &v[n], e) < 0) {
-                        jr_rootfs_recipes_free(v, n);
-                        return -1;
-                }
-                n++;
+        struct recipe_list l = {0};
+        if (jr_kv_dir_each(dir, recipe_suffix, "recipes", add_recipe, &l, e) < 0) {
+                jr_rootfs_recipes_free(l.v, l.n);
+                return -1;
         }
-        if (errno != 0) {
-                jr_rootfs_recipes_free(v, n);
-                return jr_error_errno(e, "recipes directory \"%s\"", dir);
-        }
-        if (n > 1)
-                qsort(v, n, sizeof *v, recipe_by_name);
-        *out = v;
-        *n_out = n;
+        if (l.n > 1)
+                qsort(l.v, l.n, sizeof *l.v, recipe_by_name);
+        *out = l.v;
+        *n_out = l.n;
         return 0;
 }
 

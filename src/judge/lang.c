@@ -335,17 +335,11 @@ static int lang_finish(struct lang_parse *lp, const char *stem, unsigned *line, 
 
 int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e)
 {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        size_t bl = strlen(base), sl = strlen(lang_suffix);
-        if (bl <= sl || strcmp(base + bl - sl, lang_suffix) != 0)
-                return jr_error_set(e, EINVAL, "%s: not a %s file", path, lang_suffix);
-        _cleanup_free_ char *stem = strndup(base, bl - sl);
+        _cleanup_free_ char *stem = NULL;
+        if (jr_kv_file_stem(path, lang_suffix, &stem, e) < 0)
+                return -1;
         _cleanup_lang_ jr_lang *l = calloc(1, sizeof *l);
-        if (!stem || !l)
-                return jr_error_errno(e, "out of memory");
-        l->path = strdup(path);
-        if (!l->path)
+        if (!l || !(l->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
         struct lang_parse lp = {.l = l};
         if (jr_kv_read(path, &jr_lang_kv_format, lang_kv, &lp, e) < 0)
@@ -375,33 +369,26 @@ static int by_name(const void *a, const void *b)
         return strcmp((*(jr_lang *const *)a)->name, (*(jr_lang *const *)b)->name);
 }
 
+static int add_lang(const char *path, void *userdata, jr_error *e)
+{
+        jr_lang_set *s = userdata;
+        jr_lang **nl = realloc(s->langs, (s->n + 1) * sizeof *nl);
+        if (!nl)
+                return jr_error_errno(e, "out of memory");
+        s->langs = nl;
+        if (jr_lang_load_file(path, &s->langs[s->n], e) < 0)
+                return -1;
+        s->n++;
+        return 0;
+}
+
 int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e)
 {
-        _cleanup_closedir_ DIR *d = opendir(dir);
-        if (!d)
-                return jr_error_errno(e, "languages directory \"%s\"", dir);
         _cleanup_lang_set_ jr_lang_set *s = calloc(1, sizeof *s);
         if (!s)
                 return jr_error_errno(e, "out of memory");
-        size_t sl = strlen(lang_suffix);
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                size_t nl = strlen(de->d_name);
-                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, lang_suffix))
-                        continue;
-                _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
-                        return jr_error_errno(e, "out of memory");
-                jr_lang **nl2 = realloc(s->langs, (s->n + 1) * sizeof *nl2);
-                if (!nl2)
-                        return jr_error_errno(e, "out of memory");
-                s->langs = nl2;
-                if (jr_lang_load_file(path, &s->langs[s->n], e) < 0)
-                        return -1;
-                s->n++;
-        }
-        if (errno != 0)
-                return jr_error_errno(e, "languages directory \"%s\"", dir);
+        if (jr_kv_dir_each(dir, lang_suffix, "languages", add_lang, s, e) < 0)
+                return -1;
         if (s->n == 0)
                 return jr_error_set(e, ENOENT, "languages directory \"%s\": no *%s files", dir,
                                     lang_suffix);
