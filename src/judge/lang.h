@@ -107,11 +107,3 @@ bool jr_lang_output_says_oom(const jr_lang *l, const char *buf, size_t n);
 /* The format of the .lang files (kvfile.h's JR_KV_WORDS, lines of at most 4096 bytes),
  * which the rootfs recipes share. */
 extern const jr_kv_format jr_lang_kv_format;
-
-/* Compatibility names for src/cli/cmd_serve.c and tests/unit/test_lang.c, which other
- * branches edit at the same time (remove at the merge): the string vectors and the word
- * splitter are src/base/strv.h's. */
-#include "strv.h"
-#define jr_lang_strv_free   jr_strv_free
-#define jr_lang_strv_len    jr_strv_len
-#define jr_lang_split_words jr_strv_split_words

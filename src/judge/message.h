@@ -1,4 +1,4 @@
-/* The wire messages of jailrun (shared/spec/messages.md): parse and validate a
+/* The wire messages of jailrun (docs/messages.md): parse and validate a
  * submission, generate result and event JSON within a size cap.
  *
  * No I/O, no Kafka, no jail: bytes in, structs out, and structs in, bytes out.

@@ -37,7 +37,7 @@ static const char *dflt_recipes(void)
         }
 
 const jr_config_key jr_config_keys[] = {
-    /* the worker's variables (shared/spec/messages.md) */
+    /* the worker's variables (docs/messages.md) */
     KEY("KAFKA_BROKERS", JR_CONFIG_TEXT, "localhost:9092",
         "comma-separated brokers; \"embedded\" starts an in-process mock cluster"),
     KEY("KAFKA_TOPIC", JR_CONFIG_NAME, "scripts", "topic of the submissions"),

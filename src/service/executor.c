@@ -20,6 +20,7 @@
 #include "judge.h"
 #include "lang.h"
 #include "log.h"
+#include "strv.h"
 #include "units.h"
 
 /* ---- framing ---------------------------------------------------------------------- */
@@ -426,7 +427,7 @@ char **jr_executor_argv(const jr_executor_args *a, unsigned slot)
         }
         for (size_t k = 0; k < n; k++)
                 if (!v[k]) {
-                        jr_lang_strv_free(v);
+                        jr_strv_free(v);
                         return NULL;
                 }
         return v;
