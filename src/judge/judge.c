@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,7 +386,7 @@ struct exec_state {
         jr_result result;
         jr_test_result *tests;
         char error[JR_ERROR_MSG_MAX + 128];
-        jr_bytes build_out, build_err; /* owned */
+        jr_bytes build_err; /* owned: the compiler's output on BF */
         uint64_t time_ms, mem_bytes;
         jr_judge_summary sum;
 };
@@ -430,6 +431,58 @@ static jr_status map_run_status(const jr_run_result *r)
         default:
                 return JR_STATUS_IE;
         }
+}
+
+/* The exit code the wire reports (docs/messages.md, "Result"): a program killed by a
+ * signal has 128 + the signal, as a shell or Docker reports it. */
+static int64_t wire_exit_code(const jr_run_result *r)
+{
+        if (r->signal > 0)
+                return 128 + r->signal;
+        if (r->exit_code >= 0)
+                return r->exit_code;
+        /* no status of its own: it ended with its jail, whose pid namespace the kernel
+         * empties with SIGKILL */
+        return 128 + SIGKILL;
+}
+
+/* The compiler's output, for a BF result: its stdout then its stderr, as one text in the
+ * result's stderr (some compilers report on stdout), within the message cap. */
+static int keep_build_output(struct exec_state *s)
+{
+        jr_judge *j = s->j;
+        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
+        size_t cap = j->lim.max_message_bytes;
+        size_t n_out = out.n < cap ? out.n : cap;
+        size_t n_err = err.n < cap - n_out ? err.n : cap - n_out;
+        char *p = malloc(n_out + n_err + 1);
+        if (p) {
+                if (n_out)
+                        memcpy(p, out.p, n_out);
+                if (n_err)
+                        memcpy(p + n_out, err.p, n_err);
+                p[n_out + n_err] = '\0';
+        }
+        s->result.truncated = n_out < out.n || n_err < err.n;
+        view_unmap(&out);
+        view_unmap(&err);
+        if (!p)
+                return -1;
+        s->build_err = (jr_bytes){p, n_out + n_err};
+        return 0;
+}
+
+/* The result of a build that failed: status BF, the compiler's exit code, its output in
+ * stderr (keep_build_output) and one line in error, "build failed: <why>". Returns 1. */
+static int build_failed(struct exec_state *s, int64_t exit_code, const char *why)
+{
+        snprintf(s->error, sizeof s->error, "build failed: %s", why);
+        s->result.status = JR_STATUS_BF;
+        s->result.exit_code = exit_code;
+        s->result.std_err = s->build_err;
+        s->result.error = jr_bytes_cstr(s->error);
+        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_BF, s->result.build_duration_ms, s->result.error);
+        return 1;
 }
 
 /* Build in the build tree. Returns 0 when the artifacts are in run/, 1 when the build
@@ -480,32 +533,20 @@ static int build(struct exec_state *s)
         }
 
         /* BF: whatever stopped the compiler, its output says why. */
-        bool trunc = false;
-        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
-        s->build_out = keep_prefix(out, j->lim.max_message_bytes, &trunc);
-        s->build_err = keep_prefix(err, j->lim.max_message_bytes, &trunc);
-        view_unmap(&out);
-        view_unmap(&err);
-        if (!s->build_out.ptr || !s->build_err.ptr)
+        if (keep_build_output(s) < 0)
                 return -1;
-        const char *why = res.status == JR_JAIL_TL   ? "compilation exceeded the time limit"
-                          : res.status == JR_JAIL_ML ? "compilation exceeded the memory limit"
-                          : res.status == JR_JAIL_OL ? "compiler output exceeded the limit"
-                                                     : "compilation failed";
-        /* the error carries the compiler's messages (stderr, else stdout); stdout/stderr
-         * carry them verbatim */
-        jr_bytes msgs = s->build_err.len ? s->build_err : s->build_out;
-        int shown = msgs.len > 2048 ? 2048 : (int)msgs.len;
-        snprintf(s->error, sizeof s->error, "%s (%s)%s%.*s", why, res.reason, msgs.len ? ":\n" : "",
-                 shown, msgs.ptr ? msgs.ptr : "");
-        s->result.status = JR_STATUS_BF;
-        s->result.exit_code = res.exit_code;
-        s->result.std_out = s->build_out;
-        s->result.std_err = s->build_err;
-        s->result.error = jr_bytes_cstr(s->error);
-        s->result.truncated = trunc;
-        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_BF, (int64_t)res.wall_ms, jr_bytes_cstr(s->error));
-        return 1;
+        char why[96];
+        if (res.status == JR_JAIL_TL)
+                snprintf(why, sizeof why, "the compiler ran out of time (%s)", res.reason);
+        else if (res.status == JR_JAIL_ML)
+                snprintf(why, sizeof why, "the compiler ran out of memory");
+        else if (res.status == JR_JAIL_OL)
+                snprintf(why, sizeof why, "the compiler's output exceeded the limit");
+        else if (res.signal > 0)
+                snprintf(why, sizeof why, "the compiler was killed by signal %d", res.signal);
+        else
+                snprintf(why, sizeof why, "exit code %d", res.exit_code);
+        return build_failed(s, wire_exit_code(&res), why);
 ie:
         snprintf(s->error, sizeof s->error, "%s", e.msg);
         s->result.status = JR_STATUS_IE;
@@ -573,7 +614,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         t->duration_ms = (int64_t)res.wall_ms;
         t->cpu_ms = (int64_t)res.cpu_ms;
         t->memory_bytes = (int64_t)res.memory_peak_bytes;
-        t->exit_code = res.exit_code;
+        t->exit_code = wire_exit_code(&res);
         t->signal = res.signal;
         struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
         t->status = map_run_status(&res);
@@ -615,6 +656,34 @@ static void free_tests(struct exec_state *s)
         free(s->tests);
 }
 
+/* The result's top level from its tests (docs/messages.md, "Result"): the last non-zero
+ * exit code, else 0; the sum of the run times (the build is build_duration_ms); the
+ * stdout and the stderr of the last test that wrote any. With no tests, the one run's. */
+static void top_level_from_tests(struct exec_state *s)
+{
+        jr_result *r = &s->result;
+        const jr_test_result *out = NULL, *err = NULL;
+        r->exit_code = 0;
+        r->duration_ms = 0;
+        for (size_t i = 0; i < s->sub->n_tests; i++) {
+                const jr_test_result *t = &s->tests[i];
+                if (t->exit_code != 0)
+                        r->exit_code = t->exit_code;
+                if (t->duration_ms > 0)
+                        r->duration_ms += t->duration_ms;
+                if (t->std_out.len)
+                        out = t;
+                if (t->std_err.len)
+                        err = t;
+        }
+        if (out)
+                r->std_out = out->std_out;
+        if (err)
+                r->std_err = err->std_err;
+        /* a text cut at capture is cut here too */
+        r->truncated = (out && out->truncated) || (err && err->truncated);
+}
+
 /* The limits this execution really gets, or an IE naming the one that is wrong. */
 static int choose_limits(struct exec_state *s, jr_error *e)
 {
@@ -644,7 +713,7 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
         jr_result_init(&s.result, sub->id);
         jr_error err = {0};
         int ret = 0;
-        bool work = false;
+        bool work = false, invalid = true;
 
         s.tests = calloc(sub->n_tests ? sub->n_tests : 1, sizeof *s.tests);
         if (!s.tests)
@@ -652,6 +721,9 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
         for (size_t i = 0; i < sub->n_tests; i++) {
                 const jr_test_case *tc = &sub->tests[i];
                 jr_test_result_init(&s.tests[i], tc->number);
+                /* until it runs: the wire's "not run" test, exit code 0 and 0 ms */
+                s.tests[i].exit_code = 0;
+                s.tests[i].duration_ms = 0;
                 s.tests[i].input = tc->input;
                 s.tests[i].expected_output =
                     tc->has_expected_output ? tc->expected_output : JR_BYTES_LIT("");
@@ -666,6 +738,7 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
         }
         if (choose_limits(&s, &err) < 0)
                 goto ie;
+        invalid = false;
         if (work_open(j, &err) < 0)
                 goto ie;
         work = true;
@@ -692,24 +765,25 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
                                 s.result.error = s.tests[k].error;
                                 break;
                         }
-                if (!sub->tests_given) {
-                        /* the one run's output is the submission's output */
-                        s.result.std_out = s.tests[0].std_out;
-                        s.result.std_err = s.tests[0].std_err;
-                        s.result.exit_code = s.tests[0].exit_code;
-                        s.result.truncated = s.tests[0].truncated;
-                        if (s.tests[0].error.len && s.result.status != JR_STATUS_OK)
-                                s.result.error = s.tests[0].error;
-                }
+                top_level_from_tests(&s);
+                if (!sub->tests_given && s.tests[0].error.len && s.result.status != JR_STATUS_OK)
+                        s.result.error = s.tests[0].error;
+        } else {
+                /* BF, or IE in the build: no test ran; the exit code is the compiler's */
+                s.result.duration_ms = 0;
+                if (s.result.exit_code < 0)
+                        s.result.exit_code = 0;
         }
         goto done;
 ie:
         snprintf(s.error, sizeof s.error, "%s", err.msg);
         s.result.status = JR_STATUS_IE;
         s.result.error = jr_bytes_cstr(s.error);
+        /* exit_code and duration_ms stay null only for an invalid submission */
+        if (!invalid)
+                s.result.exit_code = s.result.duration_ms = 0;
 done:
         s.sum.total_ms = jr_mono_ms() - t0;
-        s.result.duration_ms = (int64_t)s.sum.total_ms;
         if (sub->tests_given) {
                 s.result.tests = s.tests;
                 s.result.n_tests = sub->n_tests;
@@ -718,7 +792,7 @@ done:
                 jr_event ev;
                 jr_event_init(&ev, JR_EVENT_DONE, sub->id, s.seq++);
                 ev.status = s.result.status;
-                ev.duration_ms = (int64_t)s.sum.total_ms;
+                ev.duration_ms = s.result.duration_ms;
                 emit(&s, &ev);
         }
         s.sum.status = s.result.status;
@@ -730,7 +804,6 @@ out:
         if (work)
                 work_close(j);
         free_tests(&s);
-        free((char *)s.build_out.ptr);
         free((char *)s.build_err.ptr);
         return ret;
 }
