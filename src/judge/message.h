@@ -51,7 +51,11 @@ int jr_status_from_name(const char *name, size_t len, jr_status *out);
 #define JR_PARSE_MAX_STRING_DEFAULT ((size_t)16 << 20) /* any one string, decoded */
 #define JR_PARSE_MAX_ID_DEFAULT     ((size_t)1024)     /* the id (it is echoed everywhere) */
 #define JR_PARSE_MAX_DEPTH_DEFAULT  64u                /* nested arrays/objects */
-#define JR_PARSE_MAX_TESTS_DEFAULT  ((size_t)1000)     /* the spec's host limit */
+/* The spec's cap of 1000 events per execution counts every event: accepted, build, one
+ * per test (a test that is not run has one too), done. So at most 997 tests. */
+#define JR_EVENTS_MAX              ((size_t)1000)
+#define JR_EVENTS_NOT_TESTS        ((size_t)3) /* accepted, build, done */
+#define JR_PARSE_MAX_TESTS_DEFAULT (JR_EVENTS_MAX - JR_EVENTS_NOT_TESTS)
 
 typedef struct jr_parse_options {
         /* The known language names (the langs/ data files), ideally sorted: the error
@@ -59,7 +63,7 @@ typedef struct jr_parse_options {
         const char *const *languages;
         size_t n_languages;
         /* The id when the message has none (absent, null or ""): the Kafka key, else
-         * "topic-partition-offset". May be empty. */
+         * "topic:offset". May be empty. */
         jr_bytes fallback_id;
         /* Host caps; 0 selects the default above. Exceeding one is an error naming it;
          * nothing is allocated in proportion to a value before its cap is checked. */
@@ -121,7 +125,8 @@ typedef enum jr_parse_failure {
  *   field "limits.time_limit_ms": must be a non-negative integer
  *   field "tests[3].input": must be a string        (indexes are 0-based)
  *   field "language": unknown language "x" (known: c, cpp, go, java, python)
- *   field "tests": more than 1000 tests (the host limit)
+ *   field "tests": more than 997 tests (the cap is 1000 events: accepted, build,
+ *                  one per test, done)
  *   not valid JSON at byte 17: parse error: premature EOF
  * and, when err_id is not NULL, *err_id receives the id to answer with in the IE result:
  * the message's own id when it could be read (parsing goes on after a field error to

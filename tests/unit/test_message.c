@@ -140,7 +140,8 @@ Test(parse, auto_numbering)
             parse_ok("{\"language\":\"c\",\"source\":\"x\",\"tests\":[{},{\"number\":7},{},"
                      "{\"number\":-3},{\"number\":null},{\"number\":0}]}");
         cr_assert_eq(s->n_tests, 6);
-        int64_t want[] = {1, 7, 3, -3, 5, 0};
+        /* absent, null, 0 or negative: the position */
+        int64_t want[] = {1, 7, 3, 4, 5, 6};
         for (size_t i = 0; i < 6; i++)
                 cr_assert_eq(s->tests[i].number, want[i], "test %zu: %ld", i,
                              (long)s->tests[i].number);
@@ -206,11 +207,36 @@ Test(parse, type_done)
         _cleanup_submission_ jr_submission *s3 =
             parse_ok("{\"type\":null,\"language\":\"c\",\"source\":\"x\"}");
         cr_assert_eq(s3->type, JR_MSG_SCRIPT);
+        /* "" is a script (the reference's Go producer marshals an unset type so) */
+        _cleanup_submission_ jr_submission *s4 =
+            parse_ok("{\"type\":\"\",\"language\":\"c\",\"source\":\"x\"}");
+        cr_assert_eq(s4->type, JR_MSG_SCRIPT);
         parse_bad("{\"type\":\"stop\"}", JR_PARSE_INVALID,
-                  "field \"type\": must be \"script\" or \"done\"");
+                  "field \"type\": must be \"script\", \"done\" or \"\"");
         parse_bad("{\"type\":true}", JR_PARSE_INVALID, "field \"type\": must be a string");
-        parse_bad("{\"type\":\"done\",\"language\":\"rust\"}", JR_PARSE_INVALID,
-                  "unknown language");
+        parse_bad("{\"type\":\"\",\"id\":\"\",\"language\":\"\",\"source\":\"\"}", JR_PARSE_INVALID,
+                  "field \"language\": must not be empty");
+}
+
+/* A done message is one by its type alone: its other fields are not validated, before
+ * or after the type, but it must be one whole JSON object. */
+Test(parse, done_whatever_its_other_fields)
+{
+        const char *docs[] = {
+            "{\"type\":\"done\",\"id\":\"\",\"language\":\"\",\"source\":\"\"}",
+            "{\"id\":\"\",\"language\":\"\",\"source\":\"\",\"type\":\"done\"}",
+            "{\"type\":\"done\",\"language\":\"rust\"}",
+            "{\"language\":7,\"tests\":[1],\"limits\":{\"time_limit_ms\":-1},\"type\":\"done\"}",
+        };
+        for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+                _cleanup_submission_ jr_submission *s = parse_ok(docs[i]);
+                cr_assert_eq(s->type, JR_MSG_DONE, "%s", docs[i]);
+        }
+        _cleanup_submission_ jr_submission *s =
+            parse_ok("{\"source\":\"\",\"id\":\"end-1\",\"type\":\"done\"}");
+        cr_assert(BYTES_IS(s->id, "end-1"), "the id of a done message after a bad field");
+        parse_bad("{\"type\":\"done\",\"language\":\"\"", JR_PARSE_NOT_JSON, "not valid JSON");
+        parse_bad("{\"language\":\"\",\"type\":\"done\"} x", JR_PARSE_NOT_JSON, "not valid JSON");
 }
 
 Test(parse, id_and_fallback)
@@ -410,17 +436,19 @@ static char *many_tests(size_t n)
 
 Test(parse, host_limit_of_tests)
 {
-        _cleanup_free_ char *ok = many_tests(1000);
+        /* 1000 events: accepted, build, 997 tests, done */
+        _cleanup_free_ char *ok = many_tests(997);
         _cleanup_submission_ jr_submission *s = parse_ok(ok);
-        cr_assert_eq(s->n_tests, 1000);
-        cr_assert_eq(s->tests[999].number, 1000);
-        cr_assert(BYTES_IS(s->tests[999].input, "999"));
+        cr_assert_eq(s->n_tests, 997);
+        cr_assert_eq(s->tests[996].number, 997);
+        cr_assert(BYTES_IS(s->tests[996].input, "996"));
 
-        _cleanup_free_ char *bad = many_tests(1001);
+        _cleanup_free_ char *bad = many_tests(998);
         jr_parse_options o = opts();
         _cleanup_free_ char *id = parse_bad_opt(bad, strlen(bad), &o, JR_PARSE_LIMIT,
-                                                "field \"tests\": more than 1000 tests (the "
-                                                "host limit)");
+                                                "field \"tests\": more than 997 tests (the cap "
+                                                "is 1000 events: accepted, build, one per test, "
+                                                "done)");
         cr_assert_str_eq(id, "late-id", "the id after the tests is still found");
 
         o.max_tests = 3;
