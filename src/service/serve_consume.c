@@ -95,7 +95,8 @@ static int fallback_id(const jr_kafka_msg *m, char **out, size_t *len)
                 *len = m->key_len;
                 return 0;
         }
-        int n = asprintf(out, "%s-%" PRId32 "-%" PRId64, m->topic, m->partition, m->offset);
+        /* the contract's name for a message without id and key: "topic:offset" */
+        int n = asprintf(out, "%s:%" PRId64, m->topic, m->offset);
         if (n < 0)
                 return -1;
         *len = (size_t)n;

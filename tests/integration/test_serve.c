@@ -971,7 +971,7 @@ Test(serve, invalid_messages_interleaved)
         struct msg produced[N + 1];
         for (size_t i = 0; i < N; i++)
                 produced[i] = (struct msg){msgs[i].key, msgs[i].value};
-        /* no key, no id: the result's id is topic-partition-offset */
+        /* no key, no id: the result's id is topic:offset */
         produced[N] = (struct msg){NULL, "{\"language\":\"c\"}"};
         struct e2e e2e = {0};
         e2e_start(&e2e, produced, N + 1,
@@ -1006,14 +1006,14 @@ Test(serve, invalid_messages_interleaved)
         /* the keyless one */
         bool found = false;
         for (size_t i = 0; i < r->n; i++)
-                if (!strncmp(r->m[i].key, TOPIC "-", strlen(TOPIC) + 1)) {
+                if (!strncmp(r->m[i].key, TOPIC ":", strlen(TOPIC) + 1)) {
                         yajl_val res = tu_json(r->m[i].value);
                         cr_expect_str_eq(tu_str(res, "status"), "IE");
                         cr_expect_str_eq(tu_str(res, "id"), r->m[i].key);
                         yajl_tree_free(res);
                         found = true;
                 }
-        cr_expect(found, "no result with a topic-partition-offset id");
+        cr_expect(found, "no result with a topic:offset id");
         reader_free(r);
         free(log);
         free(ok1);
