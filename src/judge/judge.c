@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifact.h"
 #include "checker.h"
 #include "cleanup.h"
 #include "clock.h"
@@ -284,6 +285,36 @@ static int carry_artifacts(jr_judge *j, const jr_lang *lang, jr_error *e)
         return 0;
 }
 
+/* The language's artifact_check on the carried artifacts (root's copies in run/): 0
+ * when it holds or there is none, 1 when it fails (why: "<message>: <detail>"), < 0
+ * when the file cannot be read. */
+static int check_artifact(jr_judge *j, const jr_lang *lang, char *why, size_t size, jr_error *e)
+{
+        if (!lang->artifact_check)
+                return 0;
+        const char *file = lang->artifact_check[0], *format = lang->artifact_check[1];
+        const char *message = lang->artifact_check[2];
+        _cleanup_close_ int rfd = open(j->run_dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
+        if (rfd < 0)
+                return jr_error_errno(e, "open \"%s\"", j->run_dir);
+        _cleanup_close_ int fd = openat(rfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        char detail[256];
+        int r;
+        if (fd < 0 && errno == ENOENT) {
+                snprintf(detail, sizeof detail, "the build made no \"%s\"", file);
+                r = 1;
+        } else if (fd < 0) {
+                return jr_error_errno(e, "open artifact \"%s\"", file);
+        } else {
+                r = jr_artifact_check(fd, file, format, detail, sizeof detail, e);
+                if (r < 0)
+                        return -1;
+        }
+        if (r > 0)
+                snprintf(why, size, "%s: %s", message, detail);
+        return r;
+}
+
 /* ---- captured output ---- */
 
 static int reset_memfd(int fd)
@@ -527,6 +558,16 @@ static int build(struct exec_state *s)
         if (res.status == JR_JAIL_OK) {
                 if (carry_artifacts(j, lang, &e) < 0)
                         goto ie;
+                char why[512];
+                int c = check_artifact(j, lang, why, sizeof why, &e);
+                if (c < 0)
+                        goto ie;
+                if (c > 0) {
+                        /* the compiler succeeded, but made no program */
+                        if (keep_build_output(s) < 0)
+                                return -1;
+                        return build_failed(s, wire_exit_code(&res), why);
+                }
                 emit_simple(s, JR_EVENT_BUILD, JR_STATUS_OK, (int64_t)res.wall_ms,
                             JR_BYTES_LIT(""));
                 return 0;

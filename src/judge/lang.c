@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "artifact.h"
 #include "cleanup.h"
 #include "kvfile.h"
 #include "paths.h"
@@ -100,14 +101,15 @@ static int expand(const char *t, const struct vars *v, char **out, jr_error *e)
 /* ---- the .lang file ---- */
 
 enum kind {
-        K_NAME,    /* one word: [a-z0-9][a-z0-9_+.-]* */
-        K_FILE,    /* one word: a plain file name */
-        K_ARGV,    /* words, at least one, placeholders checked */
-        K_TIME,    /* duration */
-        K_SIZE,    /* byte size */
-        K_COUNT,   /* plain integer */
-        K_ENV,     /* one word NAME=value, repeatable */
-        K_PATTERNS /* words without '/', repeatable */
+        K_NAME,     /* one word: [a-z0-9][a-z0-9_+.-]* */
+        K_FILE,     /* one word: a plain file name */
+        K_ARGV,     /* words, at least one, placeholders checked */
+        K_TIME,     /* duration */
+        K_SIZE,     /* byte size */
+        K_COUNT,    /* plain integer */
+        K_ENV,      /* one word NAME=value, repeatable */
+        K_PATTERNS, /* words without '/', repeatable */
+        K_CHECK,    /* FILE FORMAT MESSAGE (artifact.h) */
 };
 
 #define FIELD(f) offsetof(jr_lang, f)
@@ -135,6 +137,7 @@ static const struct key {
     {"run_env", K_ENV, FIELD(run_env)},
     {"artifacts", K_PATTERNS, FIELD(artifacts)},
     {"oom_marker", K_PATTERNS, FIELD(oom_markers)},
+    {"artifact_check", K_CHECK, FIELD(artifact_check)},
 };
 
 struct lang_parse {
@@ -263,6 +266,20 @@ static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata
                 w = NULL;
                 return 0;
         }
+        case K_CHECK: {
+                _cleanup_strv_ char **w = NULL;
+                size_t n;
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
+                        return jr_error_wrap(e, "%s", key);
+                if (n != 3 || !*w[2])
+                        return jr_error_set(e, 0, "%s: expected FILE FORMAT \"MESSAGE\"", key);
+                if (!valid_file_name(w[0]))
+                        return jr_error_set(e, 0, "%s: \"%s\" is not a plain file name", key, w[0]);
+                if (jr_artifact_format_valid(w[1], e) < 0)
+                        return jr_error_wrap(e, "%s", key);
+                *(char ***)field = TAKE_PTR(w);
+                return 0;
+        }
         }
         return jr_error_set(e, EINVAL, "internal: key kind");
 }
@@ -283,6 +300,7 @@ void jr_lang_free(jr_lang *l)
         jr_strv_free(l->run_env);
         jr_strv_free(l->artifacts);
         jr_strv_free(l->oom_markers);
+        jr_strv_free(l->artifact_check);
         free(l);
 }
 
@@ -327,6 +345,18 @@ static int lang_finish(struct lang_parse *lp, const char *stem, unsigned *line, 
         }
         if (l->build_memory_bytes && l->heap_reserve_bytes >= l->build_memory_bytes)
                 return jr_error_set(e, 0, "heap_reserve is not below build_memory");
+        if (!seen_line(lp, "min_memory"))
+                l->min_memory_bytes = JR_LANG_MIN_MEMORY;
+        if (l->min_memory_bytes < JR_LANG_MIN_MEMORY) {
+                *line = seen_line(lp, "min_memory");
+                return jr_error_set(e, 0, "min_memory is below the least of any run, %llu bytes",
+                                    (unsigned long long)JR_LANG_MIN_MEMORY);
+        }
+        if (l->artifact_check && !jr_lang_is_artifact(l, l->artifact_check[0])) {
+                *line = seen_line(lp, "artifact_check");
+                return jr_error_set(e, 0, "artifact_check: \"%s\" is not one of the artifacts",
+                                    l->artifact_check[0]);
+        }
         /* so that {heap_mb} is never 0 or negative for a run */
         if (l->heap_reserve_bytes && l->heap_reserve_bytes >= l->min_memory_bytes)
                 return jr_error_set(e, 0, "heap_reserve needs a larger min_memory");

@@ -35,7 +35,8 @@ typedef struct jr_lang {
         char **run;                  /* argv template of every test run */
         char *run_rootfs;            /* tree of the run jails */
         uint64_t run_extra_pids;     /* added to the submission's pids allowance */
-        uint64_t min_memory_bytes;   /* a smaller memory limit is raised to this */
+        uint64_t min_memory_bytes;   /* a smaller memory limit is raised to this; at least
+                                        JR_LANG_MIN_MEMORY, which is also the default */
         uint64_t heap_reserve_bytes; /* what {heap_mb} leaves to the runtime */
         char **env;                  /* "NAME=value" templates for build and run */
         char **build_env;            /* extra for the build (override env by name) */
@@ -43,7 +44,14 @@ typedef struct jr_lang {
         char **artifacts;            /* fnmatch patterns of /work files kept for the run */
         char **oom_markers;          /* text in a failed run's output that means the runtime
                                         ran out of its memory limit itself (ML, not RE) */
+        char **artifact_check;       /* NULL, or {file, format, message}: after a build that
+                                        succeeded, the artifact `file` must be of `format`
+                                        (artifact.h), else BF saying `message` */
 } jr_lang;
+
+/* The least memory limit of any run (the default min_memory): a jail needs some memory
+ * of its own, and below this even a static hello world is killed. */
+#define JR_LANG_MIN_MEMORY (1ULL << 20)
 
 typedef struct jr_lang_set jr_lang_set;
 

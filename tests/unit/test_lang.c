@@ -148,6 +148,10 @@ Test(lang, literal_brace_and_no_build)
                                                  "run_rootfs = static\n");
         ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
         cr_assert_null(l->build);
+        cr_assert_null(l->artifact_check);
+        /* no min_memory: the least of any run, so a tiny request is raised, never refused */
+        cr_assert_eq(l->min_memory_bytes, JR_LANG_MIN_MEMORY);
+        cr_assert_eq(jr_lang_memory(l, 1024), JR_LANG_MIN_MEMORY);
         jr_lang_cmd c = {0};
         cr_assert_lt(jr_lang_command(l, JR_LANG_BUILD, 64ULL << 20, &c, &e), 0);
         cr_assert(strstr(e.msg, "no build step"), "%s", e.msg);
@@ -155,6 +159,22 @@ Test(lang, literal_brace_and_no_build)
         cr_assert_str_eq(c.argv[2], "echo {} main.sh");
         cr_assert_null(c.envp[0]); /* an empty environment */
         jr_lang_cmd_free(&c);
+        jr_lang_free(l);
+}
+
+Test(lang, artifact_check)
+{
+        jr_lang *l = NULL;
+        jr_error e = {0};
+        const char *path = write_file("kt.lang", "name = kt\nsource = main.kt\nrun = ./a\n"
+                                                 "run_rootfs = static\nartifacts = *.class\n"
+                                                 "artifact_check = MainKt.class "
+                                                 "java-class:MainKt 'no top-level main'\n");
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
+        cr_assert_eq(jr_strv_len(l->artifact_check), 3);
+        cr_assert_str_eq(l->artifact_check[0], "MainKt.class");
+        cr_assert_str_eq(l->artifact_check[1], "java-class:MainKt");
+        cr_assert_str_eq(l->artifact_check[2], "no top-level main");
         jr_lang_free(l);
 }
 
@@ -248,6 +268,21 @@ static const struct bad bad_files[] = {
      "heap_reserve needs a larger min_memory"},
     {"name = x\nheap_reserve = 64MiB\n" OK_TAIL, 0, "heap_reserve needs a larger min_memory"},
     {"name = x\nrun_extra_pids = 5000000\n" OK_TAIL, 2, "run_extra_pids: "},
+    {"name = x\nmin_memory = 512KiB\n" OK_TAIL, 2, "min_memory is below the least of any run"},
+    {"name = x\nartifacts = a\nartifact_check = a elf-executable\n" OK_TAIL, 3,
+     "artifact_check: expected FILE FORMAT \"MESSAGE\""},
+    {"name = x\nartifacts = a\nartifact_check = a elf-executable ''\n" OK_TAIL, 3,
+     "artifact_check: expected FILE FORMAT \"MESSAGE\""},
+    {"name = x\nartifacts = a\nartifact_check = a/b elf-executable no\n" OK_TAIL, 3,
+     "artifact_check: \"a/b\" is not a plain file name"},
+    {"name = x\nartifacts = a\nartifact_check = a pe-executable no\n" OK_TAIL, 3,
+     "artifact_check: unknown format \"pe-executable\""},
+    {"name = x\nartifacts = a\nartifact_check = a java-class:foo.Main no\n" OK_TAIL, 3,
+     "artifact_check: format \"java-class:foo.Main\": a class name without a package"},
+    {"name = x\nartifacts = a\nartifact_check = a java-class: no\n" OK_TAIL, 3,
+     "a class name without a package"},
+    {"name = x\nartifacts = *.o\nartifact_check = a elf-executable \"no a\"\n" OK_TAIL, 3,
+     "artifact_check: \"a\" is not one of the artifacts"},
 };
 
 /* Parameters are indices: criterion runs each test in a fresh process where the
@@ -362,8 +397,11 @@ Test(lang, shipped_languages)
                 cr_assert_not_null(l->build, "%s: every language has a build step", l->name);
                 cr_assert_not_null(l->build_rootfs);
                 cr_assert_not_null(l->artifacts, "%s: no artifacts", l->name);
-                static const uint64_t mems[] = {1ULL << 20, 256ULL << 20};
-                for (size_t m = 0; m < 2; m++)
+                /* every language has a minimum: a request of a byte is raised to it */
+                cr_assert_geq(l->min_memory_bytes, JR_LANG_MIN_MEMORY, "%s", l->name);
+                cr_assert_eq(jr_lang_memory(l, 1), l->min_memory_bytes, "%s", l->name);
+                static const uint64_t mems[] = {1, 1ULL << 20, 256ULL << 20};
+                for (size_t m = 0; m < 3; m++)
                         for (int step = JR_LANG_BUILD; step <= JR_LANG_RUN; step++) {
                                 jr_lang_cmd c = {0};
                                 uint64_t mem = step == JR_LANG_BUILD ? l->build_memory_bytes
@@ -382,6 +420,9 @@ Test(lang, shipped_languages)
         cr_assert(jr_lang_is_artifact(jr_lang_find(s, "c"), "a.out"));
         cr_assert(jr_lang_is_artifact(jr_lang_find(s, "java"), "Main$1.class"));
         cr_assert_not(jr_lang_is_artifact(jr_lang_find(s, "c"), "main.c"));
+        /* the builds that can succeed without making a program are checked */
+        cr_assert_str_eq(jr_lang_find(s, "go")->artifact_check[1], "elf-executable");
+        cr_assert_str_eq(jr_lang_find(s, "java")->artifact_check[1], "java-class:Main");
         jr_lang_set_free(s);
 }
 
