@@ -51,6 +51,8 @@ static const char usage_text[] =
     "  RUNNER_MAX_PARALLEL   executions at a time (1)\n"
     "  RUNNER_TIME_LIMIT     default time limit, a duration (host default 2s)\n"
     "  RUNNER_MEMORY_LIMIT   default memory limit in bytes (host default 256 MiB)\n"
+    "  JAILRUN_DEFAULT_CHECKER  checker of submissions that name none: lines\n"
+    "                        (default), exact (the reference worker's verdicts), tokens\n"
     "  SCRIPT_EXPECTED       exit 0 after this many submissions (0: never). Every\n"
     "                        submission message counts once when it is consumed: judged,\n"
     "                        invalid (IE) or skipped as already judged; \"done\" does not.\n"

@@ -39,6 +39,7 @@ void jr_judge_limits_default(jr_judge_limits *l)
             .run_pids = 64,
             .work_bytes = 512 * MiB,
             .max_message_bytes = JR_MSG_MAX_DEFAULT,
+            .default_checker = JR_CHECKER_LINES,
         };
 }
 
@@ -111,6 +112,13 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                                     getenv("JAILRUN_MAX_MESSAGE_SIZE"));
         if (r && x)
                 l->max_message_bytes = (size_t)x;
+        /* "exact" gives the reference worker's verdicts byte for byte */
+        const char *checker = getenv("JAILRUN_DEFAULT_CHECKER");
+        if (checker && *checker &&
+            jr_checker_from_name(checker, strlen(checker), &l->default_checker) < 0)
+                return jr_error_set(e, EINVAL,
+                                    "JAILRUN_DEFAULT_CHECKER \"%s\" is not lines, exact or tokens",
+                                    checker);
         return 0;
 }
 
@@ -670,7 +678,8 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 t->error = jr_bytes_cstr(strdup("the execution's total testing time ran out"));
         }
         if (t->status == JR_STATUS_OK && tc->has_expected_output &&
-            !jr_checker_compare(s->sub->checker, (jr_bytes){out.p, out.n}, tc->expected_output))
+            !jr_checker_compare(s->sub->checker_given ? s->sub->checker : j->lim.default_checker,
+                                (jr_bytes){out.p, out.n}, tc->expected_output))
                 t->status = JR_STATUS_WA;
         if (t->status != JR_STATUS_OK && t->status != JR_STATUS_WA && !t->error.len) {
                 char msg[160];

@@ -30,10 +30,13 @@ typedef struct jr_judge_limits {
                                           N times slower (an emulated test VM) keeps the
                                           verdicts of a real one (JAILRUN_TIME_SCALE) */
         size_t max_message_bytes;      /* one result or one event */
+        jr_checker default_checker;    /* of a submission that names none
+                                          (JAILRUN_DEFAULT_CHECKER; lines) */
 } jr_judge_limits;
 
 void jr_judge_limits_default(jr_judge_limits *l);
-/* Apply RUNNER_TIME_LIMIT and RUNNER_MEMORY_LIMIT; errors name the variable. */
+/* Apply RUNNER_TIME_LIMIT, RUNNER_MEMORY_LIMIT and the host caps and defaults
+ * (src/service/config.c lists them); errors name the variable. */
 int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e);
 
 typedef struct jr_judge jr_judge;

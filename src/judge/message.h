@@ -98,6 +98,7 @@ typedef struct jr_submission {
         uint64_t time_limit_ms;      /* 0 = host default; at most INT64_MAX */
         uint64_t memory_limit_bytes; /* 0 = host default; at most INT64_MAX */
         jr_checker checker;          /* default JR_CHECKER_LINES */
+        bool checker_given;          /* false: absent or null, the host's default applies */
         bool stop_on_failure;        /* default true */
         /* Always at least one test. When "tests" is absent, null or [], tests_given is
          * false and tests holds one implicit run: number 1, empty stdin, no expected

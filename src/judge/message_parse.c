@@ -410,6 +410,7 @@ static int cb_null(void *ctx)
                 break;
         case S_CHECKER:
                 sub->checker = JR_CHECKER_LINES;
+                sub->checker_given = false;
                 break;
         case S_STOP:
                 sub->stop_on_failure = true;
@@ -545,6 +546,7 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
                         return fail(p, JR_PARSE_INVALID, sl,
                                     "must be \"lines\", \"exact\" or \"tokens\"");
                 sub->checker = c;
+                sub->checker_given = true;
                 return 1;
         }
         default:

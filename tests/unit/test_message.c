@@ -178,11 +178,14 @@ Test(parse, checker_and_stop_on_failure)
                          cases[i].v);
                 _cleanup_submission_ jr_submission *s = parse_ok(doc);
                 cr_assert_eq(s->checker, cases[i].c, "%s", doc);
+                /* null: the host's default (JAILRUN_DEFAULT_CHECKER) applies */
+                cr_assert_eq(s->checker_given, i < 3, "%s", doc);
                 cr_assert_not(s->stop_on_failure);
         }
         _cleanup_submission_ jr_submission *s =
             parse_ok("{\"language\":\"c\",\"source\":\"x\",\"stop_on_failure\":true}");
         cr_assert(s->stop_on_failure);
+        cr_assert_not(s->checker_given);
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"Lines\"}", JR_PARSE_INVALID,
                   "field \"checker\": must be \"lines\", \"exact\" or \"tokens\"");
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":1}", JR_PARSE_INVALID,
