@@ -472,17 +472,22 @@ static jr_status map_run_status(const jr_run_result *r)
         }
 }
 
+/* The signal that ended the program, 0 when it exited. Without a status of its own it
+ * ended with its jail (killed for its time or output, or its init gone), whose pid
+ * namespace the kernel empties with SIGKILL. */
+static int wire_signal(const jr_run_result *r)
+{
+        if (r->signal > 0)
+                return r->signal;
+        return r->exit_code >= 0 ? 0 : SIGKILL;
+}
+
 /* The exit code the wire reports (docs/messages.md, "Result"): a program killed by a
  * signal has 128 + the signal, as a shell or Docker reports it. */
 static int64_t wire_exit_code(const jr_run_result *r)
 {
-        if (r->signal > 0)
-                return 128 + r->signal;
-        if (r->exit_code >= 0)
-                return r->exit_code;
-        /* no status of its own: it ended with its jail, whose pid namespace the kernel
-         * empties with SIGKILL */
-        return 128 + SIGKILL;
+        int sig = wire_signal(r);
+        return sig ? 128 + sig : r->exit_code;
 }
 
 /* The compiler's output, for a BF result: its stdout then its stderr, as one text in the
@@ -664,7 +669,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         t->cpu_ms = (int64_t)res.cpu_ms;
         t->memory_bytes = (int64_t)res.memory_peak_bytes;
         t->exit_code = wire_exit_code(&res);
-        t->signal = res.signal;
+        t->signal = wire_signal(&res);
         struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
         t->status = map_run_status(&res);
         /* A runtime that reports running out of its heap itself (the JVM's
