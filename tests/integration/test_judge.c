@@ -111,6 +111,10 @@ Test(matrix, java)
 {
         matrix("java");
 }
+Test(matrix, rust)
+{
+        matrix("rust");
+}
 
 /* ---- judging details ---- */
 
