@@ -111,6 +111,10 @@ Test(matrix, java)
 {
         matrix("java");
 }
+Test(matrix, pascal)
+{
+        matrix("pascal");
+}
 Test(matrix, rust)
 {
         matrix("rust");
