@@ -111,6 +111,10 @@ Test(matrix, java)
 {
         matrix("java");
 }
+Test(matrix, haskell)
+{
+        matrix("haskell");
+}
 Test(matrix, pascal)
 {
         matrix("pascal");
