@@ -119,6 +119,10 @@ Test(matrix, pascal)
 {
         matrix("pascal");
 }
+Test(matrix, ruby)
+{
+        matrix("ruby");
+}
 Test(matrix, rust)
 {
         matrix("rust");
