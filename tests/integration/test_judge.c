@@ -115,6 +115,10 @@ Test(matrix, haskell)
 {
         matrix("haskell");
 }
+Test(matrix, javascript)
+{
+        matrix("javascript");
+}
 Test(matrix, pascal)
 {
         matrix("pascal");

@@ -160,8 +160,9 @@ Test(rootfs, build_rejects_unknown_names)
         char *out, *err;
         int st = jailrun(&out, &err, "rootfs", "build", "--dir", tmpdir, "cobol", NULL);
         cr_assert_eq(st, 2);
-        cr_assert(strstr(err, "\"cobol\" is neither a language (c, cpp, go, haskell, java, pascal, "
-                              "python, ruby, rust)"),
+        cr_assert(strstr(err,
+                         "\"cobol\" is neither a language (c, cpp, go, haskell, java, javascript, "
+                         "pascal, python, ruby, rust)"),
                   "%s", err);
         free(out);
         free(err);
