@@ -123,6 +123,10 @@ Test(matrix, pascal)
 {
         matrix("pascal");
 }
+Test(matrix, pypy3)
+{
+        matrix("pypy3");
+}
 Test(matrix, ruby)
 {
         matrix("ruby");
