@@ -119,6 +119,10 @@ Test(matrix, javascript)
 {
         matrix("javascript");
 }
+Test(matrix, kotlin)
+{
+        matrix("kotlin");
+}
 Test(matrix, pascal)
 {
         matrix("pascal");

@@ -162,7 +162,7 @@ Test(rootfs, build_rejects_unknown_names)
         cr_assert_eq(st, 2);
         cr_assert(strstr(err,
                          "\"cobol\" is neither a language (c, cpp, go, haskell, java, javascript, "
-                         "pascal, pypy3, python, ruby, rust)"),
+                         "kotlin, pascal, pypy3, python, ruby, rust)"),
                   "%s", err);
         free(out);
         free(err);

@@ -355,8 +355,8 @@ Test(lang, shipped_languages)
         jr_error e = {0};
         cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), 0, "%s", e.msg);
         static const char *const want[] = {
-            "c",      "cpp",   "go",     "haskell", "java", "javascript",
-            "pascal", "pypy3", "python", "ruby",    "rust",
+            "c",      "cpp",    "go",    "haskell", "java", "javascript",
+            "kotlin", "pascal", "pypy3", "python",  "ruby", "rust",
         };
         const size_t n_want = sizeof want / sizeof want[0];
         cr_assert_eq(jr_lang_count(s), n_want);
