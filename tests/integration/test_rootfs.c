@@ -415,6 +415,13 @@ static const struct {
     {"java", "openjdk-17-jdk-headless\t", "gcc-12\t"},
     {"java-run", "openjdk-17-jre-headless\t", "openjdk-17-jdk-headless\t"},
     {"python", "python3.11\t", "perl\t"},
+    {"rust", "rustc\t", "perl\t"},
+    {"fpc", "fp-compiler-3.2.2\t", "gcc-12\t"},
+    {"ghc", "ghc\t", "perl\t"},
+    {"nodejs", "nodejs\t", "npm\t"},
+    {"ruby", "ruby3.1\t", "perl\t"},
+    {"pypy3", "pypy3\t", "python3.11\t"},
+    {"kotlin", "kotlin\t", "libx11-6\t"},
 };
 
 Test(rootfs, built_trees_have_manifests)
