@@ -80,6 +80,11 @@ void jr_jury_verdict_free(jr_jury_verdict *v)
 /* The jury's slot and buffers, made once. */
 static int jury_ready(jr_jury *j, jr_error *e)
 {
+        if (!j->own && jr_slot_index(j->slot) >= JR_JURY_ID_OFFSET)
+                return jr_error_set(e, ERANGE,
+                                    "checker programs and interactors need a jail slot below %u "
+                                    "(theirs is the slot + %u), not %u",
+                                    JR_JURY_ID_OFFSET, JR_JURY_ID_OFFSET, jr_slot_index(j->slot));
         if (!j->own) {
                 /* Never the contestant's ids: a contestant's process (an interactive
                  * program runs at the same time) must not be able to signal, trace or
