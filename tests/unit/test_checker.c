@@ -275,7 +275,7 @@ Test(checker, large)
         /* many short lines, sorted the other way round */
         size_t lines = n / 8;
         for (size_t i = 0; i < lines; i++) {
-                char num[16];
+                char num[32];
                 snprintf(num, sizeof num, "%07zu\n", i);
                 memcpy(a + i * 8, num, 8);
                 snprintf(num, sizeof num, "%07zu\n", lines - 1 - i);
