@@ -422,7 +422,11 @@ struct jury_run {
 static int jury_run_prepare(jr_jury *j, const struct program *p, struct jury_run *r,
                             const char *output_name, bool output_rw, jr_error *e)
 {
-        uint64_t mem = jr_lang_memory(p->lang, JR_JURY_MEMORY_BYTES);
+        /* at most what a submission may ask for on this host, at least what the
+         * language needs */
+        uint64_t mem = jr_lang_memory(p->lang, JR_JURY_MEMORY_BYTES < j->lim.max_memory_bytes
+                                                   ? JR_JURY_MEMORY_BYTES
+                                                   : j->lim.max_memory_bytes);
         if (jr_rootfs_path(j->rootfs_dir, p->lang->run_rootfs, r->rootfs, sizeof r->rootfs, e) <
                 0 ||
             jr_lang_command(p->lang, JR_LANG_RUN, mem, &r->cmd, e) < 0 ||

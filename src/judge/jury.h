@@ -38,8 +38,9 @@
 #define JR_JURY_CHECKER_CPU_MS  5000u
 #define JR_JURY_CHECKER_WALL_MS 10000u
 #define JR_JURY_MARGIN_MS       2000u /* an interactor's CPU and wall: the program's wall + this */
-#define JR_JURY_MEMORY_BYTES    (256ull << 20)
-#define JR_JURY_OUTPUT_LIMIT    (1ull << 20) /* what it writes besides its verdict's files */
+#define JR_JURY_MEMORY_BYTES                                                                       \
+        (256ull << 20) /* at most the host maximum, at least the language minimum */
+#define JR_JURY_OUTPUT_LIMIT (1ull << 20) /* what it writes besides its verdict's files */
 
 typedef struct jr_jury jr_jury;
 
