@@ -34,13 +34,15 @@
 
 #define JR_JURY_ID_OFFSET 32768u
 
-/* Limits of the jury's runs (times are multiplied by the host's time scale). */
+/* Limits of the jury's runs (times are multiplied by the host's time scale). The memory is
+ * at most the host's maximum and at least the language's minimum; an interactor's CPU and
+ * wall time are the program's wall limit plus the margin; the output limit is on what it
+ * writes besides its files. */
 #define JR_JURY_CHECKER_CPU_MS  5000u
 #define JR_JURY_CHECKER_WALL_MS 10000u
-#define JR_JURY_MARGIN_MS       2000u /* an interactor's CPU and wall: the program's wall + this */
-#define JR_JURY_MEMORY_BYTES                                                                       \
-        (256ull << 20) /* at most the host maximum, at least the language minimum */
-#define JR_JURY_OUTPUT_LIMIT (1ull << 20) /* what it writes besides its verdict's files */
+#define JR_JURY_MARGIN_MS       2000u
+#define JR_JURY_MEMORY_BYTES    (256ull << 20)
+#define JR_JURY_OUTPUT_LIMIT    (1ull << 20)
 
 typedef struct jr_jury jr_jury;
 
