@@ -32,6 +32,7 @@ typedef struct jr_judge_limits {
         size_t max_message_bytes;      /* one result or one event */
         jr_checker default_checker;    /* of a submission that names none
                                           (JAILRUN_DEFAULT_CHECKER; lines) */
+        double default_checker_eps;    /* its tolerance, for float:EPS */
 } jr_judge_limits;
 
 void jr_judge_limits_default(jr_judge_limits *l);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "artifact.h"
+#include "artifacts.h"
 #include "cleanup.h"
 #include "kvfile.h"
 #include "paths.h"

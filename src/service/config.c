@@ -80,9 +80,9 @@ const jr_config_key jr_config_keys[] = {
     KEY("JAILRUN_MAX_MESSAGE_SIZE", JR_CONFIG_SIZE, "256KiB",
         "one result or event message (outputs are truncated to fit)", .min = 16 * 1024,
         .max = 8 * MiB),
-    KEY("JAILRUN_DEFAULT_CHECKER", JR_CONFIG_CHOICE, "lines",
-        "checker of the submissions that name none; exact: byte for byte, as the reference",
-        .choices = "lines|exact|tokens"),
+    KEY("JAILRUN_DEFAULT_CHECKER", JR_CONFIG_TEXT, "lines",
+        "checker of the submissions that name none: lines, exact (byte for byte, as the "
+        "reference), tokens, tokens-lines, float:EPS or sorted"),
     KEY("JAILRUN_MAX_SUBMISSION_BYTES", JR_CONFIG_SIZE, "64MiB",
         "larger submission messages get an IE result", .min = 1, .max = 64 * MiB),
     KEY("JAILRUN_SPOOL_FINISHED_MAX", JR_CONFIG_UINT, "100000",

@@ -1,4 +1,4 @@
-/* The build-output checks of src/judge/artifact.c: ELF executables against archives and
+/* The build-output checks of src/judge/artifacts.c: ELF executables against archives and
  * objects, Java class files by the class they define (built here byte by byte, with the
  * constants that take two pool entries and a truncated pool), and the format names. */
 #include <criterion/criterion.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "artifact.h"
+#include "artifacts.h"
 #include "testutil.h"
 
 /* An unlinked temporary file holding n bytes of p, open for reading. */

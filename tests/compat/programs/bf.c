@@ -2,5 +2,5 @@
 
 int main(void)
 {
-        printf("%d\n", 1 + )
+        printf("%d\n", 1 +)
 }
