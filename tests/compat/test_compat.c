@@ -415,11 +415,16 @@ struct service {
         char addr[128];
 };
 
+/* The service of the running test, for the suite's fini: a failed assertion ends the
+ * test at once, and the service must not outlive it. */
+static struct service *live;
+
 /* `jailrun serve` with KAFKA_BROKERS=embedded, our environment minus what serve reads,
- * plus env; returns once it logged the broker's address and that it is serving. */
-static struct service serve_start(const char *const *env)
+ * plus env, into *sp (which becomes the live service); returns once it logged the
+ * broker's address and that it is serving. */
+static void serve_start(struct service *sp, const char *const *env)
 {
-        struct service s = {0};
+        struct service s = {.pid = -1};
         char tmpl[] = "/tmp/jr-compat.XXXXXX";
         cr_assert(mkdtemp(tmpl));
         s.dir = strdup(tmpl);
@@ -446,6 +451,8 @@ static struct service serve_start(const char *const *env)
         cr_assert_eq(rc, 0, "spawn serve: %s", strerror(rc));
         posix_spawn_file_actions_destroy(&fa);
         close(fd);
+        *sp = s;
+        live = sp;
         double end = now_s() + 120;
         for (;;) {
                 char *log = slurp(s.log);
@@ -453,9 +460,9 @@ static struct service serve_start(const char *const *env)
                 bool serving = strstr(log, "\"msg\":\"serving\"") != NULL;
                 if (b && serving) {
                         b += strlen("\"bootstrap\":\"");
-                        snprintf(s.addr, sizeof s.addr, "%.*s", (int)strcspn(b, "\""), b);
+                        snprintf(sp->addr, sizeof sp->addr, "%.*s", (int)strcspn(b, "\""), b);
                         free(log);
-                        return s;
+                        return;
                 }
                 cr_assert(now_s() < end && waitpid(s.pid, NULL, WNOHANG) == 0,
                           "serve did not start:\n%s", log);
@@ -484,6 +491,7 @@ static int serve_wait(struct service *s, int timeout_s)
 
 static void serve_end(struct service *s)
 {
+        live = NULL;
         if (s->pid > 0) {
                 kill(s->pid, SIGKILL);
                 waitpid(s->pid, NULL, 0);
@@ -502,6 +510,7 @@ static rd_kafka_t *producer_new(const char *addr)
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", addr, err, sizeof err) == 0);
         cr_assert(rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) == 0);
+        cr_assert(rd_kafka_conf_set(c, "log_level", "2", err, sizeof err) == 0);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
         cr_assert(rk, "producer: %s", err);
         return rk;
@@ -814,7 +823,13 @@ static void expect_shapes(yajl_val r, const char *who)
 
 /* ---- the tests ---------------------------------------------------------------------------- */
 
-TestSuite(compat, .timeout = 900);
+static void end_live_service(void)
+{
+        if (live)
+                serve_end(live);
+}
+
+TestSuite(compat, .timeout = 900, .fini = end_live_service);
 
 /* The simulator run twice against one service, the message shapes and the other fields,
  * then each message again through `jailrun run`: the same result. */
@@ -842,7 +857,8 @@ Test(compat, reference_workload_twice_through_kafka)
         /* no id and no key: named topic:offset */
         char *anonymous = source_message("", "python", "print('anonymous')\n");
 
-        struct service s = serve_start((const char *const[]){"RUNNER_MAX_PARALLEL=2", NULL});
+        static struct service s;
+        serve_start(&s, (const char *const[]){"RUNNER_MAX_PARALLEL=2", NULL});
         struct results res = results_open(s.addr);
         rd_kafka_t *prod = producer_new(s.addr);
 
