@@ -202,6 +202,8 @@ static struct serve *live_serves;
 static size_t n_live;
 static volatile sig_atomic_t stop_requested;
 
+static void rm_rf(const char *path);
+
 static void kill_serves(void)
 {
         for (size_t i = 0; i < n_live; i++)
@@ -211,6 +213,7 @@ static void kill_serves(void)
                         kill(-live_serves[i].pid, SIGKILL);
                         waitpid(live_serves[i].pid, NULL, 0);
                         live_serves[i].pid = 0;
+                        rm_rf(live_serves[i].spool);
                 }
         n_live = 0;
 }
@@ -827,7 +830,7 @@ struct sample {
         bool done;
         double sent, recv; /* ms since the run's start */
         char status[4];
-        long build_ms, dur_ms, cpu_ms;
+        long build_ms, dur_ms, cpu_ms, tests_ms; /* tests_ms: their wall times */
 };
 
 struct box {
@@ -853,6 +856,7 @@ struct run {
         double lang_thr[NLANG];     /* per minute */
         double lang_p50[NLANG];
         double p50_not_tl;
+        double own_wall_ms; /* mean of duration - build - tests: jailrun's wall time in the judge */
         /* CPU in the window, seconds */
         bool cpu_ok;
         double cpu_own, cpu_slot, cpu_prog, cpu_self;
@@ -1130,8 +1134,10 @@ static struct sample *take_result(struct run *r, const rd_kafka_message_t *m, do
         s->dur_ms = json_int(v, "duration_ms");
         const char *pt[] = {"tests", NULL};
         yajl_val tests = yajl_tree_get(v, pt, yajl_t_array);
-        for (size_t i = 0; tests && i < tests->u.array.len; i++)
+        for (size_t i = 0; tests && i < tests->u.array.len; i++) {
                 s->cpu_ms += json_int(tests->u.array.values[i], "cpu_ms");
+                s->tests_ms += json_int(tests->u.array.values[i], "duration_ms");
+        }
         s->recv = t;
         s->done = true;
         yajl_tree_free(v);
@@ -1187,9 +1193,11 @@ static void run_stats(struct run *r, double warm, double window)
                         continue;
                 r->answered_m++;
                 lat[nl++] = (s->recv - s->sent) / 1000;
+                r->own_wall_ms += (double)(s->dur_ms - s->build_ms - s->tests_ms);
                 r->wrong += strcmp(s->status, out_status[s->out]) != 0;
         }
         r->cpu_prog = prog_ms / 1000;
+        r->own_wall_ms = r->answered_m ? r->own_wall_ms / (double)r->answered_m : NAN;
         double per_min = 60000 / window;
         r->thr = (double)r->answered_m * per_min;
         r->completion = (double)r->recv_win * per_min;
@@ -1204,7 +1212,14 @@ static void run_stats(struct run *r, double warm, double window)
         }
         r->p50_not_tl = box_of(lv, nn).med;
         for (int l = 0; l < NLANG; l++) {
+                /* the language's share of the results received in the window: the same
+                 * as of the window's submissions unless the backlog grew */
                 size_t nlang = 0;
+                for (size_t i = 0; i < r->n; i++) {
+                        const struct sample *s = &r->s[i];
+                        nlang +=
+                            s->done && s->lang == l && s->recv >= warm && s->recv < warm + window;
+                }
                 for (int o = 0; o < NOUT; o++) {
                         size_t k = 0;
                         for (size_t i = 0; i < r->n; i++) {
@@ -1213,7 +1228,6 @@ static void run_stats(struct run *r, double warm, double window)
                                         lv[k++] = (s->recv - s->sent) / 1000;
                         }
                         r->lo[l][o] = box_of(lv, k);
-                        nlang += k;
                 }
                 r->lang_thr[l] = (double)nlang * per_min;
                 size_t k = 0;
@@ -1425,19 +1439,20 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         if (r->mode == M_RATE)
                 snprintf(offered, sizeof offered, "offered %.0f/min", pf->per_min);
         say("    %zu sent in the window, %zu answered: %.1f/min (%s; received in the window "
-            "%.1f/min), p50 %.2f s, p95 %.2f s, wrong verdicts %zu; %.0f s in all\n",
+            "%.1f/min), p50 %.2f s, p95 %.2f s, wrong verdicts %zu; jailrun's own wall time in "
+            "the judge %.1f ms per submission; %.0f s in all\n",
             r->sent_m, r->answered_m, r->thr, offered, r->completion, r->p50, r->p95, r->wrong,
-            r->wall_s);
+            r->own_wall_ms, r->wall_s);
         if (late)
                 say("    %zu submissions of the window had no result after the %.0f s drain "
                     "(overloaded)\n",
                     late, opt.drain_s);
         for (size_t i = 0; i < r->n; i++) {
                 const struct sample *s = &r->s[i];
-                fprintf(f_samples, "%s\t%s\t%s\t%zu\t%c\t%s\t%.1f\t%.1f\t%ld\t%ld\t%ld\n", r->label,
-                        lang_name[s->lang], out_name[s->out], i + 1, s->phase,
+                fprintf(f_samples, "%s\t%s\t%s\t%zu\t%c\t%s\t%.1f\t%.1f\t%ld\t%ld\t%ld\t%ld\n",
+                        r->label, lang_name[s->lang], out_name[s->out], i + 1, s->phase,
                         s->done ? s->status : "-", s->sent, s->done ? s->recv - s->sent : NAN,
-                        s->build_ms, s->dur_ms, s->cpu_ms);
+                        s->build_ms, s->dur_ms, s->tests_ms, s->cpu_ms);
         }
         fflush(f_samples);
         if (r->cpu_ok && r->recv_win > 0) {
@@ -1483,12 +1498,14 @@ static double cores_used(const struct run *r)
 
 static void write_runs(void)
 {
-        FILE *f = out_open("runs.tsv", "label\tgroup\tmode\tprofile\tparallel\treplicas\toffered_"
-                                       "per_min\twarmup_s\twindow_s\tsent\tanswered\tthroughput_"
-                                       "per_min\treceived_per_min\tp50_s\tp95_s\twrong\tduplicates"
-                                       "\tcpu_compilers_s\tcpu_programs_s\tcpu_jailrun_s\tcpu_"
-                                       "broker_and_bench_s\tcpu_bound_per_min\tcores_used\tload_"
-                                       "start\tload_end");
+        FILE *f =
+            out_open("runs.tsv",
+                     "label\tgroup\tmode\tprofile\tparallel\treplicas\toffered_"
+                     "per_min\twarmup_s\twindow_s\tsent\tanswered\tthroughput_"
+                     "per_min\treceived_per_min\tp50_s\tp95_s\twrong\tduplicates"
+                     "\tcpu_compilers_s\tcpu_programs_s\tcpu_jailrun_s\tcpu_"
+                     "broker_and_bench_s\tcpu_bound_per_min\tcores_used\tjudge_own_wall_ms\tload_"
+                     "start\tload_end");
         for (size_t i = 0; i < n_runs; i++) {
                 const struct run *r = &runs[i];
                 if (!r->ran)
@@ -1497,14 +1514,14 @@ static void write_runs(void)
                 cpu_split(r, &c, &p, &o);
                 fprintf(f,
                         "%s\t%s\t%s\t%s\t%u\t%u\t%.0f\t%.0f\t%.0f\t%zu\t%zu\t%.2f\t%.2f\t%.3f\t%."
-                        "3f\t%zu\t%zu\t%.4f\t%.4f\t%.4f\t%.4f\t%.1f\t%.2f\t%.2f\t%.2f\n",
+                        "3f\t%zu\t%zu\t%.4f\t%.4f\t%.4f\t%.4f\t%.1f\t%.2f\t%.1f\t%.2f\t%.2f\n",
                         r->label, r->group, r->mode == M_RATE ? "rate" : "saturation",
                         profiles[r->prof].name, r->par, r->rep,
                         r->mode == M_RATE ? profiles[r->prof].per_min : NAN, opt.warmup_s,
                         opt.window_s, r->sent_m, r->answered_m, r->thr, r->completion, r->p50,
                         r->p95, r->wrong, r->dups, c, p, o,
                         r->recv_win ? r->cpu_self / (double)r->recv_win : NAN, cpu_bound(r),
-                        cores_used(r), r->load_start, r->load_end);
+                        cores_used(r), r->own_wall_ms, r->load_start, r->load_end);
         }
         out_close(f, "runs.tsv");
 
@@ -1523,7 +1540,7 @@ static void write_runs(void)
                                         b->med, b->q3, b->p95);
                         }
                         fprintf(g, "%s\t%s\t%.2f\t%.3f\n", r->label, lang_name[l], r->lang_thr[l],
-                                r->thr > 0 ? r->lang_thr[l] / r->thr : NAN);
+                                r->completion > 0 ? r->lang_thr[l] / r->completion : NAN);
                 }
         }
         out_close(f, "latency.tsv");
@@ -1615,9 +1632,9 @@ static void write_charts_data(bool *have)
                          *hs = find_run(M_SAT, P_HEAVY, opt.profile_parallel, 1),
                          *tsat = find_run(M_SAT, P_TIMEOUT_HEAVY, opt.profile_parallel, 1);
         if (h && t && h->ran && t->ran) {
-                fprintf(f, "offered 120/min\t%.2f\t%.2f\n", h->thr, t->thr);
+                fprintf(f, "offered 120/min\t%.2f\t%.2f\n", h->completion, t->completion);
                 if (hs && tsat && hs->ran && tsat->ran)
-                        fprintf(f, "saturated\t%.2f\t%.2f\n", hs->thr, tsat->thr);
+                        fprintf(f, "saturated\t%.2f\t%.2f\n", hs->completion, tsat->completion);
                 have[2] = true;
         }
         out_close(f, "chart-timeout.tsv");
@@ -1764,9 +1781,9 @@ static void draw_charts(void)
 static void print_summary(void)
 {
         char b1[32], b2[32], b3[32], b4[32], b5[32];
-        say("\n%-30s %8s %5s %8s %8s %6s %6s %5s  %-21s %9s %5s\n", "run", "offered", "sent",
+        say("\n%-30s %8s %5s %8s %8s %6s %6s %5s  %-21s %9s %5s %6s\n", "run", "offered", "sent",
             "done/min", "recv/min", "p50 s", "p95 s", "wrong", "CPU s/sub: cc  prog  jr",
-            "bound/min", "cores");
+            "bound/min", "cores", "own ms");
         for (size_t i = 0; i < n_runs; i++) {
                 const struct run *r = &runs[i];
                 if (!r->ran)
@@ -1778,11 +1795,11 @@ static void print_summary(void)
                         snprintf(offered, sizeof offered, "%.0f/min", profiles[r->prof].per_min);
                 else
                         snprintf(offered, sizeof offered, "sat");
-                say("%-30s %8s %5zu %8.1f %8.1f %6.2f %6.2f %5zu  %6s %5s %5s %11s %5s\n", r->title,
-                    offered, r->sent_m, r->thr, r->completion, r->p50, r->p95, r->wrong,
+                say("%-30s %8s %5zu %8.1f %8.1f %6.2f %6.2f %5zu  %6s %5s %5s %11s %5s %6.1f\n",
+                    r->title, offered, r->sent_m, r->thr, r->completion, r->p50, r->p95, r->wrong,
                     fmt_s(b1, sizeof b1, c, 3), fmt_s(b2, sizeof b2, p, 3),
                     fmt_s(b3, sizeof b3, o, 3), fmt_s(b4, sizeof b4, cpu_bound(r), 0),
-                    fmt_s(b5, sizeof b5, cores_used(r), 2));
+                    fmt_s(b5, sizeof b5, cores_used(r), 2), r->own_wall_ms);
         }
         say("columns: done/min = results of the submissions sent in the window per minute of "
             "window (the reference's throughput);\n  recv/min = results received during the "
@@ -1791,7 +1808,8 @@ static void print_summary(void)
             "bound = %ld cores x 60 s / (cc + prog + jr);\n  cores = the CPU that compilers, "
             "programs "
             "and jailrun used in the window / its length (the rest went to other work on the "
-            "machine, or was idle)\n",
+            "machine, or was idle);\n  own ms = jailrun's wall time in the judge per submission "
+            "(the result's duration_ms minus its build and tests' times)\n",
             cores);
 
         /* wrong verdicts, by scenario */
@@ -2231,7 +2249,7 @@ int main(int argc, char **argv)
 
         FILE *f_samples =
             out_open("samples.tsv", "label\tlanguage\toutcome\tn\tphase\tstatus\tsent_"
-                                    "ms\tlatency_ms\tbuild_ms\tduration_ms\tcpu_ms");
+                                    "ms\tlatency_ms\tbuild_ms\tduration_ms\ttests_ms\tcpu_ms");
         FILE *f_comm = out_open("cpu-comm.tsv", "label\tcomm\tcpu_s_per_submission");
         for (size_t i = 0; i < n_runs; i++) {
                 run_one(&runs[i], (unsigned)(i + 1), brokers, f_samples, f_comm);

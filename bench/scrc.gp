@@ -94,7 +94,7 @@ if (chart eq "timeout") {
     set style fill solid 0.8 border -1
     set boxwidth 0.9
     set key top right
-    set title "throughput"
+    set title "throughput (results received in the window)"
     set ylabel "submissions per minute"
     set yrange [0:*]
     plot "chart-timeout.tsv" using 2:xtic(1) lc rgb "#1565c0" title "heavy", \
@@ -102,6 +102,7 @@ if (chart eq "timeout") {
     set title "median latency (offered 120/min)"
     set ylabel "median latency (s)"
     set xtics rotate by -30
+    set key outside bottom center horizontal
     plot "chart-timeout-latency.tsv" using 2:xtic(1) lc rgb "#1565c0" title "heavy", \
          "" using 3 lc rgb "#c62828" title "timeout-heavy"
     unset multiplot
@@ -117,7 +118,7 @@ if (chart eq "replicas") {
     stats "chart-replicas.tsv" using 1 nooutput
     set xrange [STATS_min - 0.5:STATS_max + 0.5]
     ncol = STATS_columns
-    set key bottom left
+    set key bottom right width 1
     plot for [c=2:ncol] "chart-replicas.tsv" using 1:c with linespoints lw 2 pt 7 ps 1.5 lc rgb lcol(c - 2) title columnhead(c), \
          for [c=2:ncol] "" using 1:c:(sprintf("%.0f", column(c))) with labels offset 0,1.2 notitle
 
@@ -144,7 +145,7 @@ if (chart eq "replicas") {
 
 if (chart eq "share") {
     set output "share.png"
-    set title "Language share of throughput (results per minute of each language, window submissions)"
+    set title "Language share of throughput\n(results received in the measurement window, per minute, by language)"
     set style data histograms
     set style histogram rowstacked
     set style fill solid 0.85 border -1
