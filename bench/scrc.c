@@ -608,9 +608,12 @@ static void ts_account(const struct taskstats *t)
         if (i == tstat.n_comm) {
                 if (tstat.n_comm == sizeof tstat.comm / sizeof tstat.comm[0])
                         i = tstat.n_comm - 1; /* the last entry collects the rest */
-                else
+                else {
+                        /* a new entry: its slot may hold a previous run's sum */
+                        tstat.comm[i].us = 0;
                         snprintf(tstat.comm[tstat.n_comm++].comm, TS_COMM_LEN, "%.*s",
                                  TS_COMM_LEN - 1, t->ac_comm);
+                }
         }
         tstat.comm[i].us += us;
 }

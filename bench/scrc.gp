@@ -95,6 +95,7 @@ if (chart eq "latency") {
 if (chart eq "timeout") {
     set output "timeout.png"
     set bmargin 6
+    set offsets 0, 0, graph 0.2, 0
     set multiplot layout 1,2 title "Timeout impact: the timeout-heavy profile (tl x 2.5) against heavy, RUNNER_MAX_PARALLEL=2"
     set style data histograms
     set style histogram clustered gap 1
@@ -109,7 +110,6 @@ if (chart eq "timeout") {
     set title "median latency (offered 120/min)"
     set ylabel "median latency (s)"
     set xtics rotate by -30
-    set key outside bottom center horizontal
     plot "chart-timeout-latency.tsv" using 2:xtic(1) lc rgb "#1565c0" title "heavy", \
          "" using 3 lc rgb "#c62828" title "timeout-heavy"
     unset multiplot
