@@ -13,3 +13,5 @@ apt-get install -y -q --no-install-recommends \
 # page, systemd-analyze verify of the unit.
 apt-get install -y -q --no-install-recommends \
     dpkg-dev debhelper fakeroot lintian scdoc systemd
+# The benchmarks' charts: bench/scrc draws PNG files with gnuplot (pngcairo terminal).
+apt-get install -y -q --no-install-recommends gnuplot-nox
