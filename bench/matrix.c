@@ -29,7 +29,7 @@ static char jailrun[4096];
 
 static const char *const langs[] = {"c", "cpp", "go", "java", "python"};
 static const char *const outcomes[] = {"ok", "wa", "tl_busy", "tl_sleep", "ml", "bf", "re", "ol"};
-/* The reference Docker worker's medians (shared/spec/messages.md), in seconds. */
+/* The reference Docker worker's medians (docs/messages.md), in seconds. */
 static const char *const docker_median[] = {"0.8-1.5", "0.8-1.5", "1.5-2.5", "2.5-4.5", "2.5-3.5"};
 
 static double now_ms(void)

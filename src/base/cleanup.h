@@ -2,8 +2,11 @@
 #pragma once
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
 
@@ -35,12 +38,26 @@ static inline void jr_closedirp(DIR **d)
                 closedir(*d);
 }
 
+/* A child process that must not outlive its owner: SIGKILL, then reap it (its status is
+ * of no interest). pid <= 0: nothing to do. */
+static inline void jr_kill_and_reapp(pid_t *pid)
+{
+        if (*pid > 0) {
+                int saved = errno;
+                kill(*pid, SIGKILL);
+                while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                errno = saved;
+        }
+}
+
 #define _cleanup_(f)         __attribute__((cleanup(f)))
 #define _cleanup_free_       _cleanup_(jr_freep)
 #define _cleanup_close_      _cleanup_(jr_closep)
 #define _cleanup_close_pair_ _cleanup_(jr_close_pairp)
 #define _cleanup_fclose_     _cleanup_(jr_fclosep)
 #define _cleanup_closedir_   _cleanup_(jr_closedirp)
+#define _cleanup_kill_pid_   _cleanup_(jr_kill_and_reapp)
 
 /* Take ownership: return the value and leave the variable empty so cleanup skips it. */
 #define TAKE_FD(fd)                                                                                \
@@ -48,6 +65,12 @@ static inline void jr_closedirp(DIR **d)
                 int _fd_ = (fd);                                                                   \
                 (fd) = -1;                                                                         \
                 _fd_;                                                                              \
+        })
+#define TAKE_PID(pid)                                                                              \
+        ({                                                                                         \
+                pid_t _pid_ = (pid);                                                               \
+                (pid) = 0;                                                                         \
+                _pid_;                                                                             \
         })
 #define TAKE_PTR(p)                                                                                \
         ({                                                                                         \

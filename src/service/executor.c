@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "judge.h"
 #include "lang.h"
 #include "log.h"
+#include "units.h"
 
 /* ---- framing ---------------------------------------------------------------------- */
 
@@ -395,4 +397,86 @@ int jr_executor_spawn(int exe_fd, char *const argv[], char *const envp[], pid_t 
         *pid = child;
         *sock = sp[0];
         return 0;
+}
+
+/* ---- the executor's command line -------------------------------------------------------- */
+
+char **jr_executor_argv(const jr_executor_args *a, unsigned slot)
+{
+        char **v = calloc(16, sizeof *v);
+        if (!v)
+                return NULL;
+        size_t n = 0;
+        v[n++] = strdup("jailrun");
+        v[n++] = strdup("serve");
+        v[n++] = strdup("--executor");
+        if (asprintf(&v[n++], "%u", slot) < 0)
+                v[n - 1] = NULL;
+        if (a->langs_dir) {
+                v[n++] = strdup("--langs");
+                v[n++] = strdup(a->langs_dir);
+        }
+        if (a->rootfs_dir) {
+                v[n++] = strdup("--rootfs-dir");
+                v[n++] = strdup(a->rootfs_dir);
+        }
+        if (a->cg_mode) {
+                v[n++] = strdup("--cgroup");
+                v[n++] = strdup(a->cg_mode);
+        }
+        if (a->fallbacks) {
+                v[n++] = strdup("--fallback");
+                v[n++] = strdup(a->fallbacks);
+        }
+        for (size_t k = 0; k < n; k++)
+                if (!v[k]) {
+                        jr_lang_strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+int jr_executor_command(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"executor", required_argument, NULL, 'x'},   {"langs", required_argument, NULL, 'l'},
+            {"rootfs-dir", required_argument, NULL, 'r'}, {"cgroup", required_argument, NULL, 'c'},
+            {"fallback", required_argument, NULL, 'f'},   {NULL, 0, NULL, 0},
+        };
+        jr_executor_opts o = {.fd = JR_EXECUTOR_FD};
+        jr_error e;
+        uint64_t slot = 0;
+        if (jr_sandbox_opts_from_env(&o.sandbox, &e) < 0) {
+                fprintf(stderr, "jailrun serve --executor: %s\n", e.msg);
+                return 2;
+        }
+        int opt;
+        optind = 1;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'x':
+                        if (jr_parse_uint(optarg, JR_EXECUTOR_SLOTS_MAX, &slot, &e) < 0)
+                                return 2;
+                        break;
+                case 'l':
+                        o.langs_dir = optarg;
+                        break;
+                case 'r':
+                        o.rootfs_dir = optarg;
+                        break;
+                case 'c':
+                        if (jr_parse_cg_mode(optarg, &o.sandbox.cg_mode, &e) < 0)
+                                return 2;
+                        break;
+                case 'f':
+                        if (jr_parse_fallbacks(optarg, &o.sandbox.fallbacks, &e) < 0)
+                                return 2;
+                        break;
+                default:
+                        return 2;
+                }
+        }
+        o.slot = (unsigned)slot;
+        return jr_executor_main(&o);
 }

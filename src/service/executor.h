@@ -133,3 +133,25 @@ int jr_executor_spawn(int exe_fd, char *const argv[], char *const envp[], pid_t 
 
 /* The fd number the executor finds its socket at. */
 #define JR_EXECUTOR_FD 3
+
+/* ---- the executor's command line -------------------------------------------------------- */
+
+/* Most executors (jail slots) one supervisor runs. */
+#define JR_EXECUTOR_SLOTS_MAX 1024
+
+/* The supervisor's options that every executor gets too (NULL: not given). */
+typedef struct jr_executor_args {
+        const char *langs_dir;
+        const char *rootfs_dir;
+        const char *cg_mode;   /* --cgroup as given */
+        const char *fallbacks; /* --fallback as given */
+} jr_executor_args;
+
+/* argv of slot `slot`'s executor: jailrun serve --executor SLOT [--langs DIR]
+ * [--rootfs-dir DIR] [--cgroup MODE] [--fallback LIST]. NULL when out of memory; free with
+ * jr_lang_strv_free(). */
+char **jr_executor_argv(const jr_executor_args *a, unsigned slot);
+/* The hidden `jailrun serve --executor SLOT ...`: parse what jr_executor_argv() built, with
+ * JAILRUN_CGROUP and JAILRUN_CG_FALLBACKS under the options, and run jr_executor_main() on
+ * JR_EXECUTOR_FD. Returns the exit status (2 on a bad command line or environment). */
+int jr_executor_command(int argc, char **argv);

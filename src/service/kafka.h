@@ -2,7 +2,7 @@
  *
  * Four objects, each owned by the caller and used from ONE thread (the supervisor's
  * event loop):
- *   jr_kafka_config    the KAFKA_* environment of ../shared/spec/messages.md
+ *   jr_kafka_config    the KAFKA_* environment of docs/messages.md
  *   jr_kafka_broker    librdkafka's mock cluster (rdkafka_mock.h) running in-process:
  *                      KAFKA_BROKERS=embedded, `jailrun broker`, the tests
  *   jr_kafka_consumer  high-level group consumer of KAFKA_TOPIC with manual commits,
@@ -81,6 +81,7 @@ typedef struct jr_kafka_config {
  * that an empty KAFKA_EVENTS_TOPIC disables events). Free with jr_kafka_config_free(). */
 int jr_kafka_config_from_env(jr_kafka_config *cfg, jr_error *e);
 void jr_kafka_config_free(jr_kafka_config *cfg);
+#define _cleanup_kafka_config_ __attribute__((cleanup(jr_kafka_config_free)))
 bool jr_kafka_config_is_embedded(const jr_kafka_config *cfg);
 /* Replace cfg->brokers. */
 int jr_kafka_config_set_brokers(jr_kafka_config *cfg, const char *brokers, jr_error *e);
@@ -132,6 +133,11 @@ int jr_kafka_config_use_broker(jr_kafka_config *cfg, const jr_kafka_broker *b, j
 /* Stop the cluster (all messages are lost). Clients still connected just see the broker
  * disappear. NULL is fine. */
 void jr_kafka_broker_stop(jr_kafka_broker *b);
+static inline void jr_kafka_broker_stopp(jr_kafka_broker **b)
+{
+        jr_kafka_broker_stop(*b);
+}
+#define _cleanup_kafka_broker_ __attribute__((cleanup(jr_kafka_broker_stopp)))
 
 /* ---- consumer ----------------------------------------------------------------- */
 
@@ -181,6 +187,11 @@ int jr_kafka_consumer_timeout_ms(const jr_kafka_consumer *c);
  * is returned. Every returned message is "in flight" until jr_kafka_consumer_done(). */
 int jr_kafka_consumer_poll(jr_kafka_consumer *c, jr_kafka_msg **msg, jr_error *e);
 void jr_kafka_msg_free(jr_kafka_msg *msg);
+static inline void jr_kafka_msg_freep(jr_kafka_msg **msg)
+{
+        jr_kafka_msg_free(*msg);
+}
+#define _cleanup_kafka_msg_ __attribute__((cleanup(jr_kafka_msg_freep)))
 /* The message at (topic, partition, offset) is finished: its result is durable in the
  * spool (or it needs none). Moves the partition's committed offset past every
  * contiguous finished message and commits asynchronously. Unknown messages (partition
@@ -208,6 +219,11 @@ int jr_kafka_consumer_close(jr_kafka_consumer *c, jr_error *e);
  * broker was unreachable, librdkafka's handle is deliberately not destroyed (its destroy
  * would block until the broker returns): call this on the way out of the process. */
 void jr_kafka_consumer_free(jr_kafka_consumer *c);
+static inline void jr_kafka_consumer_freep(jr_kafka_consumer **c)
+{
+        jr_kafka_consumer_free(*c);
+}
+#define _cleanup_kafka_consumer_ __attribute__((cleanup(jr_kafka_consumer_freep)))
 
 /* ---- producer ----------------------------------------------------------------- */
 
@@ -254,3 +270,8 @@ int jr_kafka_producer_flush(jr_kafka_producer *p, int timeout_ms, jr_error *e);
 /* Free without waiting; unacknowledged records stay in the spool for the next start.
  * NULL is fine. */
 void jr_kafka_producer_free(jr_kafka_producer *p);
+static inline void jr_kafka_producer_freep(jr_kafka_producer **p)
+{
+        jr_kafka_producer_free(*p);
+}
+#define _cleanup_kafka_producer_ __attribute__((cleanup(jr_kafka_producer_freep)))

@@ -203,10 +203,10 @@ Test(rootfs, build_static_tree)
 
         char buf[4096];
         jr_error e;
-        cr_assert_eq(jr_rootfs_path(tmpdir, "static", buf, sizeof buf, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_path(tmpdir, "static", buf, sizeof buf, &e), e);
         cr_assert_str_eq(buf, tree);
         jr_rootfs_info info2;
-        cr_assert_eq(jr_rootfs_info_get(tmpdir, "static", &info2, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_info_get(tmpdir, "static", &info2, &e), e);
         cr_assert_eq(info2.packages, 0);
         cr_assert_gt(info2.size_bytes, 0);
 
@@ -287,9 +287,9 @@ Test(rootfs, shipped_recipes_cover_every_language)
         jr_rootfs_recipe **v = NULL;
         size_t n = 0;
         jr_error e;
-        cr_assert_eq(jr_rootfs_recipes_load(JR_SOURCE_DIR "/rootfs", &v, &n, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_recipes_load(JR_SOURCE_DIR "/rootfs", &v, &n, &e), e);
         jr_lang_set *langs = NULL;
-        cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &langs, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &langs, &e), e);
         for (size_t i = 0; i < jr_lang_count(langs); i++) {
                 const jr_lang *l = jr_lang_get(langs, i);
                 const char *trees[] = {l->build_rootfs, l->run_rootfs};
@@ -343,8 +343,8 @@ Test(rootfs, remove_and_du_stay_inside_the_tree)
         cr_assert_geq(dfd, 0);
         uint64_t tree_bytes = 0, outside_bytes = 0, file_bytes = 0;
         jr_error e;
-        cr_assert_eq(jr_rootfs_du(dfd, "tree", &tree_bytes, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_rootfs_du(dfd, "outside", &outside_bytes, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_du(dfd, "tree", &tree_bytes, &e), e);
+        ASSERT_OK(jr_rootfs_du(dfd, "outside", &outside_bytes, &e), e);
         struct stat st;
         cr_assert_eq(stat(f1, &st), 0);
         file_bytes = (uint64_t)st.st_blocks * 512;
@@ -354,12 +354,12 @@ Test(rootfs, remove_and_du_stay_inside_the_tree)
         cr_assert_lt(tree_bytes, 2 * file_bytes + 64 * 1024, "%llu",
                      (unsigned long long)tree_bytes);
 
-        cr_assert_eq(jr_rootfs_remove(dfd, "tree", &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_remove(dfd, "tree", &e), e);
         cr_assert_lt(stat(tree, &st), 0);
         _cleanup_free_ char *text = read_text(precious);
         cr_assert(text && !strcmp(text, "keep me\n"), "the walk followed a symlink");
         /* removing what is not there is not an error */
-        cr_assert_eq(jr_rootfs_remove(dfd, "tree", &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_rootfs_remove(dfd, "tree", &e), e);
         close(dfd);
 }
 

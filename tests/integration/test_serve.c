@@ -207,15 +207,6 @@ static struct svc svc_start(const char *dir, const char *tag, const char *const 
         return s;
 }
 
-/* The common environment of a test service. */
-#define SVC_ENV(b, dir, ...)                                                                       \
-        (const char *const[])                                                                      \
-        {                                                                                          \
-                xasprintf("KAFKA_BROKERS=%s", (b)->addr),                                          \
-                    xasprintf("JAILRUN_SPOOL_DIR=%s/spool", dir), "JAILRUN_KAFKA_CONFIG=" KCONFIG, \
-                    __VA_ARGS__ __VA_OPT__(, ) NULL                                                \
-        }
-
 /* Wait for the service to exit; returns the wait status. */
 static int svc_wait(struct svc *s, int timeout_s)
 {
@@ -296,6 +287,70 @@ static void producer_done(rd_kafka_t *rk)
 {
         cr_assert_eq(rd_kafka_flush(rk, 60000), 0, "produce: not acknowledged");
         rd_kafka_destroy(rk);
+}
+
+/* ---- the preamble of an end-to-end test ------------------------------------------------- */
+
+/* A test's world: a broker, a private directory for the spool and the logs, the service. */
+struct e2e {
+        struct broker b;
+        char *dir;
+        struct svc s;
+};
+
+/* A message produced to "scripts" before the service starts (key NULL: no key). */
+struct msg {
+        const char *key;
+        const char *value;
+};
+
+/* A NULL-terminated list of "NAME=value" environment overrides. */
+#define ENV(...) ((const char *const[]){__VA_ARGS__ __VA_OPT__(, ) NULL})
+
+/* Start serve on t's broker and directory with the common environment (the broker, the
+ * spool in t->dir, fast Kafka timeouts) plus `env`; `tag` names its log files. */
+static struct svc e2e_serve(const struct e2e *t, const char *tag, const char *const *env)
+{
+        char *brokers = xasprintf("KAFKA_BROKERS=%s", t->b.addr);
+        char *spool = xasprintf("JAILRUN_SPOOL_DIR=%s/spool", t->dir);
+        const char *all[32] = {brokers, spool, "JAILRUN_KAFKA_CONFIG=" KCONFIG};
+        size_t n = 3;
+        for (size_t i = 0; env && env[i]; i++) {
+                cr_assert_lt(n, sizeof all / sizeof all[0] - 1, "too many variables");
+                all[n++] = env[i];
+        }
+        all[n] = NULL;
+        struct svc s = svc_start(t->dir, tag, all, NULL);
+        free(brokers);
+        free(spool);
+        return s;
+}
+
+/* The preamble the end-to-end tests share: a `jailrun broker` (unless the caller already
+ * put a broker's address in t->b), a work directory, the `n` messages produced and
+ * acknowledged, then serve started (tag "serve") with `env` on top of the common
+ * environment. */
+static void e2e_start(struct e2e *t, const struct msg *msgs, size_t n, const char *const *env)
+{
+        if (!t->b.addr[0])
+                t->b = broker_start();
+        t->dir = mkworkdir();
+        if (n) {
+                rd_kafka_t *prod = producer_new(&t->b);
+                for (size_t i = 0; i < n; i++)
+                        produce_str(prod, msgs[i].key, msgs[i].value);
+                producer_done(prod);
+        }
+        t->s = e2e_serve(t, "serve", env);
+}
+
+/* Stop the broker started by e2e_start (if any) and remove the work directory. */
+static void e2e_end(struct e2e *t)
+{
+        broker_stop(&t->b);
+        rm_rf(t->dir);
+        free(t->dir);
+        t->dir = NULL;
 }
 
 /* ---- reading a topic from the beginning ------------------------------------------------- */
@@ -503,10 +558,8 @@ Test(serve, invalid_environment)
 
 static void matrix(const char *const *langs)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
-        char *ids[64];
+        char *ids[64], *texts[64];
+        struct msg msgs[64] = {0};
         yajl_val subs[64];
         size_t n = 0;
         for (size_t l = 0; langs[l]; l++) {
@@ -520,27 +573,28 @@ static void matrix(const char *const *langs)
                                 continue;
                         char file[2048];
                         snprintf(file, sizeof file, "%s/%s", path, de->d_name);
-                        char *text = slurp(file);
                         cr_assert(n < 64);
-                        subs[n] = tu_json(text);
+                        texts[n] = slurp(file);
+                        subs[n] = tu_json(texts[n]);
                         ids[n] = strdup(tu_str(subs[n], "id"));
-                        produce_str(prod, ids[n], text);
-                        free(text);
+                        msgs[n] = (struct msg){ids[n], texts[n]};
                         n++;
                 }
                 closedir(d);
         }
-        producer_done(prod);
 
         char *expected = xasprintf("SCRIPT_EXPECTED=%zu", n);
-        struct svc s =
-            svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2", expected), NULL);
-        int st = svc_wait(&s, 850);
-        char *log = slurp(s.log);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, msgs, n, ENV("RUNNER_MAX_PARALLEL=2", expected));
+        for (size_t i = 0; i < n; i++)
+                free(texts[i]);
+        free(expected);
+        int st = svc_wait(&e2e.s, 850);
+        char *log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve exit %d:\n%s", WEXITSTATUS(st),
                   log);
 
-        struct reader *r = reader_new(&b, RESULTS);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const *)ids, n);
         reader_drain(r);
         for (size_t i = 0; i < n; i++) {
@@ -572,8 +626,7 @@ static void matrix(const char *const *langs)
         }
         reader_free(r);
         free(log);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 Test(serve, matrix_c_python)
@@ -621,11 +674,7 @@ static void check_events(struct reader *ev, const char *id, size_t n_tests)
 
 Test(serve, ordered_events)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *five = c_sleeper("ev-five", 0, 5);
-        produce_str(prod, "ev-five", five);
         /* 1000 tests, the first fails: 999 not run, each still an event; the result is
          * cut to the 256 KiB cap */
         size_t cap = 1000 * 64 + 1024, off = 0;
@@ -638,15 +687,13 @@ Test(serve, ordered_events)
                                         "%s{\"input\":\"%d\\n\",\"expected_output\":\"x\\n\"}",
                                         i ? "," : "", i);
         snprintf(big + off, cap - off, "]}");
-        produce_str(prod, "ev-1000", big);
-        producer_done(prod);
-
-        struct svc s = svc_start(
-            dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2", "SCRIPT_EXPECTED=2"), NULL);
-        int st = svc_wait(&s, 600);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, (const struct msg[]){{"ev-five", five}, {"ev-1000", big}}, 2,
+                  ENV("RUNNER_MAX_PARALLEL=2", "SCRIPT_EXPECTED=2"));
+        int st = svc_wait(&e2e.s, 600);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
-        struct reader *res = reader_new(&b, RESULTS);
+        struct reader *res = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(res, (const char *const[]){"ev-five", "ev-1000"}, 2);
         reader_drain(res);
         const struct kmsg *m = reader_find(res, "ev-1000");
@@ -655,7 +702,7 @@ Test(serve, ordered_events)
         cr_assert_str_eq(tu_str(r, "status"), "WA");
         yajl_tree_free(r);
 
-        struct reader *ev = reader_new(&b, EVENTS);
+        struct reader *ev = reader_new(&e2e.b, EVENTS);
         reader_drain(ev);
         check_events(ev, "ev-five", 5);
         check_events(ev, "ev-1000", 1000);
@@ -663,8 +710,7 @@ Test(serve, ordered_events)
         reader_free(res);
         free(five);
         free(big);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- (3) kill -9 mid-execution ----------------------------------------------------------- */
@@ -683,23 +729,21 @@ static size_t executor_pids(const char *log, pid_t *pids, size_t max)
 
 Test(serve, kill9_restart_exactly_one_result)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         enum { N = 8 };
-        char *ids[N];
+        char *ids[N], *subs[N];
+        struct msg msgs[N];
         for (int i = 0; i < N; i++) {
                 ids[i] = xasprintf("k9-%d", i);
-                char *sub = c_sleeper(ids[i], 600, 2);
-                produce_str(prod, ids[i], sub);
-                free(sub);
+                subs[i] = c_sleeper(ids[i], 600, 2);
+                msgs[i] = (struct msg){ids[i], subs[i]};
         }
-        producer_done(prod);
-
-        struct svc s = svc_start(dir, "first", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2"), NULL);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, msgs, N, ENV("RUNNER_MAX_PARALLEL=2"));
+        for (int i = 0; i < N; i++)
+                free(subs[i]);
         /* some results durable (and committed), others in the middle of their tests */
-        wait_log(&s, "\"msg\":\"judged\"", 2);
-        char *log = slurp(s.log);
+        wait_log(&e2e.s, "\"msg\":\"judged\"", 2);
+        char *log = slurp(e2e.s.log);
         size_t judging = count_str(log, "\"msg\":\"judging\"");
         size_t judged = count_str(log, "\"msg\":\"judged\"");
         cr_log_info("kill -9 with %zu judged of %zu started", judged, judging);
@@ -707,8 +751,8 @@ Test(serve, kill9_restart_exactly_one_result)
         size_t nex = executor_pids(log, ex, 8);
         cr_assert_eq(nex, 2);
         free(log);
-        kill(s.pid, SIGKILL);
-        waitpid(s.pid, NULL, 0);
+        kill(e2e.s.pid, SIGKILL);
+        waitpid(e2e.s.pid, NULL, 0);
         /* the executors die with it (PR_SET_PDEATHSIG) */
         double end = now_s() + 30;
         for (size_t i = 0; i < nex; i++) {
@@ -717,8 +761,8 @@ Test(serve, kill9_restart_exactly_one_result)
                 cr_assert(kill(ex[i], 0) < 0 && errno == ESRCH, "executor %d survived", (int)ex[i]);
         }
 
-        struct svc s2 = svc_start(dir, "second", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2"), NULL);
-        struct reader *r = reader_new(&b, RESULTS);
+        struct svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const *)ids, N);
         /* everything there: stop it cleanly, then count what reached the topic */
         wait_log(&s2, "\"msg\":\"serving\"", 1);
@@ -736,35 +780,30 @@ Test(serve, kill9_restart_exactly_one_result)
                 free(ids[i]);
         }
         reader_free(r);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- an executor dies: its submission is judged again ------------------------------------ */
 
 Test(serve, executor_crash_retried)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *sub = c_sleeper("crash-1", 1500, 3);
-        produce_str(prod, "crash-1", sub);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, (const struct msg[]){{"crash-1", sub}}, 1,
+                  ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"));
         free(sub);
-        producer_done(prod);
-        struct svc s = svc_start(
-            dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"), NULL);
-        wait_log(&s, "\"msg\":\"judging\"", 1);
-        char *log = slurp(s.log);
+        wait_log(&e2e.s, "\"msg\":\"judging\"", 1);
+        char *log = slurp(e2e.s.log);
         pid_t ex;
         cr_assert_eq(executor_pids(log, &ex, 1), 1);
         free(log);
         kill(ex, SIGKILL);
-        int st = svc_wait(&s, 300);
-        log = slurp(s.log);
+        int st = svc_wait(&e2e.s, 300);
+        log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"attempt\":2"), "not judged again:\n%s", log);
 
-        struct reader *r = reader_new(&b, RESULTS);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const[]){"crash-1"}, 1);
         reader_drain(r);
         cr_assert_eq(reader_count(r, "crash-1"), 1);
@@ -772,14 +811,13 @@ Test(serve, executor_crash_retried)
         cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", tu_str(res, "error"));
         yajl_tree_free(res);
         /* events stay in strictly increasing seq order across the two attempts */
-        struct reader *ev = reader_new(&b, EVENTS);
+        struct reader *ev = reader_new(&e2e.b, EVENTS);
         reader_drain(ev);
         check_events(ev, "crash-1", 3);
         reader_free(ev);
         reader_free(r);
         free(log);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- (4) broker outage while results are pending ----------------------------------------- */
@@ -801,41 +839,39 @@ static size_t spool_records(const char *dir)
 
 Test(serve, broker_outage_delivers_after_restart)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         enum { N = 3 };
-        char *ids[N];
+        char *ids[N], *subs[N];
+        struct msg msgs[N];
         for (int i = 0; i < N; i++) {
                 ids[i] = xasprintf("outage-%d", i);
-                char *sub = c_sleeper(ids[i], 1500, 1);
-                produce_str(prod, ids[i], sub);
-                free(sub);
+                subs[i] = c_sleeper(ids[i], 1500, 1);
+                msgs[i] = (struct msg){ids[i], subs[i]};
         }
-        producer_done(prod);
-        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=3"), NULL);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, msgs, N, ENV("RUNNER_MAX_PARALLEL=3"));
+        for (int i = 0; i < N; i++)
+                free(subs[i]);
         /* all three consumed and running: the broker goes silent */
-        wait_log(&s, "\"msg\":\"judging\"", N);
-        cr_assert_eq(kill(b.pid, SIGSTOP), 0);
+        wait_log(&e2e.s, "\"msg\":\"judging\"", N);
+        cr_assert_eq(kill(e2e.b.pid, SIGSTOP), 0);
         /* judged while the broker is away: durable in the spool, not acknowledged */
-        wait_log(&s, "\"msg\":\"judged\"", N);
-        size_t pending = spool_records(dir);
+        wait_log(&e2e.s, "\"msg\":\"judged\"", N);
+        size_t pending = spool_records(e2e.dir);
         cr_assert_geq(pending, N, "only %zu records spooled", pending);
-        struct reader *r = reader_new(&b, RESULTS); /* connects once the broker is back */
-        cr_assert_eq(kill(b.pid, SIGCONT), 0);
+        struct reader *r = reader_new(&e2e.b, RESULTS); /* connects once the broker is back */
+        cr_assert_eq(kill(e2e.b.pid, SIGCONT), 0);
         reader_wait_keys(r, (const char *const *)ids, N);
-        kill(s.pid, SIGTERM);
-        int st = svc_wait(&s, 120);
+        kill(e2e.s.pid, SIGTERM);
+        int st = svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        cr_assert_eq(spool_records(dir), 0, "records left in the spool");
+        cr_assert_eq(spool_records(e2e.dir), 0, "records left in the spool");
         reader_drain(r);
         for (int i = 0; i < N; i++) {
                 cr_expect_eq(reader_count(r, ids[i]), 1);
                 free(ids[i]);
         }
         reader_free(r);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* The broker goes down for real (connections dropped, new ones refused: the mock cluster
@@ -846,40 +882,40 @@ Test(serve, broker_down_then_up)
         jr_kafka_topic_spec topics[] = {{TOPIC, NPARTS}, {RESULTS, NPARTS}, {EVENTS, NPARTS}};
         jr_kafka_broker *mock = NULL;
         jr_error e;
-        cr_assert_eq(jr_kafka_broker_start(topics, 3, NULL, NULL, &mock, &e), 0, "%s", e.msg);
-        struct broker b = {0};
-        snprintf(b.addr, sizeof b.addr, "%s", jr_kafka_broker_bootstraps(mock));
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
+        ASSERT_OK(jr_kafka_broker_start(topics, 3, NULL, NULL, &mock, &e), e);
         enum { N = 3 };
-        char *ids[N];
+        char *ids[N], *subs[N];
+        struct msg msgs[N];
         for (int i = 0; i < N; i++) {
                 ids[i] = xasprintf("down-%d", i);
-                char *sub = c_sleeper(ids[i], 1500, 1);
-                produce_str(prod, ids[i], sub);
-                free(sub);
+                subs[i] = c_sleeper(ids[i], 1500, 1);
+                msgs[i] = (struct msg){ids[i], subs[i]};
         }
-        producer_done(prod);
-        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=3"), NULL);
-        wait_log(&s, "\"msg\":\"judging\"", N);
-        cr_assert_eq(jr_kafka_broker_set_down(mock, true, &e), 0, "%s", e.msg);
-        wait_log(&s, "\"msg\":\"judged\"", N);
-        cr_assert_geq(spool_records(dir), N);
+        /* the broker is the mock in this process: e2e_start starts none */
+        struct e2e e2e = {0};
+        snprintf(e2e.b.addr, sizeof e2e.b.addr, "%s", jr_kafka_broker_bootstraps(mock));
+        e2e_start(&e2e, msgs, N, ENV("RUNNER_MAX_PARALLEL=3"));
+        for (int i = 0; i < N; i++)
+                free(subs[i]);
+        wait_log(&e2e.s, "\"msg\":\"judging\"", N);
+        ASSERT_OK(jr_kafka_broker_set_down(mock, true, &e), e);
+        wait_log(&e2e.s, "\"msg\":\"judged\"", N);
+        cr_assert_geq(spool_records(e2e.dir), N);
         /* the outage is in the log, from librdkafka through the service's JSON lines */
-        wait_log(&s, "Connection refused", 1);
-        char *log = slurp(s.log);
+        wait_log(&e2e.s, "Connection refused", 1);
+        char *log = slurp(e2e.s.log);
         char *line = strstr(log, "Connection refused");
         while (line > log && line[-1] != '\n')
                 line--;
         cr_log_info("%.*s", (int)strcspn(line, "\n"), line);
         free(log);
-        cr_assert_eq(jr_kafka_broker_set_down(mock, false, &e), 0, "%s", e.msg);
-        struct reader *r = reader_new(&b, RESULTS);
+        ASSERT_OK(jr_kafka_broker_set_down(mock, false, &e), e);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const *)ids, N);
-        kill(s.pid, SIGTERM);
-        int st = svc_wait(&s, 120);
+        kill(e2e.s.pid, SIGTERM);
+        int st = svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        cr_assert_eq(spool_records(dir), 0, "records left in the spool");
+        cr_assert_eq(spool_records(e2e.dir), 0, "records left in the spool");
         reader_drain(r);
         for (int i = 0; i < N; i++) {
                 cr_expect_eq(reader_count(r, ids[i]), 1);
@@ -887,16 +923,13 @@ Test(serve, broker_down_then_up)
         }
         reader_free(r);
         jr_kafka_broker_stop(mock);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- (5) invalid messages interleaved with valid ones ------------------------------------ */
 
 Test(serve, invalid_messages_interleaved)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *ok1 = c_sleeper("valid-1", 0, 1), *ok2 = c_sleeper("valid-2", 0, 2),
              *ok3 = c_sleeper("valid-3", 0, 1);
         /* 1001 tests */
@@ -935,20 +968,19 @@ Test(serve, invalid_messages_interleaved)
             {"array", "[1,2,3]", "object"},
         };
         enum { N = sizeof msgs / sizeof msgs[0] };
+        struct msg produced[N + 1];
         for (size_t i = 0; i < N; i++)
-                produce_str(prod, msgs[i].key, msgs[i].value);
+                produced[i] = (struct msg){msgs[i].key, msgs[i].value};
         /* no key, no id: the result's id is topic-partition-offset */
-        produce_str(prod, NULL, "{\"language\":\"c\"}");
-        producer_done(prod);
-
-        struct svc s = svc_start(dir, "serve",
-                                 SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=12",
-                                         "JAILRUN_MAX_SUBMISSION_BYTES=64KiB"),
-                                 NULL);
-        int st = svc_wait(&s, 300);
-        char *log = slurp(s.log);
+        produced[N] = (struct msg){NULL, "{\"language\":\"c\"}"};
+        struct e2e e2e = {0};
+        e2e_start(&e2e, produced, N + 1,
+                  ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=12",
+                      "JAILRUN_MAX_SUBMISSION_BYTES=64KiB"));
+        int st = svc_wait(&e2e.s, 300);
+        char *log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
-        struct reader *r = reader_new(&b, RESULTS);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         const char *keys[N];
         for (size_t i = 0; i < N; i++)
                 keys[i] = msgs[i].key;
@@ -989,43 +1021,38 @@ Test(serve, invalid_messages_interleaved)
         free(ok3);
         free(many);
         free(huge);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- (6) graceful shutdown with work in flight -------------------------------------------- */
 
 Test(serve, sigterm_finishes_in_flight)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *slow = c_sleeper("term-slow", 1500, 2);
         char *next = c_sleeper("term-next", 0, 1);
-        produce_str(prod, "term-slow", slow);
-        producer_done(prod);
-        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1"), NULL);
-        wait_log(&s, "\"msg\":\"judging\"", 1);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, (const struct msg[]){{"term-slow", slow}}, 1, ENV("RUNNER_MAX_PARALLEL=1"));
+        wait_log(&e2e.s, "\"msg\":\"judging\"", 1);
         /* a second submission arrives while the first runs: consumed or not, it is not
          * started after the signal, and it is not lost */
-        prod = producer_new(&b);
+        rd_kafka_t *prod = producer_new(&e2e.b);
         produce_str(prod, "term-next", next);
         producer_done(prod);
-        kill(s.pid, SIGTERM);
-        int st = svc_wait(&s, 120);
-        char *log = slurp(s.log);
+        kill(e2e.s.pid, SIGTERM);
+        int st = svc_wait(&e2e.s, 120);
+        char *log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"msg\":\"judged\",\"id\":\"term-slow\""), "%s", log);
         cr_assert(!strstr(log, "\"msg\":\"judging\",\"id\":\"term-next\""), "%s", log);
-        struct reader *r = reader_new(&b, RESULTS);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const[]){"term-slow"}, 1);
         yajl_val res = tu_json(reader_find(r, "term-slow")->value);
         cr_assert_str_eq(tu_str(res, "status"), "OK");
         yajl_tree_free(res);
 
         /* the next start judges the one left in the broker */
-        struct svc s2 = svc_start(
-            dir, "second", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"), NULL);
+        struct svc s2 =
+            e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"));
         st = svc_wait(&s2, 300);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         reader_wait_keys(r, (const char *const[]){"term-next"}, 1);
@@ -1036,23 +1063,18 @@ Test(serve, sigterm_finishes_in_flight)
         free(log);
         free(slow);
         free(next);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* Ctrl-C in a terminal: SIGINT to the whole foreground process group. Only the supervisor
  * may see it; the program being judged keeps running and gets its verdict. */
 Test(serve, ctrl_c_spares_the_jails)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *slow = c_sleeper("ctrl-c", 1500, 2);
-        produce_str(prod, "ctrl-c", slow);
-        producer_done(prod);
-        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=1"), NULL);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, (const struct msg[]){{"ctrl-c", slow}}, 1, ENV("RUNNER_MAX_PARALLEL=1"));
         /* the build is done: the program runs its first test now */
-        struct reader *ev = reader_new(&b, EVENTS);
+        struct reader *ev = reader_new(&e2e.b, EVENTS);
         double end = now_s() + MAX_WAIT;
         for (bool built = false; !built;) {
                 cr_assert(now_s() < end, "no build event");
@@ -1060,11 +1082,11 @@ Test(serve, ctrl_c_spares_the_jails)
                 for (size_t i = 0; i < ev->n && !built; i++)
                         built = strstr(ev->m[i].value, "\"type\":\"build\"") != NULL;
         }
-        cr_assert_eq(kill(-s.pid, SIGINT), 0);
-        int st = svc_wait(&s, 120);
-        char *log = slurp(s.log);
+        cr_assert_eq(kill(-e2e.s.pid, SIGINT), 0);
+        int st = svc_wait(&e2e.s, 120);
+        char *log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
-        struct reader *r = reader_new(&b, RESULTS);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         reader_wait_keys(r, (const char *const[]){"ctrl-c"}, 1);
         yajl_val res = tu_json(reader_find(r, "ctrl-c")->value);
         cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", reader_find(r, "ctrl-c")->value);
@@ -1073,31 +1095,24 @@ Test(serve, ctrl_c_spares_the_jails)
         reader_free(ev);
         free(log);
         free(slow);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 /* ---- "done", the embedded broker, --print-results, SIGHUP --------------------------------- */
 
 Test(serve, done_message_exits)
 {
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
-        rd_kafka_t *prod = producer_new(&b);
         char *sub = c_sleeper("before-done", 0, 1);
         /* same key: same partition, so "done" comes after it */
-        produce_str(prod, "k", sub);
-        produce_str(prod, "k", "{\"type\":\"done\"}");
-        producer_done(prod);
-        struct svc s = svc_start(dir, "serve", SVC_ENV(&b, dir), NULL);
-        int st = svc_wait(&s, 300);
-        char *log = slurp(s.log);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, (const struct msg[]){{"k", sub}, {"k", "{\"type\":\"done\"}"}}, 2, NULL);
+        int st = svc_wait(&e2e.s, 300);
+        char *log = slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"msg\":\"judged\",\"id\":\"before-done\""), "%s", log);
         free(log);
         free(sub);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }
 
 Test(serve, embedded_broker_produce_print)
@@ -1279,23 +1294,20 @@ Test(serve, memory_bounded)
          * first test fails (999 "-" tests: 1003 events each and a result cut to 256 KiB),
          * in 12 rounds: 4 to warm up, then two halves of 4 to compare */
         enum { ROUNDS = 12, WARMUP = 4, INVALID = 5000, BIG = 8 };
-        struct broker b = broker_start();
-        char *dir = mkworkdir();
         /* a small finished-id record: its memory is bounded by this, not by the traffic */
-        struct svc s =
-            svc_start(dir, "serve",
-                      SVC_ENV(&b, dir, "RUNNER_MAX_PARALLEL=2", "JAILRUN_SPOOL_FINISHED_MAX=1000",
-                              "JAILRUN_METRICS_ADDR=127.0.0.1:0"),
-                      NULL);
-        wait_log(&s, "\"msg\":\"serving\"", 1);
-        struct reader *r = reader_new(&b, RESULTS);
+        struct e2e e2e = {0};
+        e2e_start(&e2e, NULL, 0,
+                  ENV("RUNNER_MAX_PARALLEL=2", "JAILRUN_SPOOL_FINISHED_MAX=1000",
+                      "JAILRUN_METRICS_ADDR=127.0.0.1:0"));
+        wait_log(&e2e.s, "\"msg\":\"serving\"", 1);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
         size_t cap = 1000 * 64 + 1024;
         char *big = malloc(cap);
         long peak[ROUNDS], idle[ROUNDS];
         size_t total = 0;
         for (int round = 0; round < ROUNDS; round++) {
-                reset_peak(s.pid);
-                rd_kafka_t *prod = producer_new(&b);
+                reset_peak(e2e.s.pid);
+                rd_kafka_t *prod = producer_new(&e2e.b);
                 char **keys = calloc(INVALID + BIG, sizeof *keys);
                 size_t nk = 0;
                 for (int i = 0; i < INVALID; i++) {
@@ -1344,14 +1356,14 @@ Test(serve, memory_bounded)
                         r->m[i].value = strdup("");
                 }
                 total += nk;
-                peak[round] = status_kb(s.pid, "VmHWM:");
-                idle[round] = status_kb(s.pid, "VmRSS:");
+                peak[round] = status_kb(e2e.s.pid, "VmHWM:");
+                idle[round] = status_kb(e2e.s.pid, "VmRSS:");
                 cr_assert_gt(peak[round], 0);
                 cr_log_info("after %zu submissions: peak RSS in the round %ld kB, RSS %ld kB",
                             total, peak[round], idle[round]);
                 if (round == 0) {
                         /* the Prometheus endpoint counts what happened */
-                        char *m = scrape(&s);
+                        char *m = scrape(&e2e.s);
                         char *want = xasprintf("jailrun_invalid_messages_total %d", INVALID);
                         cr_expect(strstr(m, want), "no \"%s\" in:\n%s", want, m);
                         cr_expect(strstr(m, "jailrun_slots 2"), "%s", m);
@@ -1363,8 +1375,8 @@ Test(serve, memory_bounded)
                         free(m);
                 }
         }
-        kill(s.pid, SIGTERM);
-        int st = svc_wait(&s, 120);
+        kill(e2e.s.pid, SIGTERM);
+        int st = svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         /* Bounded: after the warm-up (librdkafka's buffers, the finished-id ring, glibc's
          * arenas settle within the first rounds), the second half of the traffic needs no
@@ -1398,6 +1410,5 @@ Test(serve, memory_bounded)
 #endif
         free(big);
         reader_free(r);
-        broker_stop(&b);
-        rm_rf(dir);
+        e2e_end(&e2e);
 }

@@ -1,9 +1,19 @@
 /* Helpers shared by the criterion tests: run a command and capture its output,
- * read a JSON report, locate build artifacts. */
+ * read a JSON report, locate build artifacts, assert that a call succeeded. */
 #pragma once
 
+#include <criterion/criterion.h>
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
+
+/* Assert that `expr` (a call following the jr_error contract) returned 0; on failure
+ * the report names the call, its return value and the message it left in `err` (a
+ * jr_error, not a pointer). `expr` is evaluated once, before `err` is read. */
+#define ASSERT_OK(expr, err)                                                                       \
+        do {                                                                                       \
+                long long tu_ok_ret_ = (expr);                                                     \
+                cr_assert_eq(tu_ok_ret_, 0, "%s returned %lld: %s", #expr, tu_ok_ret_, (err).msg); \
+        } while (0)
 
 /* Run argv (no shell), feed `input` (may be NULL) on stdin, capture stdout and stderr
  * (NUL-terminated, malloc'd; caller frees). Returns the wait status. */

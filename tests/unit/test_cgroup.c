@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cgroup_internal.h"
+#include "testutil.h"
 
 #define MiB (1024ull * 1024ull)
 
@@ -125,7 +126,7 @@ static size_t wait_empty(jr_cg_run *run, unsigned ms)
                 for (size_t i = 0; i < run->ndirs; i++)
                         if (run->dirs[i].what & JR_CG_MEMORY)
                                 d = &run->dirs[i];
-                cr_assert_eq(jr_cg_read_procs(d, &pids, &n, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_cg_read_procs(d, &pids, &n, &e), e);
                 free(pids);
                 if (n == 0 || now_ms() >= end)
                         return n;
@@ -376,7 +377,7 @@ Test(auto, detects_the_host_mode)
 {
         jr_cg *cg;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         jr_cg_mode want = host_is_v2() ? JR_CG_V2 : JR_CG_V1;
         cr_assert_eq(jr_cg_get_mode(cg), want);
         const char *d = jr_cg_describe(cg);
@@ -399,7 +400,7 @@ Test(auto, run_names_are_checked)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         const char *bad[] = {
             "",       "../x",
             "a/b",    ".hidden",
@@ -416,9 +417,9 @@ Test(auto, limits_are_written)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 17};
-        cr_assert_eq(jr_cg_run_create(cg, "limits", &lim, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "limits", &lim, &run, &e), e);
 
         char name[64];
         snprintf(name, sizeof name, "jr-%d-limits", (int)getpid());
@@ -460,17 +461,17 @@ Test(auto, limits_are_written)
         size_t n = run->ndirs;
         for (size_t i = 0; i < n; i++)
                 snprintf(paths[i], sizeof paths[i], "%s", run->dirs[i].path);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         for (size_t i = 0; i < n; i++)
                 cr_assert_not(exists(paths[i]), "%s still there", paths[i]);
-        cr_assert_eq(jr_cg_run_destroy(NULL, &e), 0);
+        ASSERT_OK(jr_cg_run_destroy(NULL, &e), e);
         jr_cg_close(cg);
 }
 
 static void attach_or_clone(jr_cg_run *run, pid_t pid)
 {
         jr_error e = {0};
-        cr_assert_eq(jr_cg_run_attach(run, pid, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_attach(run, pid, &e), e);
 }
 
 Test(auto, memory_hog_is_oom_killed)
@@ -478,9 +479,9 @@ Test(auto, memory_hog_is_oom_killed)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         jr_cg_limits lim = {.mem_bytes = 32 * MiB, .pids = 16};
-        cr_assert_eq(jr_cg_run_create(cg, "hog", &lim, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "hog", &lim, &run, &e), e);
         int g;
         pid_t pid = fork_waiting(&g, body_hog, (void *)(uintptr_t)(256 * MiB));
         attach_or_clone(run, pid);
@@ -489,13 +490,13 @@ Test(auto, memory_hog_is_oom_killed)
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 
         jr_cg_stats s = {0};
-        cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_stats(run, &s, &e), e);
         cr_log_info("oom_kills %llu peak %llu cpu_ns %llu", (unsigned long long)s.oom_kills,
                     (unsigned long long)s.mem_peak, (unsigned long long)s.cpu_ns);
         cr_assert_geq(s.oom_kills, 1);
         cr_assert_geq(s.mem_peak, 24 * MiB);
         cr_assert_leq(s.mem_peak, 34 * MiB);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -504,9 +505,9 @@ Test(auto, pids_limit_stops_forks)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 8};
-        cr_assert_eq(jr_cg_run_create(cg, "pids", &lim, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "pids", &lim, &run, &e), e);
         int g;
         pid_t pid = fork_waiting(&g, body_forker, NULL);
         attach_or_clone(run, pid);
@@ -517,9 +518,9 @@ Test(auto, pids_limit_stops_forks)
         cr_assert_eq(WEXITSTATUS(st), 7, "forks that succeeded: %d", WEXITSTATUS(st));
 
         /* its children are orphans in the cgroup now: kill empties it */
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         cr_assert_eq(wait_empty(run, 2000), 0);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -528,10 +529,10 @@ Test(auto, cpu_time_is_counted)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_cg_run_create(cg, "cpu", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "cpu", NULL, &run, &e), e);
         uint64_t before = 1;
-        cr_assert_eq(jr_cg_run_poll(run, &before, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_poll(run, &before, &e), e);
         cr_assert_eq(before, 0);
         int g;
         pid_t pid = fork_waiting(&g, body_busy, (void *)(intptr_t)300);
@@ -539,16 +540,16 @@ Test(auto, cpu_time_is_counted)
         go(g);
         cr_assert_eq(wait_status(pid), 0);
         uint64_t polled = 0;
-        cr_assert_eq(jr_cg_run_poll(run, &polled, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_poll(run, &polled, &e), e);
         jr_cg_stats s = {0};
-        cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_stats(run, &s, &e), e);
         cr_log_info("polled %llu stats %llu", (unsigned long long)polled,
                     (unsigned long long)s.cpu_ns);
         /* the child burnt 300 ms by its own clock; the cgroup's clock is sampled apart */
         cr_assert_geq(polled, 250ull * 1000 * 1000);
         cr_assert_geq(s.cpu_ns, polled);
         cr_assert_eq(s.oom_kills, 0);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -557,8 +558,8 @@ Test(auto, kill_empties_the_cgroup)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_cg_run_create(cg, "tree", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "tree", NULL, &run, &e), e);
         int g;
         pid_t pid = fork_waiting(&g, body_tree, NULL);
         attach_or_clone(run, pid);
@@ -568,18 +569,18 @@ Test(auto, kill_empties_the_cgroup)
         size_t n = 0;
         while (now_ms() < end) {
                 pid_t *pids = NULL;
-                cr_assert_eq(jr_cg_read_procs(&run->dirs[0], &pids, &n, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_cg_read_procs(&run->dirs[0], &pids, &n, &e), e);
                 free(pids);
                 if (n >= 10)
                         break;
                 usleep(5000);
         }
         cr_assert_geq(n, 10);
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         int st = wait_status(pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
         cr_assert_eq(wait_empty(run, 2000), 0);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -588,8 +589,8 @@ Test(auto, destroy_is_bounded_and_close_cleans_up, .timeout = 30)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_cg_run_create(cg, "busy", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "busy", NULL, &run, &e), e);
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s", run->dirs[0].path);
         int g;
@@ -618,9 +619,9 @@ Test(auto, close_removes_runs_left_behind)
         jr_cg *cg;
         jr_cg_run *a, *b;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_cg_run_create(cg, "a", NULL, &a, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_cg_run_create(cg, "b", NULL, &b, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "a", NULL, &a, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "b", NULL, &b, &e), e);
         /* the same name twice in one process is refused, not reused */
         jr_cg_run *dup;
         cr_assert_lt(jr_cg_run_create(cg, "a", NULL, &dup, &e), 0);
@@ -628,7 +629,7 @@ Test(auto, close_removes_runs_left_behind)
         char pa[PATH_MAX], pb[PATH_MAX];
         snprintf(pa, sizeof pa, "%s", a->dirs[0].path);
         snprintf(pb, sizeof pb, "%s", b->dirs[0].path);
-        cr_assert_eq(jr_cg_run_destroy(b, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(b, &e), e);
         jr_cg_close(cg);
         cr_assert_not(exists(pa));
         cr_assert_not(exists(pb));
@@ -638,7 +639,7 @@ Test(auto, stale_run_cgroups_are_removed)
 {
         jr_cg *cg;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         char bases[JR_CG_MAX_DIRS][PATH_MAX];
         size_t nb = cg->nbases;
         for (size_t i = 0; i < nb; i++)
@@ -663,7 +664,7 @@ Test(auto, stale_run_cgroups_are_removed)
         }
         /* no jr_cg is open in this process: jr-<own pid>-* can only be an older
          * process's leftover too */
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         for (size_t i = 0; i < nb; i++) {
                 for (size_t k = 0; k < 5; k++) {
                         char name[64], p[PATH_MAX + 64];
@@ -699,7 +700,7 @@ Test(auto, forced_fallbacks_work_and_are_reported)
         jr_cg_run *run;
         jr_error e = {0};
         unsigned all = JR_FB_NO_MEMORY_PEAK | JR_FB_NO_CGROUP_KILL | JR_FB_NO_CLONE_INTO_CGROUP;
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, all, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, all, &cg, &e), e);
         const char *d = jr_cg_describe(cg);
         cr_log_info("%s", d);
         if (jr_cg_get_mode(cg) == JR_CG_V2) {
@@ -712,7 +713,7 @@ Test(auto, forced_fallbacks_work_and_are_reported)
                 cr_assert(strstr(d, "fallbacks: attach, kill each pid"), "%s", d);
         }
         jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 16};
-        cr_assert_eq(jr_cg_run_create(cg, "fb", &lim, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "fb", &lim, &run, &e), e);
         cr_assert_eq(jr_cg_run_clone_fd(run), -1);
 
         int ready[2];
@@ -726,18 +727,18 @@ Test(auto, forced_fallbacks_work_and_are_reported)
         cr_assert_eq(read(ready[0], &c, 1), 1);
         close(ready[0]);
         uint64_t cpu = 0;
-        cr_assert_eq(jr_cg_run_poll(run, &cpu, &e), 0, "%s", e.msg); /* samples the peak */
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_poll(run, &cpu, &e), e); /* samples the peak */
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         int st = wait_status(pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
         cr_assert_eq(wait_empty(run, 2000), 0);
         jr_cg_stats s = {0};
-        cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_stats(run, &s, &e), e);
         cr_log_info("peak %llu", (unsigned long long)s.mem_peak);
         cr_assert_geq(s.mem_peak, 16 * MiB);
         cr_assert_leq(s.mem_peak, 64 * MiB);
         cr_assert_eq(s.oom_kills, 0);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -749,9 +750,9 @@ Test(auto, child_is_born_in_the_run_cgroup)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
         jr_cg_limits lim = {.mem_bytes = 64 * MiB, .pids = 16};
-        cr_assert_eq(jr_cg_run_create(cg, "born", &lim, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "born", &lim, &run, &e), e);
         int fd = jr_cg_run_clone_fd(run);
         if (fd < 0) {
                 jr_cg_close(cg);
@@ -761,10 +762,10 @@ Test(auto, child_is_born_in_the_run_cgroup)
         /* the path below the mount: the run's directory minus "/sys/fs/cgroup" */
         const char *rel = run->dirs[0].path + strlen("/sys/fs/cgroup");
         assert_in(pid, rel);
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         int st = wait_status(pid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -838,7 +839,7 @@ Test(v2bare, clone_attach_cpu_kill_destroy)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(open_bare(0, false, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(open_bare(0, false, &cg, &e), e);
         cr_assert_eq(jr_cg_get_mode(cg), JR_CG_V2);
         cr_log_info("%s", jr_cg_describe(cg));
         cr_assert_str_eq(jr_cg_describe(cg),
@@ -846,7 +847,7 @@ Test(v2bare, clone_attach_cpu_kill_destroy)
         cr_assert_eq(jr_cg_get_fallbacks(cg), 0);
         jr_cg_limits lim = {.mem_bytes = 64 * MiB};
         cr_assert_lt(jr_cg_run_create(cg, "x", &lim, &run, &e), 0); /* no memory controller */
-        cr_assert_eq(jr_cg_run_create(cg, "r", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "r", NULL, &run, &e), e);
         char rel[64];
         snprintf(rel, sizeof rel, "/jr-%d-r", (int)getpid());
 
@@ -862,23 +863,23 @@ Test(v2bare, clone_attach_cpu_kill_destroy)
         assert_in(attached, rel);
 
         uint64_t a = 0, b = 0;
-        cr_assert_eq(jr_cg_run_poll(run, &a, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_poll(run, &a, &e), e);
         usleep(200000);
-        cr_assert_eq(jr_cg_run_poll(run, &b, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_poll(run, &b, &e), e);
         cr_assert_gt(b, a);
         cr_assert_geq(b - a, 50ull * 1000 * 1000, "%llu", (unsigned long long)(b - a));
 
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         int st = wait_status(born);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
         st = wait_status(attached);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
         jr_cg_stats s = {0};
-        cr_assert_eq(jr_cg_run_stats(run, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_stats(run, &s, &e), e);
         cr_assert_geq(s.cpu_ns, b);
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s", run->dirs[0].path);
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         cr_assert_not(exists(path));
         jr_cg_close(cg);
 }
@@ -888,14 +889,13 @@ Test(v2bare, freeze_kill_fallback)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(open_bare(JR_FB_NO_CGROUP_KILL | JR_FB_NO_CLONE_INTO_CGROUP, false, &cg, &e),
-                     0, "%s", e.msg);
+        ASSERT_OK(open_bare(JR_FB_NO_CGROUP_KILL | JR_FB_NO_CLONE_INTO_CGROUP, false, &cg, &e), e);
         cr_assert(strstr(jr_cg_describe(cg), "fallbacks: freeze+kill, attach"), "%s",
                   jr_cg_describe(cg));
-        cr_assert_eq(jr_cg_run_create(cg, "f", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "f", NULL, &run, &e), e);
         cr_assert_eq(jr_cg_run_clone_fd(run), -1);
         /* an empty cgroup: nothing to freeze, nothing to do */
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
 
         int g1, g2, g3;
         pid_t busy = fork_waiting(&g1, body_busy, (void *)(intptr_t)100000);
@@ -908,7 +908,7 @@ Test(v2bare, freeze_kill_fallback)
         go(g2);
         go(g3);
         usleep(100000);
-        cr_assert_eq(jr_cg_run_kill(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
         pid_t kids[] = {busy, sleeper, tree};
         for (size_t i = 0; i < 3; i++) {
                 int st = wait_status(kids[i]);
@@ -917,7 +917,7 @@ Test(v2bare, freeze_kill_fallback)
         cr_assert_eq(wait_empty(run, 2000), 0);
         /* thawed again */
         cr_assert_str_eq(run_file(run, JR_CG_ALL, "cgroup.freeze"), "0\n");
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
 }
 
@@ -934,22 +934,22 @@ Test(v2bare, moves_into_supervisor_leaf)
         jr_cg *cg;
         jr_cg_run *run;
         jr_error e = {0};
-        cr_assert_eq(open_bare(0, true, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(open_bare(0, true, &cg, &e), e);
         char want_rel[128];
         snprintf(want_rel, sizeof want_rel, "%s/supervisor", rel);
         assert_in(getpid(), want_rel);
         cr_assert_str_eq(cg->bases[0].path, deleg);
-        cr_assert_eq(jr_cg_run_create(cg, "in", NULL, &run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_create(cg, "in", NULL, &run, &e), e);
         char run_path[PATH_MAX + 64];
         snprintf(run_path, sizeof run_path, "%s/jr-%d-in", deleg, (int)getpid());
         cr_assert_str_eq(run->dirs[0].path, run_path);
         cr_assert(exists(run_path));
-        cr_assert_eq(jr_cg_run_destroy(run, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
         jr_cg_close(cg);
         assert_in(getpid(), want_rel); /* close leaves the process in the leaf */
 
         /* opening again from inside the leaf finds the same base */
-        cr_assert_eq(open_bare(0, true, &cg, &e), 0, "%s", e.msg);
+        ASSERT_OK(open_bare(0, true, &cg, &e), e);
         cr_assert_str_eq(cg->bases[0].path, deleg);
         jr_cg_close(cg);
 

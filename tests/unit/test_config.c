@@ -11,6 +11,7 @@
 #include "config.h"
 #include "judge.h"
 #include "units.h"
+#include "testutil.h"
 
 static char *write_conf(const char *text)
 {
@@ -164,7 +165,7 @@ Test(config, main_hook_takes_config_off_argv)
         int argc = 5;
         char **av = argv;
         jr_error e = {0};
-        cr_assert_eq(jr_config_load_for_main(&argc, &av, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_config_load_for_main(&argc, &av, &e), e);
         cr_assert_eq(argc, 3);
         cr_assert_str_eq(av[0], "jailrun");
         cr_assert_str_eq(av[1], "run");
@@ -208,7 +209,7 @@ static uint64_t size_of(const char *key)
 {
         uint64_t v = 0;
         jr_error e = {0};
-        cr_assert_eq(jr_parse_size(jr_config_find(key)->dflt, &v, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_parse_size(jr_config_find(key)->dflt, &v, &e), e);
         return v;
 }
 
@@ -218,7 +219,7 @@ static uint64_t ms_of(const char *key)
         jr_error e = {0};
         const char *d = jr_config_find(key)->dflt;
         if (jr_parse_duration_ms(d, &v, &e) < 0)
-                cr_assert_eq(jr_parse_uint(d, UINT64_MAX, &v, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_parse_uint(d, UINT64_MAX, &v, &e), e);
         return v;
 }
 
@@ -246,7 +247,7 @@ Test(config, host_caps_reach_the_judge)
         jr_judge_limits l;
         jr_judge_limits_default(&l);
         jr_error e = {0};
-        cr_assert_eq(jr_judge_limits_from_env(&l, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_judge_limits_from_env(&l, &e), e);
         cr_assert_eq(l.max_memory_bytes, 128u << 20);
         cr_assert_eq(l.default_memory_bytes, 128u << 20, "the default follows a lower cap");
         cr_assert_eq(l.max_test_wall_ms, 5000);
@@ -274,7 +275,7 @@ Test(config, check_env_names_the_source)
         clear_keys();
         load_ok("KAFKA_TOPIC = t\n");
         jr_error e = {0};
-        cr_assert_eq(jr_config_check_env(&e), 0, "%s", e.msg);
+        ASSERT_OK(jr_config_check_env(&e), e);
         setenv("RUNNER_TIME_LIMIT", "soon", 1);
         cr_assert_lt(jr_config_check_env(&e), 0);
         cr_assert(strstr(e.msg, "RUNNER_TIME_LIMIT (from the environment)"), "%s", e.msg);
@@ -285,19 +286,19 @@ Test(config, accessors)
         clear_keys();
         jr_cg_mode m = JR_CG_V1;
         jr_error e = {0};
-        cr_assert_eq(jr_config_cg_mode(&m, &e), 0);
+        ASSERT_OK(jr_config_cg_mode(&m, &e), e);
         cr_assert_eq(m, JR_CG_V1, "unset leaves the mode alone");
         setenv("JAILRUN_CGROUP", "v2", 1);
-        cr_assert_eq(jr_config_cg_mode(&m, &e), 0);
+        ASSERT_OK(jr_config_cg_mode(&m, &e), e);
         cr_assert_eq(m, JR_CG_V2);
         setenv("JAILRUN_CGROUP", "v9", 1);
         cr_assert_lt(jr_config_cg_mode(&m, &e), 0);
 
         uid_t base = 0;
-        cr_assert_eq(jr_config_slot_uid_base(&base, &e), 0);
+        ASSERT_OK(jr_config_slot_uid_base(&base, &e), e);
         cr_assert_eq(base, 60000);
         setenv("JAILRUN_SLOT_UID_BASE", "200000", 1);
-        cr_assert_eq(jr_config_slot_uid_base(&base, &e), 0);
+        ASSERT_OK(jr_config_slot_uid_base(&base, &e), e);
         cr_assert_eq(base, 200000);
         setenv("JAILRUN_SLOT_UID_BASE", "0", 1);
         cr_assert_lt(jr_config_slot_uid_base(&base, &e), 0, "uid 0 is never a jail's");

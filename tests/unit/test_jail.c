@@ -20,8 +20,8 @@ static jr_slot *slot;
 static void setup(void)
 {
         jr_error e = {0};
-        cr_assert_eq(jr_sandbox_new(NULL, &sb, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_slot_new(sb, 7, 60007, 60007, &slot, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_sandbox_new(NULL, &sb, &e), e);
+        ASSERT_OK(jr_slot_new(sb, 7, 60007, 60007, &slot, &e), e);
 }
 
 static void teardown(void)
@@ -82,7 +82,7 @@ Test(jail, output_into_a_memfd_and_timing)
         c.stdout_fd = out;
         jr_run_result r;
         jr_error e = {0};
-        cr_assert_eq(jr_jail_run(slot, &c, &r, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_jail_run(slot, &c, &r, &e), e);
         cr_assert_eq(r.status, JR_JAIL_OK);
         char buf[64] = {0};
         cr_assert_eq(pread(out, buf, sizeof buf - 1, 0), 12);
@@ -115,7 +115,7 @@ Test(jail, killed_by_signal)
         c.argv = argv;
         jr_run_result r;
         jr_error e = {0};
-        cr_assert_eq(jr_jail_run(slot, &c, &r, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_jail_run(slot, &c, &r, &e), e);
         cr_assert_eq(r.status, JR_JAIL_RE);
         cr_assert_eq(r.signal, SIGTERM);
         cr_assert_eq(r.exit_code, -1);
@@ -271,7 +271,7 @@ Test(jail, a_tree_swapped_in_by_rename_is_used_at_once)
         c.argv = old_argv;
         jr_run_result r;
         jr_error e = {0};
-        cr_assert_eq(jr_jail_run(slot, &c, &r, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_jail_run(slot, &c, &r, &e), e);
         cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
 
         cr_assert_eq(renameat2(AT_FDCWD, next, AT_FDCWD, tree, RENAME_EXCHANGE), 0);
@@ -281,6 +281,6 @@ Test(jail, a_tree_swapped_in_by_rename_is_used_at_once)
         int ret = jr_jail_run(slot, &c, &r, &e);
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         cr_assert_eq(system(cmd), 0);
-        cr_assert_eq(ret, 0, "%s", e.msg);
+        ASSERT_OK(ret, e);
         cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
 }

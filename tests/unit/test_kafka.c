@@ -48,9 +48,8 @@ static void start_broker(int partitions)
             .extra = strdup(TEST_EXTRA),
         };
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_broker_start_for(&cfg, partitions, quiet_log, NULL, &broker, &e), 0,
-                     "%s", e.msg);
-        cr_assert_eq(jr_kafka_config_use_broker(&cfg, broker, &e), 0);
+        ASSERT_OK(jr_kafka_broker_start_for(&cfg, partitions, quiet_log, NULL, &broker, &e), e);
+        ASSERT_OK(jr_kafka_config_use_broker(&cfg, broker, &e), e);
         cr_assert_str_eq(cfg.brokers, jr_kafka_broker_bootstraps(broker));
         cr_assert(!jr_kafka_config_is_embedded(&cfg));
 }
@@ -130,14 +129,14 @@ static void loop_consumer(struct loop *l)
 {
         jr_kafka_consumer_options o = {.log = quiet_log, .on_rebalance = on_rebalance, .opaque = l};
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_consumer_new(&cfg, &o, &l->c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_new(&cfg, &o, &l->c, &e), e);
 }
 
 static void loop_producer(struct loop *l, jr_spool *s)
 {
         jr_kafka_producer_options o = {.log = quiet_log, .on_delivered = on_delivered, .opaque = l};
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_producer_new(&cfg, s, &o, &l->p, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_producer_new(&cfg, s, &o, &l->p, &e), e);
 }
 
 static void drive(struct loop *l)
@@ -154,7 +153,7 @@ static void drive(struct loop *l)
                 cr_assert_geq(got, 0, "%s", e.msg);
         }
         if (l->p)
-                cr_assert_eq(jr_kafka_producer_service(l->p, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_kafka_producer_service(l->p, &e), e);
 }
 
 static void watch(int ep, struct loop *l)
@@ -242,7 +241,7 @@ static jr_spool *open_spool(void)
 {
         jr_spool *s = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_spool_open(spooldir, NULL, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_spool_open(spooldir, NULL, &s, &e), e);
         return s;
 }
 
@@ -346,7 +345,7 @@ Test(kafka_config, from_env)
                 unsetenv(vars[i]);
         jr_kafka_config c;
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_config_from_env(&c, &e), 0);
+        ASSERT_OK(jr_kafka_config_from_env(&c, &e), e);
         cr_assert_str_eq(c.brokers, "localhost:9092");
         cr_assert_str_eq(c.topic, "scripts");
         cr_assert_str_eq(c.group_id, "scrc-runner");
@@ -362,7 +361,7 @@ Test(kafka_config, from_env)
         setenv("KAFKA_RESULTS_TOPIC", "out", 1);
         setenv("KAFKA_EVENTS_TOPIC", "", 1);
         setenv("JAILRUN_KAFKA_CONFIG", "consumer.session.timeout.ms=6000", 1);
-        cr_assert_eq(jr_kafka_config_from_env(&c, &e), 0);
+        ASSERT_OK(jr_kafka_config_from_env(&c, &e), e);
         cr_assert(jr_kafka_config_is_embedded(&c));
         cr_assert_str_eq(c.topic, "in");
         cr_assert_str_eq(c.group_id, "g");
@@ -412,9 +411,9 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
                         /* the last record of a key is its result; the topic is the one the
                          * consumer reads, so that the test sees everything */
                         jr_spool_kind kind = i == PER_KEY - 1 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT;
-                        cr_assert_eq(jr_kafka_producer_submit(l.p, kind, cfg.topic, key,
-                                                              strlen(key), val, strlen(val), &e),
-                                     0, "%s", e.msg);
+                        ASSERT_OK(jr_kafka_producer_submit(l.p, kind, cfg.topic, key, strlen(key),
+                                                           val, strlen(val), &e),
+                                  e);
                 }
         }
         cr_assert_eq(
@@ -435,15 +434,14 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
                 cr_assert_str_eq(m->topic, "scripts");
                 cr_assert(asprintf(&vals[i], "%.*s=%.*s", (int)m->key_len, (const char *)m->key,
                                    (int)m->value_len, (const char *)m->value) > 0);
-                cr_assert_eq(jr_kafka_consumer_done(l.c, m->topic, m->partition, m->offset, &e), 0,
-                             "%s", e.msg);
+                ASSERT_OK(jr_kafka_consumer_done(l.c, m->topic, m->partition, m->offset, &e), e);
         }
         cr_assert_eq(jr_kafka_consumer_in_flight(l.c), 0);
         /* messages were consumed as a merge of partitions; within a key, order holds */
         assert_per_key_order(vals, N, KEYS);
         for (size_t i = 0; i < N; i++)
                 free(vals[i]);
-        cr_assert_eq(jr_kafka_consumer_close(l.c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_close(l.c, &e), e);
         loop_free(&l);
         jr_spool_close(s);
 }
@@ -490,13 +488,12 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
         jr_error e = {0};
         int done[] = {1, 0, 2, 5, 4};
         for (size_t i = 0; i < sizeof done / sizeof done[0]; i++)
-                cr_assert_eq(jr_kafka_consumer_done(l.c, "scripts", 0, done[i], &e), 0, "%s",
-                             e.msg);
+                ASSERT_OK(jr_kafka_consumer_done(l.c, "scripts", 0, done[i], &e), e);
         cr_assert_eq(jr_kafka_consumer_in_flight(l.c), 5);
         /* done twice, or an offset never delivered: ignored */
-        cr_assert_eq(jr_kafka_consumer_done(l.c, "scripts", 0, 1, &e), 0);
-        cr_assert_eq(jr_kafka_consumer_done(l.c, "scripts", 0, 77, &e), 0);
-        cr_assert_eq(jr_kafka_consumer_close(l.c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_done(l.c, "scripts", 0, 1, &e), e);
+        ASSERT_OK(jr_kafka_consumer_done(l.c, "scripts", 0, 77, &e), e);
+        ASSERT_OK(jr_kafka_consumer_close(l.c, &e), e);
         loop_free(&l);
         cr_assert_eq(committed_offset("scrc-runner"), 3, "3 was not done: commit stops there");
 
@@ -508,9 +505,9 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
         cr_assert_eq(l2.msgs[0]->offset, 3, "resumes at the first unfinished submission");
         for (size_t i = 0; i < l2.n; i++) {
                 cr_assert_eq(l2.msgs[i]->offset, (int64_t)(3 + i));
-                cr_assert_eq(jr_kafka_consumer_done(l2.c, "scripts", 0, l2.msgs[i]->offset, &e), 0);
+                ASSERT_OK(jr_kafka_consumer_done(l2.c, "scripts", 0, l2.msgs[i]->offset, &e), e);
         }
-        cr_assert_eq(jr_kafka_consumer_close(l2.c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_close(l2.c, &e), e);
         loop_free(&l2);
         cr_assert_eq(committed_offset("scrc-runner"), 10);
         rd_kafka_destroy(rawp);
@@ -525,9 +522,9 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
         for (int i = 0; i < 5; i++) {
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
-                cr_assert_eq(jr_spool_append(s, i == 4 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT,
-                                             "script-results", "k0", 2, v, strlen(v), NULL, &e),
-                             0);
+                ASSERT_OK(jr_spool_append(s, i == 4 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT,
+                                          "script-results", "k0", 2, v, strlen(v), NULL, &e),
+                          e);
         }
         jr_spool_close(s);
         cr_assert_eq(rec_files(), 5);
@@ -538,11 +535,11 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
         for (int i = 5; i < 8; i++) {
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
-                cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-results", "k0",
-                                                      2, v, strlen(v), &e),
-                             0);
+                ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-results", "k0", 2,
+                                                   v, strlen(v), &e),
+                          e);
         }
-        cr_assert_eq(jr_kafka_producer_flush(l.p, 20000, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
         cr_assert_eq(rec_files(), 0);
         cr_assert_eq(l.delivered, 8);
         for (size_t i = 1; i < l.delivered; i++)
@@ -565,20 +562,20 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
         struct loop l = {0};
         loop_producer(&l, s);
         jr_error e = {0};
-        cr_assert_eq(
+        ASSERT_OK(
             jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", "k0", 2, "k0:0", 4, &e),
-            0);
-        cr_assert_eq(jr_kafka_producer_flush(l.p, 20000, &e), 0, "%s", e.msg);
+            e);
+        ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
 
-        cr_assert_eq(jr_kafka_broker_set_down(broker, true, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(broker, true, &e), e);
         int next[2] = {1, 0}; /* k0:0 went out before the outage */
         for (int i = 1; i <= 10; i++) {
                 char key[16], v[32];
                 snprintf(key, sizeof key, "k%d", i % 2);
                 snprintf(v, sizeof v, "k%d:%d", i % 2, next[i % 2]++);
-                cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", key, 2,
-                                                      v, strlen(v), &e),
-                             0);
+                ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", key, 2, v,
+                                                   strlen(v), &e),
+                          e);
         }
         /* nothing can be acknowledged while the broker is away */
         run(&l, NULL, 2000, NULL);
@@ -586,7 +583,7 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
         cr_assert_eq(rec_files(), 10);
         cr_assert_eq(l.delivered, 1);
 
-        cr_assert_eq(jr_kafka_broker_set_down(broker, false, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(broker, false, &e), e);
         run(&l, spool_empty, 30000, "delivery after the broker came back");
         cr_assert_eq(rec_files(), 0);
         cr_assert_eq(l.delivered, 11);
@@ -613,25 +610,25 @@ Test(kafka, pause_and_resume, .init = setup_one_partition, .fini = teardown, .ti
         struct loop l = {0};
         loop_consumer(&l);
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_consumer_pause(l.c, true, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_pause(l.c, true, &e), e);
         cr_assert(jr_kafka_consumer_paused(l.c));
         run(&l, is_assigned, 30000, "the assignment");
         run(&l, NULL, 1500, NULL);
         cr_assert_eq(l.n, 0, "paused before the assignment: nothing delivered");
 
-        cr_assert_eq(jr_kafka_consumer_pause(l.c, false, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_pause(l.c, false, &e), e);
         want_msgs = 1;
         l.take_limit = 1;
         run(&l, have_msgs, 10000, "a message after resume");
         /* all slots busy: pause right after taking one, even if more were prefetched */
-        cr_assert_eq(jr_kafka_consumer_pause(l.c, true, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_pause(l.c, true, &e), e);
         l.take_limit = 0;
         size_t taken = l.n;
         cr_assert_eq(taken, 1);
         run(&l, NULL, 1500, NULL);
         cr_assert_eq(l.n, taken, "paused: nothing more delivered");
 
-        cr_assert_eq(jr_kafka_consumer_pause(l.c, false, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_pause(l.c, false, &e), e);
         want_msgs = 10;
         run(&l, have_msgs, 10000, "the rest after resume");
         cr_assert_eq(l.n, 10, "nothing lost or doubled by the pause");
@@ -727,9 +724,9 @@ Test(kafka, revocation_commits_done_and_hands_over_the_rest, .init = setup, .fin
         jr_error e = {0};
         for (size_t i = 0; i < a.n; i++)
                 if (a.msgs[i]->partition < 2)
-                        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", a.msgs[i]->partition,
-                                                            a.msgs[i]->offset, &e),
-                                     0, "%s", e.msg);
+                        ASSERT_OK(jr_kafka_consumer_done(a.c, "scripts", a.msgs[i]->partition,
+                                                         a.msgs[i]->offset, &e),
+                                  e);
         cr_assert_eq(jr_kafka_consumer_in_flight(a.c), 4);
         int64_t late[4][2];
         size_t nlate = 0;
@@ -748,8 +745,8 @@ Test(kafka, revocation_commits_done_and_hands_over_the_rest, .init = setup, .fin
         cr_assert_eq(jr_kafka_consumer_in_flight(a.c), 0, "revoked messages are not in flight");
         /* the executions of partitions 2 and 3 finish after the revocation: ignored */
         for (size_t i = 0; i < nlate; i++)
-                cr_assert_eq(
-                    jr_kafka_consumer_done(a.c, "scripts", (int32_t)late[i][0], late[i][1], &e), 0);
+                ASSERT_OK(
+                    jr_kafka_consumer_done(a.c, "scripts", (int32_t)late[i][0], late[i][1], &e), e);
         run2(&a, &b, redelivered, 20000, "the unfinished messages to come back");
         run2(&a, &b, NULL, 1000, NULL); /* and nothing else */
         struct loop *both[2] = {&a, &b};
@@ -778,19 +775,19 @@ Test(kafka, close_during_outage_is_bounded, .init = setup_one_partition, .fini =
         want_msgs = 2;
         run(&a, have_msgs, 30000, "two messages");
         jr_error e = {0};
-        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", 0, 0, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_consumer_done(a.c, "scripts", 0, 0, &e), e);
         int64_t deadline = now_ms() + 10000;
         while (committed_offset("scrc-runner") != 1) {
                 cr_assert_lt(now_ms(), deadline, "the first commit never arrived");
                 run(&a, NULL, 100, NULL);
         }
 
-        cr_assert_eq(jr_kafka_broker_set_down(broker, true, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_kafka_consumer_done(a.c, "scripts", 0, 1, &e), 0, "%s", e.msg);
-        cr_assert_eq(jr_kafka_consumer_close(a.c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(broker, true, &e), e);
+        ASSERT_OK(jr_kafka_consumer_done(a.c, "scripts", 0, 1, &e), e);
+        ASSERT_OK(jr_kafka_consumer_close(a.c, &e), e);
         loop_free(&a);
 
-        cr_assert_eq(jr_kafka_broker_set_down(broker, false, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_kafka_broker_set_down(broker, false, &e), e);
         struct loop b = {0};
         loop_consumer(&b);
         want_msgs = 1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lang.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 
@@ -76,7 +77,7 @@ Test(lang, full_file)
         jr_lang *l = NULL;
         jr_error e = {0};
         const char *path = write_file("java.lang", full);
-        cr_assert_eq(jr_lang_load_file(path, &l, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
         cr_assert_str_eq(l->name, "java");
         cr_assert_str_eq(l->path, path);
         cr_assert_str_eq(l->source, "Main.java");
@@ -104,7 +105,7 @@ Test(lang, commands_expand_placeholders_and_merge_env)
 {
         jr_lang *l = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_lang_load_file(write_file("java.lang", full), &l, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_file(write_file("java.lang", full), &l, &e), e);
 
         /* a 16 MiB request is raised to the 96 MiB minimum */
         uint64_t mem = jr_lang_memory(l, 16ULL << 20);
@@ -112,7 +113,7 @@ Test(lang, commands_expand_placeholders_and_merge_env)
         cr_assert_eq(jr_lang_memory(l, 200ULL << 20), 200ULL << 20);
 
         jr_lang_cmd c = {0};
-        cr_assert_eq(jr_lang_command(l, JR_LANG_RUN, mem, &c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_command(l, JR_LANG_RUN, mem, &c, &e), e);
         cr_assert_str_eq(c.argv[0], "java");
         cr_assert_str_eq(c.argv[1], "-Xmx56m"); /* 96 - 40 */
         cr_assert_str_eq(c.argv[7], "Main");
@@ -124,8 +125,7 @@ Test(lang, commands_expand_placeholders_and_merge_env)
         cr_assert_null(c.envp[4]);
         jr_lang_cmd_free(&c);
 
-        cr_assert_eq(jr_lang_command(l, JR_LANG_BUILD, l->build_memory_bytes, &c, &e), 0, "%s",
-                     e.msg);
+        ASSERT_OK(jr_lang_command(l, JR_LANG_BUILD, l->build_memory_bytes, &c, &e), e);
         cr_assert_str_eq(c.argv[1], "-J-Xmx984m"); /* 1024 - 40 */
         cr_assert_str_eq(c.argv[4], "Main.java");
         cr_assert_str_eq(c.envp[2], "X=build");
@@ -145,12 +145,12 @@ Test(lang, literal_brace_and_no_build)
         const char *path = write_file("sh.lang", "name = sh\nsource = main.sh\n"
                                                  "run = sh -c 'echo {{} {src}' x\n"
                                                  "run_rootfs = static\n");
-        cr_assert_eq(jr_lang_load_file(path, &l, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
         cr_assert_null(l->build);
         jr_lang_cmd c = {0};
         cr_assert_lt(jr_lang_command(l, JR_LANG_BUILD, 64ULL << 20, &c, &e), 0);
         cr_assert(strstr(e.msg, "no build step"), "%s", e.msg);
-        cr_assert_eq(jr_lang_command(l, JR_LANG_RUN, 64ULL << 20, &c, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_command(l, JR_LANG_RUN, 64ULL << 20, &c, &e), e);
         cr_assert_str_eq(c.argv[2], "echo {} main.sh");
         cr_assert_null(c.envp[0]); /* an empty environment */
         jr_lang_cmd_free(&c);
@@ -161,7 +161,7 @@ Test(lang, artifacts_match_file_names_only)
 {
         jr_lang *l = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_lang_load_file(write_file("java.lang", full), &l, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_file(write_file("java.lang", full), &l, &e), e);
         cr_assert(jr_lang_is_artifact(l, "Main.class"));
         cr_assert(jr_lang_is_artifact(l, "Main$Inner.class"));
         cr_assert(jr_lang_is_artifact(l, "Main$1.class"));
@@ -178,8 +178,7 @@ Test(lang, split_words)
         char **w = NULL;
         size_t n = 0;
         jr_error e = {0};
-        cr_assert_eq(jr_lang_split_words("  a 'b c' \"d \\\"e\\\\\" f'g'h  ''  ", &w, &n, &e), 0,
-                     "%s", e.msg);
+        ASSERT_OK(jr_lang_split_words("  a 'b c' \"d \\\"e\\\\\" f'g'h  ''  ", &w, &n, &e), e);
         cr_assert_eq(n, 5);
         cr_assert_str_eq(w[0], "a");
         cr_assert_str_eq(w[1], "b c");
@@ -189,7 +188,7 @@ Test(lang, split_words)
         cr_assert_null(w[5]);
         jr_lang_strv_free(w);
 
-        cr_assert_eq(jr_lang_split_words("   ", &w, &n, &e), 0);
+        ASSERT_OK(jr_lang_split_words("   ", &w, &n, &e), e);
         cr_assert_eq(n, 0);
         cr_assert_null(w[0]);
         jr_lang_strv_free(w);
@@ -323,7 +322,7 @@ Test(lang, load_dir)
         write_file("a.lang", "name = a\n" OK_TAIL);
         write_file("README.md", "not a language\n");
         write_file(".hidden.lang", "garbage\n");
-        cr_assert_eq(jr_lang_load_dir(tmpdir, &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_dir(tmpdir, &s, &e), e);
         cr_assert_eq(jr_lang_count(s), 2);
         const char *const *names = jr_lang_names(s);
         cr_assert_str_eq(names[0], "a");
@@ -353,7 +352,7 @@ Test(lang, shipped_languages)
 {
         jr_lang_set *s = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), e);
         static const char *const want[] = {"c", "cpp", "go", "java", "python"};
         cr_assert_eq(jr_lang_count(s), 5);
         for (size_t i = 0; i < 5; i++) {
@@ -368,7 +367,7 @@ Test(lang, shipped_languages)
                                 jr_lang_cmd c = {0};
                                 uint64_t mem = step == JR_LANG_BUILD ? l->build_memory_bytes
                                                                      : jr_lang_memory(l, mems[m]);
-                                cr_assert_eq(jr_lang_command(l, step, mem, &c, &e), 0, "%s", e.msg);
+                                ASSERT_OK(jr_lang_command(l, step, mem, &c, &e), e);
                                 for (char **p = c.argv; *p; p++)
                                         cr_assert_null(strchr(*p, '{'), "%s: %s", l->name, *p);
                                 bool path = false;
@@ -390,7 +389,7 @@ Test(lang, oom_markers)
 {
         jr_lang_set *s = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), e);
         const jr_lang *java = jr_lang_find(s, "java"), *c = jr_lang_find(s, "c");
         const char out[] = "Terminating due to java.lang.OutOfMemoryError: Java heap space\n";
         cr_assert(jr_lang_output_says_oom(java, out, sizeof out - 1));

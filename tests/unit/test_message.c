@@ -710,7 +710,7 @@ Test(result, spec_example_exactly)
         r.timestamp_ms = SPEC_TS;
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
         cr_assert_str_eq(
             out.ptr,
             "{\"id\":\"submission-456\",\"status\":\"OK\",\"exit_code\":0,\"stdout\":\"\","
@@ -748,7 +748,7 @@ Test(result, round_trip_through_yajl_tree)
         r.build_duration_ms = 120;
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
         yajl_val v = tu_json(out.ptr);
         cr_assert_str_eq(tu_str(v, "id"), "id-\xc3\xa9");
         cr_assert_str_eq(tu_str(v, "status"), "RE");
@@ -816,7 +816,7 @@ Test(result, utf8_repair)
                 r.std_out = jr_bytes_cstr(cases[i].in);
                 jr_buf out;
                 jr_error e;
-                cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
                 yajl_val v = tu_json(out.ptr);
                 cr_assert_str_eq(tu_str(v, "stdout"), cases[i].want, "case %zu", i);
                 yajl_tree_free(v);
@@ -873,7 +873,7 @@ Test(result, thousand_tests_of_one_megabyte_fit_in_256k)
         r.n_tests = n;
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
         cr_assert_leq(out.len, 256 * 1024, "%zu bytes", out.len);
         cr_assert_gt(out.len, 250 * 1024, "the room is used: %zu bytes", out.len);
         yajl_val v = tu_json(out.ptr);
@@ -921,7 +921,7 @@ Test(result, fair_share_cuts_the_largest_first)
         r.std_err = (jr_bytes){blob, big};
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 10000, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 10000, &out, &e), e);
         cr_assert_leq(out.len, 10000);
         yajl_val v = tu_json(out.ptr);
         const char *tp[] = {"tests", NULL};
@@ -960,7 +960,7 @@ Test(result, one_big_output_among_many_small)
         r.n_tests = n;
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
         /* the room reserved for flags that were not needed went to the big output */
         cr_assert_geq(out.len, JR_MSG_MAX_DEFAULT - 64, "%zu bytes", out.len);
         cr_assert_leq(out.len, JR_MSG_MAX_DEFAULT);
@@ -994,7 +994,7 @@ Test(result, caller_flag_without_cutting)
         r.n_tests = 1;
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_json(&r, 0, &out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
         yajl_val v = tu_json(out.ptr);
         cr_assert(tu_bool(v, "truncated"), "the top level follows its tests");
         yajl_tree_free(v);
@@ -1084,9 +1084,9 @@ Test(result, ie_shortcut)
 {
         jr_buf out;
         jr_error e;
-        cr_assert_eq(jr_result_ie_json(JR_BYTES_LIT("s-9"),
-                                       "field \"language\": unknown language \"x\"", 0, &out, &e),
-                     0);
+        ASSERT_OK(jr_result_ie_json(JR_BYTES_LIT("s-9"),
+                                    "field \"language\": unknown language \"x\"", 0, &out, &e),
+                  e);
         yajl_val v = tu_json(out.ptr);
         cr_assert_str_eq(tu_str(v, "id"), "s-9");
         cr_assert_str_eq(tu_str(v, "status"), "IE");
@@ -1115,7 +1115,7 @@ Test(result, timestamp_format)
 static yajl_val event(const jr_event *ev, size_t cap, jr_buf *out)
 {
         jr_error e;
-        cr_assert_eq(jr_event_json(ev, cap, out, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_event_json(ev, cap, out, &e), e);
         cr_assert_leq(out->len, cap ? cap : JR_MSG_MAX_DEFAULT);
         return tu_json(out->ptr);
 }

@@ -15,13 +15,14 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "testutil.h"
 
 static char *render(void)
 {
         char *text = NULL;
         size_t len = 0;
         jr_error e = {0};
-        cr_assert_eq(jr_metrics_render(&text, &len, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_metrics_render(&text, &len, &e), e);
         cr_assert_eq(strlen(text), len);
         return text;
 }
@@ -162,14 +163,14 @@ Test(metrics, addresses)
 {
         char h[64], p[8];
         jr_error e = {0};
-        cr_assert_eq(jr_metrics_split_address("127.0.0.1:9464", h, sizeof h, p, sizeof p, &e), 0);
+        ASSERT_OK(jr_metrics_split_address("127.0.0.1:9464", h, sizeof h, p, sizeof p, &e), e);
         cr_assert_str_eq(h, "127.0.0.1");
         cr_assert_str_eq(p, "9464");
-        cr_assert_eq(jr_metrics_split_address(":0", h, sizeof h, p, sizeof p, &e), 0);
+        ASSERT_OK(jr_metrics_split_address(":0", h, sizeof h, p, sizeof p, &e), e);
         cr_assert_str_eq(h, "");
-        cr_assert_eq(jr_metrics_split_address("[::1]:80", h, sizeof h, p, sizeof p, &e), 0);
+        ASSERT_OK(jr_metrics_split_address("[::1]:80", h, sizeof h, p, sizeof p, &e), e);
         cr_assert_str_eq(h, "::1");
-        cr_assert_eq(jr_metrics_split_address("localhost:80", h, sizeof h, p, sizeof p, &e), 0);
+        ASSERT_OK(jr_metrics_split_address("localhost:80", h, sizeof h, p, sizeof p, &e), e);
         static const char *const bad[] = {
             "9464", "::1:80", "[::1]80", "host:", "host:65536", "host:x1", "a b:1"};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -183,7 +184,7 @@ static jr_metrics_server *start(void)
 {
         jr_metrics_server *s = NULL;
         jr_error e = {0};
-        cr_assert_eq(jr_metrics_open("127.0.0.1:0", &s, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_metrics_open("127.0.0.1:0", &s, &e), e);
         cr_assert(strncmp(jr_metrics_address(s), "127.0.0.1:", 10) == 0, "%s",
                   jr_metrics_address(s));
         cr_assert_neq(strcmp(jr_metrics_address(s), "127.0.0.1:0"), 0, "the real port");
@@ -224,7 +225,7 @@ static char *exchange(jr_metrics_server *s, int fd, int timeout_ms)
                 cr_assert_geq(n, 0);
                 if (p[0].revents & POLLIN) {
                         jr_error e;
-                        cr_assert_eq(jr_metrics_handle(s, &e), 0, "%s", e.msg);
+                        ASSERT_OK(jr_metrics_handle(s, &e), e);
                 }
                 if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
                         if (len + 4096 > cap)
@@ -340,7 +341,7 @@ Test(metrics, request_in_pieces_and_a_slow_reader)
         for (int i = 0; i < 3; i++) {
                 struct pollfd p = {.fd = jr_metrics_fd(s), .events = POLLIN};
                 poll(&p, 1, 50);
-                cr_assert_eq(jr_metrics_handle(s, &e), 0);
+                ASSERT_OK(jr_metrics_handle(s, &e), e);
         }
         send_all(fd, "rics HTTP/1.1\r\n\r\n");
         char *r = exchange(s, fd, 10000);
@@ -366,7 +367,7 @@ Test(metrics, too_many_clients_and_silent_ones)
                 fds[i] = connect_to(s, 0);
                 struct pollfd p = {.fd = jr_metrics_fd(s), .events = POLLIN};
                 cr_assert_eq(poll(&p, 1, 2000), 1);
-                cr_assert_eq(jr_metrics_handle(s, &e), 0);
+                ASSERT_OK(jr_metrics_handle(s, &e), e);
         }
         /* the ones beyond the limit were closed without an answer */
         size_t closed = 0;

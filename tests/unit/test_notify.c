@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "testutil.h"
 
 /* Bind a datagram socket where systemd would listen; name "@x" is abstract. */
 static int listen_at(const char *name)
@@ -45,11 +46,11 @@ Test(notify, path_socket)
         int fd = listen_at(path);
         setenv("NOTIFY_SOCKET", path, 1);
         jr_error e = {0};
-        cr_assert_eq(jr_notify_ready("judging, 2 slots\nand more", &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_notify_ready("judging, 2 slots\nand more", &e), e);
         cr_assert_str_eq(next_message(fd), "READY=1\nSTATUS=judging, 2 slots and more");
-        cr_assert_eq(jr_notify_status("flushing", &e), 0);
+        ASSERT_OK(jr_notify_status("flushing", &e), e);
         cr_assert_str_eq(next_message(fd), "STATUS=flushing");
-        cr_assert_eq(jr_notify_stopping(&e), 0);
+        ASSERT_OK(jr_notify_stopping(&e), e);
         cr_assert_str_eq(next_message(fd), "STOPPING=1");
         close(fd);
         unlink(path);
@@ -62,7 +63,7 @@ Test(notify, abstract_socket)
         int fd = listen_at(name);
         setenv("NOTIFY_SOCKET", name, 1);
         jr_error e = {0};
-        cr_assert_eq(jr_notify_ready(NULL, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_notify_ready(NULL, &e), e);
         cr_assert_str_eq(next_message(fd), "READY=1");
         close(fd);
 }
@@ -71,7 +72,7 @@ Test(notify, without_systemd_nothing_happens)
 {
         unsetenv("NOTIFY_SOCKET");
         jr_error e = {0};
-        cr_assert_eq(jr_notify_ready("x", &e), 0);
+        ASSERT_OK(jr_notify_ready("x", &e), e);
         setenv("NOTIFY_SOCKET", "relative/path", 1);
         cr_assert_lt(jr_notify_ready("x", &e), 0, "a bad socket name is an error");
         cr_assert(strstr(e.msg, "NOTIFY_SOCKET"), "%s", e.msg);

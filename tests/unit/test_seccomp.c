@@ -46,8 +46,7 @@ static jr_seccomp filter;
 static void prepare(void)
 {
         jr_error e = {0};
-        int ret = jr_seccomp_prepare(&filter, &e);
-        cr_assert_eq(ret, 0, "jr_seccomp_prepare: %s", e.msg);
+        ASSERT_OK(jr_seccomp_prepare(&filter, &e), e);
 }
 
 static void release(void)

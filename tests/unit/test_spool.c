@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 static char spooldir[300];
@@ -52,8 +53,7 @@ static jr_spool *open_ok(const jr_spool_options *o)
 {
         jr_spool *s = NULL;
         jr_error e = {0};
-        int r = jr_spool_open(spooldir, o, &s, &e);
-        cr_assert_eq(r, 0, "open: %s", e.msg);
+        ASSERT_OK(jr_spool_open(spooldir, o, &s, &e), e);
         return s;
 }
 
@@ -61,10 +61,10 @@ static uint64_t put(jr_spool *s, jr_spool_kind kind, const char *key, const char
 {
         uint64_t seq = 0;
         jr_error e = {0};
-        int r =
-            jr_spool_append(s, kind, kind == JR_SPOOL_RESULT ? "script-results" : "script-events",
-                            key, strlen(key), value, strlen(value), &seq, &e);
-        cr_assert_eq(r, 0, "append: %s", e.msg);
+        ASSERT_OK(jr_spool_append(s, kind,
+                                  kind == JR_SPOOL_RESULT ? "script-results" : "script-events", key,
+                                  strlen(key), value, strlen(value), &seq, &e),
+                  e);
         cr_assert_gt(seq, 0);
         return seq;
 }
@@ -112,7 +112,7 @@ Test(spool, write_read_list_remove)
 
         jr_spool_record rec;
         jr_error e = {0};
-        cr_assert_eq(jr_spool_read(s, c, &rec, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_spool_read(s, c, &rec, &e), e);
         cr_assert_eq(rec.kind, JR_SPOOL_RESULT);
         cr_assert_str_eq(rec.topic, "script-results");
         cr_assert_eq(rec.key_len, 5);
@@ -121,7 +121,7 @@ Test(spool, write_read_list_remove)
         cr_assert_eq(rec.value_len, strlen("{\"status\":\"OK\"}"));
         jr_spool_record_free(&rec);
 
-        cr_assert_eq(jr_spool_remove(s, b, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_spool_remove(s, b, &e), e);
         cr_assert_eq(jr_spool_pending(s), 2);
         cr_assert_eq(count_files(".rec"), 2);
         cr_assert_eq(jr_spool_next(s, a, &it), 1);
@@ -140,10 +140,9 @@ Test(spool, binary_values_and_empty_key)
                 bin[i] = (char)i;
         uint64_t seq;
         jr_error e = {0};
-        cr_assert_eq(jr_spool_append(s, JR_SPOOL_EVENT, "t", NULL, 0, bin, sizeof bin, &seq, &e), 0,
-                     "%s", e.msg);
+        ASSERT_OK(jr_spool_append(s, JR_SPOOL_EVENT, "t", NULL, 0, bin, sizeof bin, &seq, &e), e);
         jr_spool_record rec;
-        cr_assert_eq(jr_spool_read(s, seq, &rec, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_spool_read(s, seq, &rec, &e), e);
         cr_assert_eq(rec.key_len, 0);
         cr_assert_eq(rec.value_len, sizeof bin);
         cr_assert_eq(memcmp(rec.value, bin, sizeof bin), 0);
@@ -173,7 +172,7 @@ Test(spool, replay_order_after_reopen)
         for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
                 cr_assert_eq(jr_spool_next(s, seq, &seq), 1);
                 jr_spool_record rec;
-                cr_assert_eq(jr_spool_read(s, seq, &rec, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_spool_read(s, seq, &rec, &e), e);
                 cr_assert_str_eq(rec.value, expect[i]);
                 jr_spool_record_free(&rec);
         }
@@ -243,7 +242,7 @@ Test(spool, duplicate_results_are_suppressed)
         /* events of a finished submission are not suppressed by the spool */
         put(s, JR_SPOOL_EVENT, "sub-7", "late event");
         /* delivered: the file goes, the id stays finished, across a restart */
-        cr_assert_eq(jr_spool_remove(s, r1, &e), 0, "%s", e.msg);
+        ASSERT_OK(jr_spool_remove(s, r1, &e), e);
         jr_spool_close(s);
 
         s = open_ok(NULL);
@@ -315,7 +314,7 @@ Test(spool, finished_record_is_bounded)
         for (int i = 0; i < 1000; i++) {
                 snprintf(id, sizeof id, "sub-%d", i);
                 uint64_t seq = put(s, JR_SPOOL_RESULT, id, "r");
-                cr_assert_eq(jr_spool_remove(s, seq, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_spool_remove(s, seq, &e), e);
         }
         jr_spool_stats st;
         jr_spool_get_stats(s, &st);
@@ -352,8 +351,8 @@ Test(spool, long_ids_are_delivered_without_dedup)
         memset(id, 'i', sizeof id);
         uint64_t seq;
         jr_error e = {0};
-        cr_assert_eq(jr_spool_append(s, JR_SPOOL_RESULT, "r", id, sizeof id, "v", 1, &seq, &e), 0);
-        cr_assert_eq(jr_spool_append(s, JR_SPOOL_RESULT, "r", id, sizeof id, "v", 1, &seq, &e), 0);
+        ASSERT_OK(jr_spool_append(s, JR_SPOOL_RESULT, "r", id, sizeof id, "v", 1, &seq, &e), e);
+        ASSERT_OK(jr_spool_append(s, JR_SPOOL_RESULT, "r", id, sizeof id, "v", 1, &seq, &e), e);
         cr_assert_eq(jr_spool_pending(s), 2);
         jr_spool_close(s);
 }
@@ -422,13 +421,13 @@ Test(spool, several_thousand_records, .timeout = 120)
                 cr_assert_gt(seq, prev);
                 prev = seq;
                 if (n++ % 2 == 0)
-                        cr_assert_eq(jr_spool_remove(s, seq, &e), 0, "%s", e.msg);
+                        ASSERT_OK(jr_spool_remove(s, seq, &e), e);
         }
         cr_assert_eq(n, N);
         cr_assert_eq(jr_spool_pending(s), N / 2);
         seq = 0;
         while (jr_spool_next(s, 0, &seq) == 1)
-                cr_assert_eq(jr_spool_remove(s, seq, &e), 0, "%s", e.msg);
+                ASSERT_OK(jr_spool_remove(s, seq, &e), e);
         clock_gettime(CLOCK_MONOTONIC, &t2);
         cr_assert_eq(jr_spool_pending(s), 0);
         cr_assert_eq(count_files(".rec"), 0);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "units.h"
+#include "testutil.h"
 
 static uint64_t ms(const char *s)
 {
@@ -132,9 +133,9 @@ Test(units, uints)
 {
         jr_error e = {0};
         uint64_t v = 9;
-        cr_assert_eq(jr_parse_uint("0", 10, &v, &e), 0);
+        ASSERT_OK(jr_parse_uint("0", 10, &v, &e), e);
         cr_assert_eq(v, 0);
-        cr_assert_eq(jr_parse_uint("10", 10, &v, &e), 0);
+        ASSERT_OK(jr_parse_uint("10", 10, &v, &e), e);
         cr_assert_eq(v, 10);
         cr_assert_lt(jr_parse_uint("11", 10, &v, &e), 0);
         cr_assert(strstr(e.msg, "number \"11\": out of range (at most 10)"), "%s", e.msg);
@@ -144,7 +145,7 @@ Test(units, uints)
         cr_assert_lt(jr_parse_uint("-1", 10, &v, &e), 0);
         cr_assert_lt(jr_parse_uint(" 1", 10, &v, &e), 0);
         cr_assert_lt(jr_parse_uint("184467440737095516160", UINT64_MAX, &v, &e), 0);
-        cr_assert_eq(jr_parse_uint("18446744073709551615", UINT64_MAX, &v, &e), 0);
+        ASSERT_OK(jr_parse_uint("18446744073709551615", UINT64_MAX, &v, &e), e);
         cr_assert_eq(v, UINT64_MAX);
 }
 
@@ -180,7 +181,7 @@ Test(units, formatting)
         /* what is printed parses back */
         uint64_t v;
         jr_error e;
-        cr_assert_eq(jr_parse_duration_ms(jr_format_duration_ms(3723004, b, sizeof b), &v, &e), 0);
+        ASSERT_OK(jr_parse_duration_ms(jr_format_duration_ms(3723004, b, sizeof b), &v, &e), e);
         cr_assert_eq(v, 3723004);
         char tiny[4];
         cr_assert_str_eq(jr_format_size(67108864, tiny, sizeof tiny), "64 ");
