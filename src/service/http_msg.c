@@ -739,6 +739,19 @@ static void o_str_or_empty(struct out *w, const struct jv *v)
                 o_str(w, "\"\"");
 }
 
+/* A process killed by a signal exits 128 + the signal, as a shell or Docker reports it
+ * (messages.md): the Executor Service's exitCode for a SIGKILLed test was 137. */
+static void o_exit_code(struct out *w, const struct jv *code, const struct jv *signal)
+{
+        int64_t sig;
+        if (code && code->t == J_NUM)
+                o_raw(w, code->s, code->len);
+        else if (as_int(signal, &sig) && sig > 0 && sig <= 64)
+                o_fmt(w, "%d", 128 + (int)sig);
+        else
+                o_str(w, "null");
+}
+
 static void o_signal(struct out *w, const struct jv *v)
 {
         int64_t sig;
@@ -790,7 +803,7 @@ int jr_execute_answer(const char *result, size_t len, const jr_execute_req *req,
                 o_str(&w, ",\"stderr\":");
                 o_str_or_empty(&w, get_nn(t, "stderr"));
                 o_str(&w, ",\"exitCode\":");
-                o_num_or_null(&w, get_nn(t, "exit_code"));
+                o_exit_code(&w, get_nn(t, "exit_code"), get_nn(t, "signal"));
                 o_str(&w, str_is(ts, "TL") ? ",\"timedOut\":true" : ",\"timedOut\":false");
                 o_str(&w, ",\"signal\":");
                 o_signal(&w, get_nn(t, "signal"));

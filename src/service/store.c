@@ -33,6 +33,9 @@ enum {
         ST_EXPIRE_EXECS,
         ST_COUNT,
         ST_TOTAL,
+        ST_RESULT_GET,
+        ST_META_GET,
+        ST_META_SET,
         ST__N,
 };
 
@@ -64,6 +67,10 @@ static const char *const sql[ST__N] = {
     [ST_EXPIRE_EXECS] = "DELETE FROM executions WHERE updated_ms < ?1",
     [ST_COUNT] = "SELECT count(*) FROM executions",
     [ST_TOTAL] = "SELECT total(bytes) FROM executions",
+    [ST_RESULT_GET] = "SELECT result FROM executions WHERE id = ?1",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 /* state: 1 queued, 2 running, 3 done (jr_exec_state). bytes: the payload bytes of the
@@ -86,7 +93,11 @@ static const char schema[] =
     " type TEXT NOT NULL,"
     " json BLOB NOT NULL,"
     " PRIMARY KEY (id, seq)"
-    ") WITHOUT ROWID;";
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS meta ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL"
+    ");";
 
 struct jr_store {
         sqlite3 *db;
@@ -539,6 +550,23 @@ int jr_store_put_result(jr_store *s, const char *id, size_t id_len, const void *
                 return rollback(s);
         if (!found && exec_insert(s, id, id_len, JR_EXEC_DONE, now_ms, e) < 0)
                 return rollback(s);
+        if (found && state == JR_EXEC_DONE && rlen == (int64_t)len) {
+                /* the same result again (a redelivery, or the copy from the results topic
+                 * of one this process stored first): nothing changes */
+                sqlite3_stmt *st = stmt(s, ST_RESULT_GET);
+                if (bind_id(s, st, id, id_len, e) < 0)
+                        return rollback(s);
+                int rc = sqlite3_step(st);
+                bool same = rc == SQLITE_ROW &&
+                            (len == 0 || !memcmp(sqlite3_column_blob(st, 0), json, len));
+                sqlite3_reset(st);
+                if (rc != SQLITE_ROW) {
+                        db_error(s, e, "read the result");
+                        return rollback(s);
+                }
+                if (same)
+                        return commit(s, e) < 0 ? rollback(s) : 0;
+        }
         int64_t delta = (int64_t)len - rlen;
         sqlite3_stmt *st = stmt(s, ST_EXEC_RESULT);
         if (bind_id(s, st, id, id_len, e) < 0)
@@ -708,4 +736,33 @@ int jr_store_put_event_json(jr_store *s, const char *id, size_t id_len, const vo
         }
         yajl_tree_free(v);
         return ret;
+}
+
+/* ---- settings of the front door that outlive a restart ---- */
+
+int jr_store_meta_get(jr_store *s, const char *key, char **value, jr_error *e)
+{
+        *value = NULL;
+        sqlite3_stmt *st = stmt(s, ST_META_GET);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+                sqlite3_reset(st);
+                return 0;
+        }
+        if (rc != SQLITE_ROW) {
+                sqlite3_reset(st);
+                return db_error(s, e, "read a setting");
+        }
+        int ret = column_copy(s, st, 0, value, NULL, e) < 0 ? -1 : 1;
+        sqlite3_reset(st);
+        return ret;
+}
+
+int jr_store_meta_set(jr_store *s, const char *key, const char *value, jr_error *e)
+{
+        sqlite3_stmt *st = stmt(s, ST_META_SET);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        return run(s, ST_META_SET, e, "write a setting");
 }

@@ -109,3 +109,8 @@ int jr_store_expire(jr_store *s, int64_t now_ms, uint64_t *removed, jr_error *e)
 /* Payload bytes kept now, and executions kept now. */
 uint64_t jr_store_bytes(const jr_store *s);
 int jr_store_count(jr_store *s, uint64_t *executions, jr_error *e);
+
+/* A setting kept with the data (the front door's consumer group): 1 and a malloc'd
+ * *value, 0 when unset. */
+int jr_store_meta_get(jr_store *s, const char *key, char **value, jr_error *e);
+int jr_store_meta_set(jr_store *s, const char *key, const char *value, jr_error *e);

@@ -406,3 +406,28 @@ Test(store, refuses_a_newer_schema)
         cr_assert_lt(jr_store_open(&o, &s, &e), 0);
         cr_assert(strstr(e.msg, "schema version 99 is newer"), "%s", e.msg);
 }
+
+Test(store, settings_and_same_result_again)
+{
+        jr_store *s = open_store(0, 0, 0);
+        jr_error e = {0};
+        char *v = (char *)1;
+        cr_assert_eq(jr_store_meta_get(s, "group", &v, &e), 0, "%s", e.msg);
+        cr_assert_null(v);
+        cr_assert_eq(jr_store_meta_set(s, "group", "g-1", &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_store_meta_set(s, "group", "g-2", &e), 0, "%s", e.msg);
+        jr_store_close(s);
+        s = open_store(0, 0, 0);
+        cr_assert_eq(jr_store_meta_get(s, "group", &v, &e), 1, "%s", e.msg);
+        cr_assert_str_eq(v, "g-2");
+        free(v);
+
+        cr_assert_eq(jr_store_put_result(s, ID("r"), "{\"a\":1}", 7, 10, &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_store_put_result(s, ID("r"), "{\"a\":1}", 7, 20, &e), 0, "%s", e.msg);
+        cr_assert_eq(get(s, "r", NULL).updated_ms, 10, "the same result changes nothing");
+        cr_assert_eq(jr_store_bytes(s), 7);
+        cr_assert_eq(jr_store_put_result(s, ID("r"), "{\"a\":2}", 7, 30, &e), 0, "%s", e.msg);
+        cr_assert_eq(get(s, "r", NULL).updated_ms, 30);
+        cr_assert_eq(jr_store_bytes(s), 7);
+        jr_store_close(s);
+}
