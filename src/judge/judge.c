@@ -72,14 +72,15 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 if (l->default_memory_bytes > x)
                         l->default_memory_bytes = x;
         }
-        if ((r = env_value("RUNNER_MEMORY_LIMIT", ENV_SIZE, 0, &x, e)) < 0)
+        /* the Executor Service's name for it, when RUNNER_MEMORY_LIMIT is unset */
+        const char *mem = getenv("RUNNER_MEMORY_LIMIT") && *getenv("RUNNER_MEMORY_LIMIT")
+                              ? "RUNNER_MEMORY_LIMIT"
+                              : "EXECUTOR_MEM_LIMIT";
+        if ((r = env_value(mem, ENV_SIZE, 0, &x, e)) < 0)
                 return -1;
         if (r && x > l->max_memory_bytes)
-                return jr_error_set(e, EINVAL,
-                                    "RUNNER_MEMORY_LIMIT %s is above the host maximum of %llu "
-                                    "bytes",
-                                    getenv("RUNNER_MEMORY_LIMIT"),
-                                    (unsigned long long)l->max_memory_bytes);
+                return jr_error_set(e, EINVAL, "%s %s is above the host maximum of %llu bytes", mem,
+                                    getenv(mem), (unsigned long long)l->max_memory_bytes);
         if (r && x)
                 l->default_memory_bytes = x;
         /* The execution's testing budget; a test hook as much as an operator's knob. */
