@@ -32,6 +32,18 @@
 /* Records waiting for the broker beyond which a new submission is refused (503). */
 #define PRODUCER_BACKLOG_MAX 10000
 #define FRONT_BATCH          512
+/* The store is written without an fsync per change (the front door answers sooner); the
+ * offsets of what the front door's consumer stored are committed only after a
+ * durability barrier (jr_store_sync), at most this long after the first of them, or
+ * when this many wait. */
+#define SYNC_DELAY_MS 200
+#define SYNC_BATCH    1024
+
+struct done_mark {
+        const char *topic; /* s->kcfg's own string */
+        int32_t partition;
+        int64_t offset;
+};
 
 struct serve_http {
         char *addr, *tokens, *db_path, *group_id, *topics, *languages_json;
@@ -42,6 +54,9 @@ struct serve_http {
         jr_kafka_config fcfg; /* a shallow copy of s->kcfg: topics and group are ours */
         jr_kafka_consumer *front;
         bool front_ready, front_more;
+        struct done_mark *marks; /* stored, not yet durable: offsets not yet done */
+        size_t n_marks, cap_marks;
+        int64_t sync_at; /* jr_mono_ms() deadline of the next barrier; 0: none due */
         uint64_t stored_results, stored_events, bad_messages;
 };
 
@@ -156,7 +171,7 @@ int serve_http_open(struct serve *s, jr_error *e)
         struct serve_http *h = s->http;
         if (!h)
                 return 0;
-        jr_store_opts so = {.path = h->db_path, .ttl_ms = h->ttl_ms, .durable = true};
+        jr_store_opts so = {.path = h->db_path, .ttl_ms = h->ttl_ms, .durable = false};
         if (jr_store_open(&so, &h->store, e) < 0)
                 return -1;
         uint64_t n = 0;
@@ -291,6 +306,51 @@ static void front_message(struct serve *s, const jr_kafka_msg *m)
         store_result(s, id, id_len, json, m->value_len, at);
 }
 
+/* The barrier, then the offsets of everything stored before it. */
+static void front_sync(struct serve *s)
+{
+        struct serve_http *h = s->http;
+        h->sync_at = 0;
+        if (!h->n_marks)
+                return;
+        jr_error e;
+        if (jr_store_sync(h->store, &e) < 0) {
+                /* not durable: leave the offsets; the messages come again after a restart */
+                jr_log(JR_LOG_ERROR, "results store sync", JR_LOG_STR("error", e.msg));
+                h->sync_at = (int64_t)jr_mono_ms() + SYNC_DELAY_MS;
+                return;
+        }
+        for (size_t i = 0; i < h->n_marks; i++)
+                if (jr_kafka_consumer_done(h->front, h->marks[i].topic, h->marks[i].partition,
+                                           h->marks[i].offset, &e) < 0)
+                        jr_log(JR_LOG_WARNING, e.msg);
+        h->n_marks = 0;
+}
+
+static void front_mark(struct serve *s, const jr_kafka_msg *m)
+{
+        struct serve_http *h = s->http;
+        if (h->n_marks == h->cap_marks) {
+                size_t cap = h->cap_marks ? 2 * h->cap_marks : 64;
+                struct done_mark *nm = realloc(h->marks, cap * sizeof *nm);
+                if (!nm) {
+                        front_sync(s);
+                        if (h->n_marks == h->cap_marks)
+                                return; /* not done: consumed again after a restart */
+                } else {
+                        h->marks = nm;
+                        h->cap_marks = cap;
+                }
+        }
+        bool result = !strcmp(m->topic, s->kcfg.results_topic);
+        h->marks[h->n_marks++] = (struct done_mark){
+            result ? s->kcfg.results_topic : s->kcfg.events_topic, m->partition, m->offset};
+        if (!h->sync_at)
+                h->sync_at = (int64_t)jr_mono_ms() + SYNC_DELAY_MS;
+        if (h->n_marks >= SYNC_BATCH)
+                front_sync(s);
+}
+
 static void front_consume(struct serve *s)
 {
         struct serve_http *h = s->http;
@@ -306,9 +366,7 @@ static void front_consume(struct serve *s)
                 if (r == 0)
                         return;
                 front_message(s, m);
-                /* in the store (synchronous=FULL): its offset may be committed */
-                if (jr_kafka_consumer_done(h->front, m->topic, m->partition, m->offset, &e) < 0)
-                        jr_log(JR_LOG_WARNING, e.msg);
+                front_mark(s, m);
         }
         h->front_more = true;
 }
@@ -321,7 +379,15 @@ static void front_ready(struct serve *s, struct serve_source *src)
 static int front_timeout_ms(struct serve *s)
 {
         struct serve_http *h = s->http;
-        return h->front_more ? 0 : jr_kafka_consumer_timeout_ms(h->front);
+        if (h->front_more)
+                return 0;
+        int t = jr_kafka_consumer_timeout_ms(h->front);
+        if (h->sync_at) {
+                int64_t left = h->sync_at - (int64_t)jr_mono_ms();
+                if (left < t)
+                        t = left < 0 ? 0 : (int)left;
+        }
+        return t;
 }
 
 static void front_tick(struct serve *s)
@@ -331,6 +397,8 @@ static void front_tick(struct serve *s)
         h->front_ready = false;
         if (ready || h->front_more || jr_kafka_consumer_timeout_ms(h->front) == 0)
                 front_consume(s);
+        if (h->sync_at && h->sync_at <= (int64_t)jr_mono_ms())
+                front_sync(s);
 }
 
 const struct serve_source_ops serve_front_ops = {
@@ -512,6 +580,8 @@ void serve_http_free(struct serve *s)
         if (!h)
                 return;
         jr_http_free(h->http);
+        if (h->front)
+                front_sync(s);
         if (h->front) {
                 jr_error e;
                 if (jr_kafka_consumer_close(h->front, &e) < 0)
@@ -530,6 +600,7 @@ void serve_http_free(struct serve *s)
         free(h->group_id);
         free(h->topics);
         free(h->languages_json);
+        free(h->marks);
         free(h);
         s->http = NULL;
 }

@@ -766,3 +766,14 @@ int jr_store_meta_set(jr_store *s, const char *key, const char *value, jr_error 
         sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
         return run(s, ST_META_SET, e, "write a setting");
 }
+
+int jr_store_sync(jr_store *s, jr_error *e)
+{
+        /* With synchronous=NORMAL the WAL is fsync'd before a checkpoint copies it: after
+         * this, every transaction committed so far survives a crash of the machine. */
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+                return db_error(s, e, "checkpoint");
+        return 0;
+}

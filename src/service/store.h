@@ -44,7 +44,8 @@ typedef struct jr_store_opts {
         unsigned max_events; /* per execution; 0: the default */
         /* true: every change is on disk when the call returns (synchronous=FULL), so that
          * a consumer may commit its offsets after storing; false: a crash of the machine
-         * (not of the process) may lose the last changes (synchronous=NORMAL). */
+         * (not of the process) may lose the changes made since the last jr_store_sync()
+         * (synchronous=NORMAL: no fsync per change). */
         bool durable;
 } jr_store_opts;
 
@@ -114,3 +115,7 @@ int jr_store_count(jr_store *s, uint64_t *executions, jr_error *e);
  * *value, 0 when unset. */
 int jr_store_meta_get(jr_store *s, const char *key, char **value, jr_error *e);
 int jr_store_meta_set(jr_store *s, const char *key, const char *value, jr_error *e);
+
+/* A durability barrier: every change made so far is on disk when this returns (a WAL
+ * checkpoint, which fsyncs the log first). For a store opened with durable = false. */
+int jr_store_sync(jr_store *s, jr_error *e);

@@ -431,3 +431,24 @@ Test(store, settings_and_same_result_again)
         cr_assert_eq(jr_store_bytes(s), 7);
         jr_store_close(s);
 }
+
+Test(store, sync_is_a_barrier_for_a_store_without_fsyncs)
+{
+        jr_store_opts o = {.path = dbpath, .durable = false};
+        jr_store *s = NULL;
+        jr_error e = {0};
+        cr_assert_eq(jr_store_open(&o, &s, &e), 0, "%s", e.msg);
+        for (int i = 0; i < 100; i++) {
+                char id[16];
+                snprintf(id, sizeof id, "n%d", i);
+                cr_assert_eq(jr_store_put_result(s, ID(id), "{}", 2, 1, &e), 0, "%s", e.msg);
+        }
+        cr_assert_eq(jr_store_sync(s, &e), 0, "%s", e.msg);
+        cr_assert_eq(jr_store_sync(s, &e), 0, "nothing new: %s", e.msg);
+        jr_store_close(s);
+        s = open_store(0, 0, 0);
+        uint64_t n = 0;
+        cr_assert_eq(jr_store_count(s, &n, &e), 0, "%s", e.msg);
+        cr_assert_eq(n, 100);
+        jr_store_close(s);
+}
