@@ -467,3 +467,52 @@ int jr_py_modules_parse(const char *json, char ***out, size_t *count, jr_error *
         *count = n;
         return 0;
 }
+
+/* ---- the run-time guard ---- */
+
+static const char guard_head[] =
+    "# jailrun: the allowed-modules policy (EXECUTOR_ALLOWED_MODULES), for teaching\n"
+    "# platforms; not a security boundary (the jail is). An import made by the program's\n"
+    "# own code of a module outside the list raises ImportError; imports made by the\n"
+    "# library's own code are not affected.\n"
+    "def _jr_install(allowed):\n"
+    "    import builtins, sys\n"
+    "    real = builtins.__import__\n"
+    "    getframe = sys._getframe\n"
+    "    lib = tuple({p + '/lib/' for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,\n"
+    "                                       '/usr/local')})\n"
+    "    shown = ', '.join(allowed) or 'none'\n"
+    "    def ok(name):\n"
+    "        return name == '__future__' or any(\n"
+    "            name == a or name.startswith(a + '.') for a in allowed)\n"
+    "    def guarded(name, globals=None, locals=None, fromlist=(), level=0):\n"
+    "        fn = getframe(1).f_code.co_filename\n"
+    "        if not (fn.startswith(lib) or fn.startswith('<frozen ')):\n"
+    "            if level:\n"
+    "                raise ImportError('relative import is not allowed (allowed modules: '\n"
+    "                                  + shown + ')', name=name)\n"
+    "            if not ok(name) and not (fromlist and all(\n"
+    "                    x != '*' and ok(name + '.' + x) for x in fromlist)):\n"
+    "                raise ImportError('import of module %r is not allowed (allowed '\n"
+    "                                  'modules: %s)' % (name, shown), name=name)\n"
+    "        return real(name, globals, locals, fromlist, level)\n"
+    "    builtins.__import__ = guarded\n"
+    "_jr_install((";
+
+static const char guard_tail[] = "))\n"
+                                 "del _jr_install\n";
+
+char *jr_py_guard_source(const char *const *allowed, size_t n)
+{
+        size_t len = sizeof guard_head + sizeof guard_tail;
+        for (size_t i = 0; i < n; i++)
+                len += strlen(allowed[i]) + 4;
+        char *out = malloc(len);
+        if (!out)
+                return NULL;
+        size_t o = (size_t)snprintf(out, len, "%s", guard_head);
+        for (size_t i = 0; i < n; i++)
+                o += (size_t)snprintf(out + o, len - o, "'%s',", allowed[i]);
+        snprintf(out + o, len - o, "%s", guard_tail);
+        return out;
+}

@@ -45,3 +45,11 @@ void jr_py_import_message(const jr_py_import *bad, const char *const *allowed, s
  * its length. Each name must be a dotted Python identifier; errors name the element. */
 int jr_py_modules_parse(const char *json, char ***out, size_t *n, jr_error *e);
 void jr_py_modules_free(char **list);
+
+/* The run-time half of the policy: a sitecustomize.py that replaces builtins.__import__
+ * so that an import made by the submission's own code (its file, exec'd strings,
+ * __import__ called from it) of a module outside the list raises ImportError, while the
+ * library's own imports (frames in the interpreter's lib directories) go through. Put
+ * it in a directory on PYTHONPATH of the run. malloc'd; NULL when out of memory. The
+ * names must be valid (jr_py_modules_parse checked them). */
+char *jr_py_guard_source(const char *const *allowed, size_t n);

@@ -827,3 +827,44 @@ Test(http_e2e, bad_clients_get_their_status_and_cost_bounded_memory)
         free(id);
         svc_stop(&s);
 }
+
+Test(http_e2e, python_allowed_modules)
+{
+        const char *env[] = {"RUNNER_MAX_PARALLEL=1",
+                             "EXECUTOR_ALLOWED_MODULES=[\"math\",\"random\",\"statistics\"]", NULL};
+        struct svc s = front_start("front", env);
+        /* the allowed ones work, even though they import others themselves */
+        struct resp r =
+            req(s.port, "POST", "/execute",
+                "{\"language\":\"python\",\"source\":\"import math, random, statistics"
+                "\\nfrom math import sqrt\\nprint(int(sqrt(16)), statistics.mean([2, 4]))"
+                "\",\"tests\":[{\"expectedStdout\":\"4 3\\n\"}]}",
+                NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
+        free(r.body);
+        /* a static import of another module: BF before any test, naming it and the list */
+        r = req(s.port, "POST", "/execute",
+                "{\"language\":\"python\",\"source\":\"import math\\ndef f():\\n    import "
+                "subprocess\\nprint(1)\",\"tests\":[{}]}",
+                NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "\"ok\":false,\"error\":\"import of module \\\"subprocess\\\" is "
+                                 "not allowed (line 3); allowed modules: math, random, "
+                                 "statistics\"") &&
+                      strstr(r.body, "\"status\":\"BF\"") && strstr(r.body, "\"status\":\"-\""),
+                  "%s", r.body);
+        free(r.body);
+        /* a dynamic one: ImportError at run time, RE */
+        r = req(
+            s.port, "POST", "/execute",
+            "{\"language\":\"python\",\"source\":\"m = __import__('o' + 's')\\nprint(m.getcwd())"
+            "\",\"tests\":[{}]}",
+            NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "ImportError: import of module 'os' is not allowed") &&
+                      strstr(r.body, "\"status\":\"RE\""),
+                  "%s", r.body);
+        free(r.body);
+        svc_stop(&s);
+}

@@ -184,3 +184,15 @@ Test(pyimports, allowed_list_from_json)
         }
         cr_assert(strstr(e.msg, "element 0"), "%s", e.msg);
 }
+
+Test(pyimports, guard_source_names_the_list)
+{
+        char *g = jr_py_guard_source(allowed, 3);
+        cr_assert(g);
+        cr_assert(strstr(g, "_jr_install(('math','random','statistics',))\n"), "%s", g);
+        cr_assert(strstr(g, "builtins.__import__ = guarded"), "%s", g);
+        free(g);
+        g = jr_py_guard_source(NULL, 0);
+        cr_assert(strstr(g, "_jr_install(())\n"), "%s", g);
+        free(g);
+}
