@@ -6,20 +6,23 @@
  * <own>/cgroup.subtree_control gets "+memory +pids +cpu". When <own> is the root of the
  * hierarchy (or of our cgroup namespace) nothing moves: the root is exempt.
  *
- * Kernel features by version, each with a fallback: cgroup.freeze 5.2, CLONE_INTO_CGROUP
- * 5.7, cgroup.kill 5.14, memory.peak 5.19. */
+ * Kernel features, each probed at open and each with a fallback: cgroup.freeze (5.2),
+ * CLONE_INTO_CGROUP (5.7), cgroup.kill (5.14), memory.peak (5.19). */
 #include "cgroup_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
+#include <linux/sched.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
-#include <sys/utsname.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -61,13 +64,31 @@ static int v2_find_mount(jr_cg *cg, const char *mountinfo, jr_cg_mount *m, jr_er
         return jr_error_set(e, ENOENT, "no cgroup2 mount in /proc/self/mountinfo");
 }
 
-static int kernel_at_least(int major, int minor)
+/* Whether clone3 can start a process inside the cgroup d (CLONE_INTO_CGROUP), tried with
+ * a child that exits at once. It fails with ENOSYS before 5.3 or under a seccomp filter
+ * that refuses clone3 (container runtimes do), with E2BIG before 5.7 (a clone_args of
+ * that size is unknown), or EINVAL: the runs then join their cgroup before exec. */
+static bool can_clone_into(const jr_cg_dir *d)
 {
-        struct utsname u;
-        int ma = 0, mi = 0;
-        if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-                return 1; /* unknown: assume new enough, clone3 will say otherwise */
-        return ma > major || (ma == major && mi >= minor);
+        /* clone3 wants a real directory fd; d's may be O_PATH */
+        _cleanup_close_ int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        struct clone_args args = {
+            .flags = CLONE_INTO_CGROUP,
+            .exit_signal = SIGCHLD,
+            .cgroup = (uint64_t)fd,
+        };
+        /* fork-like (no CLONE_VM, no stack): the child owns a copy of everything and only
+         * leaves, with a raw exit that touches no lock of a threaded parent */
+        long pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0)
+                _exit(0);
+        if (pid < 0)
+                return false;
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        return true;
 }
 
 static const char *ctrl_names(unsigned ctrl, char *buf, size_t size)
@@ -153,6 +174,9 @@ static int v2_probe(jr_cg *cg, jr_error *e)
         bool has_oom_group = jr_cg_has_file(&d, "memory.oom.group");
         bool has_kill = jr_cg_has_file(&d, "cgroup.kill");
         bool has_freeze = jr_cg_has_file(&d, "cgroup.freeze");
+        /* cgroup.kill (5.14) comes after CLONE_INTO_CGROUP (5.7): only an older kernel
+         * needs the trial child */
+        bool has_clone_into = has_kill || can_clone_into(&d);
         jr_cg_dir_close(&d);
         unlinkat(cg->bases[0].fd, name, AT_REMOVEDIR);
 
@@ -168,8 +192,7 @@ static int v2_probe(jr_cg *cg, jr_error *e)
                 cg->fallbacks |= JR_FB_NO_CGROUP_KILL;
         if (!has_freeze)
                 cg->quirks |= JR_CGQ_NO_FREEZE;
-        /* cgroup.kill (5.14) implies clone3 with CLONE_INTO_CGROUP (5.7). */
-        if (!has_kill && !kernel_at_least(5, 7))
+        if (!has_clone_into)
                 cg->fallbacks |= JR_FB_NO_CLONE_INTO_CGROUP;
         return 0;
 }

@@ -16,9 +16,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
-/* libseccomp's <seccomp.h> is shadowed by our own sandbox/seccomp.h, which the build
- * puts on the -I path; "../include/" from an -I directory reaches the system one. */
-#include <seccomp.h>
+#include <seccomp.h> /* libseccomp's */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

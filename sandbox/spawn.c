@@ -513,8 +513,7 @@ static void pump_read(struct run_state *s, struct pump *p)
                 if (n < 0 && errno == EAGAIN)
                         return;
                 if (n <= 0) {
-                        close(p->fd);
-                        p->fd = -1;
+                        close(TAKE_FD(p->fd));
                         return;
                 }
                 *p->count += (uint64_t)n;
@@ -840,6 +839,51 @@ static int await_ready(struct run_state *s, int sync_fd, jr_error *e)
         }
 }
 
+/* The caller's bind sources, cloned here, where their paths mean what the caller meant;
+ * init attaches them in its own namespace. *n counts the fds opened, also on failure. */
+static int clone_binds(const jr_run_config *cfg, int *bind_fds, size_t *n, jr_error *e)
+{
+        for (; *n < cfg->nbinds; (*n)++) {
+                long fd = syscall(SYS_open_tree, AT_FDCWD, cfg->binds[*n].src,
+                                  OPEN_TREE_CLONE | O_CLOEXEC);
+                if (fd < 0)
+                        return jr_error_errno(e, "bind \"%s\": clone the mount",
+                                              cfg->binds[*n].src);
+                bind_fds[*n] = (int)fd;
+        }
+        return 0;
+}
+
+/* The fds that init keeps across its close_range, sorted: *out (malloc'd) and *n. */
+static int keep_list(const struct child_ctx *c, size_t nbind, int **out, size_t *n, jr_error *e)
+{
+        int fixed[] = {c->sync_fd,        c->stdin_fd,    c->stdout_fd,  c->stderr_fd,
+                       c->slot->netns_fd, c->template_fd, c->cg_clone_fd};
+        size_t nkeep = 0;
+        int *keep = calloc(JR_ARRAY_SIZE(fixed) + (size_t)c->n_cg_procs + nbind, sizeof *keep);
+        if (!keep)
+                return jr_error_set(e, ENOMEM, "fd list");
+        for (size_t i = 0; i < JR_ARRAY_SIZE(fixed); i++)
+                keep[nkeep++] = fixed[i];
+        for (int i = 0; i < c->n_cg_procs; i++)
+                keep[nkeep++] = c->cg_procs_fds[i];
+        for (size_t i = 0; i < nbind; i++)
+                keep[nkeep++] = c->bind_fds[i];
+        qsort(keep, nkeep, sizeof *keep, cmp_int);
+        *out = keep;
+        *n = nkeep;
+        return 0;
+}
+
+/* The run's cgroup, named after the slot and the sandbox's run count. */
+static int run_cgroup(jr_slot *slot, const jr_run_config *cfg, jr_cg_run **out, jr_error *e)
+{
+        char name[64];
+        snprintf(name, sizeof name, "s%u-%llu", slot->index, (unsigned long long)++slot->sb->seq);
+        jr_cg_limits lim = {.mem_bytes = cfg->mem_bytes, .pids = cfg->pids};
+        return jr_cg_run_create(slot->sb->cg, name, &lim, out, e);
+}
+
 int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_error *e)
 {
         jr_sandbox *sb = slot->sb;
@@ -869,42 +913,26 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
         int template_fd = template_get(slot, cfg, &plan, e);
         if (template_fd < 0)
                 goto out;
-        /* The caller's bind sources, cloned here, where their paths mean what the caller
-         * meant; init attaches them in its own namespace. */
         bind_fds = calloc(cfg->nbinds + 1, sizeof *bind_fds);
         if (!bind_fds) {
                 jr_error_set(e, ENOMEM, "bind mounts");
                 goto out;
         }
-        for (; nbind < cfg->nbinds; nbind++) {
-                long fd = syscall(SYS_open_tree, AT_FDCWD, cfg->binds[nbind].src,
-                                  OPEN_TREE_CLONE | O_CLOEXEC);
-                if (fd < 0) {
-                        jr_error_errno(e, "bind \"%s\": clone the mount", cfg->binds[nbind].src);
-                        goto out;
-                }
-                bind_fds[nbind] = (int)fd;
-        }
+        if (clone_binds(cfg, bind_fds, &nbind, e) < 0)
+                goto out;
 
-        int stdin_fd = cfg->stdin_fd;
-        if (stdin_fd < 0) {
-                devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (devnull < 0) {
-                        jr_error_errno(e, "open /dev/null");
-                        goto out;
-                }
-                stdin_fd = devnull;
+        if (cfg->stdin_fd < 0 && (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+                jr_error_errno(e, "open /dev/null");
+                goto out;
         }
+        int stdin_fd = cfg->stdin_fd >= 0 ? cfg->stdin_fd : devnull;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_pair) < 0 ||
             pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
                 jr_error_errno(e, "create the jail's sockets and pipes");
                 goto out;
         }
 
-        char name[64];
-        snprintf(name, sizeof name, "s%u-%llu", slot->index, (unsigned long long)++sb->seq);
-        jr_cg_limits lim = {.mem_bytes = cfg->mem_bytes, .pids = cfg->pids};
-        if (jr_cg_run_create(sb->cg, name, &lim, &cg, e) < 0)
+        if (run_cgroup(slot, cfg, &cg, e) < 0)
                 goto out;
 
         struct child_ctx c = {
@@ -934,23 +962,9 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 if (c.n_cg_procs < 0)
                         goto out;
         }
-        int fixed[] = {c.sync_fd,      c.stdin_fd,  c.stdout_fd,  c.stderr_fd,
-                       slot->netns_fd, template_fd, c.cg_clone_fd};
-        size_t nkeep = 0;
-        keep = calloc(JR_ARRAY_SIZE(fixed) + (size_t)c.n_cg_procs + nbind, sizeof *keep);
-        if (!keep) {
-                jr_error_set(e, ENOMEM, "fd list");
+        if (keep_list(&c, nbind, &keep, &c.nkeep, e) < 0)
                 goto out;
-        }
-        for (size_t i = 0; i < JR_ARRAY_SIZE(fixed); i++)
-                keep[nkeep++] = fixed[i];
-        for (int i = 0; i < c.n_cg_procs; i++)
-                keep[nkeep++] = c.cg_procs_fds[i];
-        for (size_t i = 0; i < nbind; i++)
-                keep[nkeep++] = bind_fds[i];
-        qsort(keep, nkeep, sizeof *keep, cmp_int);
         c.keep = keep;
-        c.nkeep = nkeep;
 
         t_clone = jr_mono_ns();
         pid = clone_on_stack(CLONE_VM | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
@@ -960,12 +974,10 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                 goto out;
         }
 
-        close(sync_pair[1]);
-        sync_pair[1] = -1;
-        close(out_pipe[1]);
-        out_pipe[1] = -1;
-        close(err_pipe[1]);
-        err_pipe[1] = -1;
+        /* the jail's ends: init has its own copies, and ours would keep EOF away */
+        close(TAKE_FD(sync_pair[1]));
+        close(TAKE_FD(out_pipe[1]));
+        close(TAKE_FD(err_pipe[1]));
 
         struct run_state s = {.cfg = cfg, .cg = cg, .pidfd = pidfd};
         if (await_ready(&s, sync_pair[0], e) < 0)
@@ -979,9 +991,9 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
 
         fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
         fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
-        struct pump pumps[2] = {{out_pipe[0], cfg->stdout_fd, &res->stdout_bytes},
-                                {err_pipe[0], cfg->stderr_fd, &res->stderr_bytes}};
-        out_pipe[0] = err_pipe[0] = -1; /* the pumps own them now */
+        /* the pumps own the read ends now */
+        struct pump pumps[2] = {{TAKE_FD(out_pipe[0]), cfg->stdout_fd, &res->stdout_bytes},
+                                {TAKE_FD(err_pipe[0]), cfg->stderr_fd, &res->stderr_bytes}};
         if (supervise(sb, &s, sync_pair[0], pumps, e) < 0) {
                 kill_jail(&s, JR_JAIL_IE, "supervisor failure");
                 for (int i = 0; i < 2; i++)

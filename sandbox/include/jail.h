@@ -55,6 +55,11 @@ typedef struct jr_slot jr_slot;
 
 int jr_sandbox_new(const jr_sandbox_opts *opts, jr_sandbox **out, jr_error *e);
 void jr_sandbox_free(jr_sandbox *sb);
+static inline void jr_sandbox_freep(jr_sandbox **sb)
+{
+        jr_sandbox_free(*sb);
+}
+#define _cleanup_sandbox_ __attribute__((cleanup(jr_sandbox_freep)))
 /* One line for logs: "cgroup v1 (memory,pids,cpuacct); fallbacks: none". */
 const char *jr_sandbox_describe(const jr_sandbox *sb);
 jr_cg_mode jr_sandbox_cg_mode(const jr_sandbox *sb);
@@ -63,6 +68,11 @@ jr_cg_mode jr_sandbox_cg_mode(const jr_sandbox *sb);
  * namespace that is created once and reused by every run of the slot. */
 int jr_slot_new(jr_sandbox *sb, unsigned index, uid_t uid, gid_t gid, jr_slot **out, jr_error *e);
 void jr_slot_free(jr_slot *slot);
+static inline void jr_slot_freep(jr_slot **slot)
+{
+        jr_slot_free(*slot);
+}
+#define _cleanup_slot_ __attribute__((cleanup(jr_slot_freep)))
 uid_t jr_slot_uid(const jr_slot *slot);
 gid_t jr_slot_gid(const jr_slot *slot);
 

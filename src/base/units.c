@@ -200,6 +200,17 @@ bad_unit:
                             quote(s, q, sizeof q));
 }
 
+int jr_check_range(uint64_t v, uint64_t min, uint64_t max, const char *text, jr_error *e)
+{
+        if (v < min)
+                return jr_error_set(e, 0, "\"%s\" is below the minimum of %llu", text,
+                                    (unsigned long long)min);
+        if (max && v > max)
+                return jr_error_set(e, 0, "\"%s\" is above the maximum of %llu", text,
+                                    (unsigned long long)max);
+        return 0;
+}
+
 int jr_parse_uint(const char *s, uint64_t max, uint64_t *out, jr_error *e)
 {
         char q[QUOTE_MAX * 4 + 8];

@@ -36,6 +36,10 @@ int jr_parse_size(const char *s, uint64_t *out_bytes, jr_error *e);
  * RUNNER_MAX_PARALLEL or SCRIPT_EXPECTED. */
 int jr_parse_uint(const char *s, uint64_t max, uint64_t *out, jr_error *e);
 
+/* v within [min, max] (max 0: no upper bound); the message quotes text, the value as it
+ * was written: "0" is below the minimum of 1. */
+int jr_check_range(uint64_t v, uint64_t min, uint64_t max, const char *text, jr_error *e);
+
 /* Human-readable renderings for logs and listings: "0 B", "512 B", "64 MiB",
  * "1.5 GiB" (one decimal when not whole); and "0s", "500ms", "2m30s", "1h0m5s",
  * "1.5s" (Go's Duration.String style, whole milliseconds). Always NUL-terminate when

@@ -129,7 +129,14 @@ static void print_entry(const jr_config_entry *en, const char *path)
         free(masked);
 }
 
-int jr_cmd_config(int argc, char **argv)
+struct config_opts {
+        const char *path; /* NULL: $JAILRUN_CONFIG or the default file */
+        bool check_only;
+        char **keys; /* print only these values (NULL-terminated) */
+};
+
+/* Options into o; 0, or the exit status of --help and --keys (0) or of a usage error (2). */
+static int parse_args(int argc, char **argv, struct config_opts *o, int *status)
 {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
@@ -138,29 +145,29 @@ int jr_cmd_config(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        const char *path = jr_config_main_path();
-        bool check_only = false;
         int opt;
+        *status = 0;
         optind = 1;
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'c':
-                        path = optarg;
+                        o->path = optarg;
                         break;
                 case 'k':
-                        check_only = true;
+                        o->check_only = true;
                         break;
                 case 'K':
                         print_keys();
-                        return 0;
+                        return -1;
                 case 'h':
                         fputs(usage_text, stdout);
-                        return 0;
+                        return -1;
                 default:
                         fprintf(stderr, "jailrun config: unknown option \"%s\" (see --help)\n",
                                 argv[optind - 1]);
-                        return 2;
+                        *status = 2;
+                        return -1;
                 }
         }
         for (int i = optind; i < argc; i++)
@@ -169,49 +176,56 @@ int jr_cmd_config(int argc, char **argv)
                                 "jailrun config: unknown key \"%s\" (`jailrun config --keys` "
                                 "lists them)\n",
                                 argv[i]);
-                        return 2;
+                        *status = 2;
+                        return -1;
                 }
+        o->keys = argv + optind;
+        return 0;
+}
 
+/* Every key with its value and source, as the config file would say it. */
+static void print_all(const char *file)
+{
+        bool loaded = jr_config_path() != NULL;
+        printf("# jailrun %s: effective configuration\n", JR_VERSION);
+        if (loaded)
+                printf("# file: %s\n", file);
+        else
+                printf("# file: none (%s does not exist)\n", file);
+        for (size_t k = 0; k < jr_config_n_keys; k++) {
+                jr_config_entry en;
+                jr_config_get(k, &en);
+                print_entry(&en, loaded ? file : "?");
+        }
+}
+
+static void print_values(char *const *keys)
+{
+        for (char *const *p = keys; *p; p++) {
+                jr_config_entry en;
+                jr_config_get((size_t)(jr_config_find(*p) - jr_config_keys), &en);
+                printf("%s\n", en.value);
+        }
+}
+
+int jr_cmd_config(int argc, char **argv)
+{
+        struct config_opts o = {.path = jr_config_main_path()};
+        int status;
+        if (parse_args(argc, argv, &o, &status) < 0)
+                return status;
         jr_error e = {0};
-        if (jr_config_load(path, &e) < 0) {
-                fprintf(stderr, "jailrun config: %s\n", e.msg);
-                return 2;
-        }
-        int check = jr_config_check_env(&e);
-        if (check_only) {
-                if (check < 0) {
-                        fprintf(stderr, "jailrun config: %s\n", e.msg);
-                        return 2;
-                }
-                return 0;
-        }
-
-        const char *loaded = jr_config_path();
-        if (optind < argc) {
-                for (int i = optind; i < argc; i++) {
-                        for (size_t k = 0; k < jr_config_n_keys; k++) {
-                                if (strcmp(jr_config_keys[k].name, argv[i]))
-                                        continue;
-                                jr_config_entry en;
-                                jr_config_get(k, &en);
-                                printf("%s\n", en.value);
-                        }
-                }
-        } else {
-                printf("# jailrun %s: effective configuration\n", JR_VERSION);
-                if (loaded)
-                        printf("# file: %s\n", loaded);
+        const char *file = NULL;
+        int r = jr_config_check(o.path, &file, &e);
+        /* a value that does not check still leaves a listing worth seeing */
+        if (r != JR_CONFIG_UNREADABLE && !o.check_only) {
+                if (*o.keys)
+                        print_values(o.keys);
                 else
-                        printf("# file: none (%s does not exist)\n",
-                               path ? path : JR_CONFIG_DEFAULT_PATH);
-                for (size_t k = 0; k < jr_config_n_keys; k++) {
-                        jr_config_entry en;
-                        jr_config_get(k, &en);
-                        print_entry(&en, loaded ? loaded : "?");
-                }
+                        print_all(file);
+                fflush(stdout);
         }
-        fflush(stdout);
-        if (check < 0) {
+        if (r < 0) {
                 fprintf(stderr, "jailrun config: %s\n", e.msg);
                 return 2;
         }

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "jailopts.h"
 #include "commands.h"
 #include "config.h"
 #include "doctor.h"
@@ -122,6 +122,7 @@ int jr_cmd_doctor(int argc, char **argv)
         }
         /* The doctor loads the config itself (its "config" check): a broken file is one
          * FAIL line among the others rather than the end of the diagnosis. */
+        o.check_config = jr_config_check;
         o.config_path = config ? config : jr_config_main_path();
         unsigned counts[3];
         jr_doctor_run(&o, print_line, NULL, counts);

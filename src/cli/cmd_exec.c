@@ -11,8 +11,9 @@
 #include <yajl/yajl_gen.h>
 
 #include "cleanup.h"
-#include "cli.h"
+#include "jailopts.h"
 #include "commands.h"
+#include "exec.h"
 #include "jail.h"
 #include "units.h"
 
@@ -121,15 +122,13 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* The options: jr_exec's, and the storage of their lists. */
 struct exec_opts {
-        jr_run_config cfg;
-        jr_sandbox_opts sb;
+        jr_exec_opts x;
         jr_bind binds[MAX_BINDS];
         char *env[MAX_ENV + 1];
         size_t nenv;
-        const char *stdin_path, *stdout_path, *stderr_path, *report_path;
-        long uid;
-        unsigned slot;
+        const char *report_path;
         bool verbose, version;
 };
 
@@ -175,8 +174,8 @@ static int parse_bind(const char *arg, jr_bind *b, jr_error *e)
 
 static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
 {
-        jr_run_config *c = &o->cfg;
-        if (jr_sandbox_opts_from_env(&o->sb, e) < 0)
+        jr_run_config *c = &o->x.cfg;
+        if (jr_sandbox_opts_from_env(&o->x.sandbox, e) < 0)
                 return -1;
         optind = 1;
         opterr = 0;
@@ -239,13 +238,13 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                                 return -1;
                         break;
                 case OPT_STDIN:
-                        o->stdin_path = optarg;
+                        o->x.stdin_path = optarg;
                         break;
                 case OPT_STDOUT:
-                        o->stdout_path = optarg;
+                        o->x.stdout_path = optarg;
                         break;
                 case OPT_STDERR:
-                        o->stderr_path = optarg;
+                        o->x.stderr_path = optarg;
                         break;
                 case OPT_REPORT:
                         o->report_path = optarg;
@@ -266,7 +265,7 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                                                     "option --uid %s: must be between 1 and "
                                                     "4294967293 (never root)",
                                                     optarg);
-                        o->uid = (long)v;
+                        o->x.uid = (long)v;
                         break;
                 case OPT_SLOT:
                         if (parse_u64_opt("slot", optarg, false, &v, e) < 0)
@@ -274,14 +273,14 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                         if (v > 65535)
                                 return jr_error_set(e, EINVAL, "option --slot %s: at most 65535",
                                                     optarg);
-                        o->slot = (unsigned)v;
+                        o->x.slot = (unsigned)v;
                         break;
                 case OPT_CGROUP:
-                        if (jr_parse_cg_mode(optarg, &o->sb.cg_mode, e) < 0)
+                        if (jr_parse_cg_mode(optarg, &o->x.sandbox.cg_mode, e) < 0)
                                 return jr_error_wrap(e, "option --cgroup");
                         break;
                 case OPT_FALLBACK:
-                        if (jr_parse_fallbacks(optarg, &o->sb.fallbacks, e) < 0)
+                        if (jr_parse_fallbacks(optarg, &o->x.sandbox.fallbacks, e) < 0)
                                 return jr_error_wrap(e, "option --fallback");
                         break;
                 case 'v':
@@ -309,20 +308,6 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                                     "COMMAND [ARGS...])");
         c->argv = &argv[optind];
         c->binds = o->binds;
-        return 0;
-}
-
-static int open_output(const char *path, int dash_fd, int *fd, jr_error *e)
-{
-        if (!path)
-                return 0;
-        if (!strcmp(path, "-")) {
-                *fd = dash_fd;
-                return 0;
-        }
-        *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (*fd < 0)
-                return jr_error_errno(e, "open \"%s\"", path);
         return 0;
 }
 
@@ -381,11 +366,17 @@ static int report_ie(FILE *out, const jr_error *e, int code)
         return code;
 }
 
+static void free_binds(struct exec_opts *o)
+{
+        for (size_t i = 0; i < o->x.cfg.nbinds; i++)
+                free((char *)o->binds[i].src);
+}
+
 int jr_cmd_exec(int argc, char **argv)
 {
-        struct exec_opts o = {.uid = -1};
+        struct exec_opts o = {.x.uid = -1};
         jr_error e = {0};
-        jr_run_config_init(&o.cfg);
+        jr_run_config_init(&o.x.cfg);
 
         if (parse_args(argc, argv, &o, &e) < 0) {
                 /* the report goes where it was asked to, if that much was parsed */
@@ -393,81 +384,31 @@ int jr_cmd_exec(int argc, char **argv)
                 int ret = report_ie(f ? f : stdout, &e, 2);
                 if (f)
                         fclose(f);
+                free_binds(&o);
                 return ret;
         }
-
         _cleanup_fclose_ FILE *report_file = NULL;
         FILE *report = stdout;
         if (o.report_path) {
                 report_file = fopen(o.report_path, "we");
                 if (!report_file) {
                         jr_error_errno(&e, "open the report file \"%s\"", o.report_path);
+                        free_binds(&o);
                         return report_ie(stdout, &e, 2);
                 }
                 report = report_file;
         }
-        _cleanup_close_ int in_fd = -1, out_fd = -1, err_fd = -1;
-        if (o.stdin_path) {
-                in_fd = open(o.stdin_path, O_RDONLY | O_CLOEXEC);
-                if (in_fd < 0) {
-                        jr_error_errno(&e, "open the stdin file \"%s\"", o.stdin_path);
-                        return report_ie(report, &e, 2);
-                }
-        }
-        if (open_output(o.stdout_path, STDOUT_FILENO, &out_fd, &e) < 0 ||
-            open_output(o.stderr_path, STDERR_FILENO, &err_fd, &e) < 0)
-                return report_ie(report, &e, 2);
-        o.cfg.stdin_fd = in_fd;
-        o.cfg.stdout_fd = out_fd;
-        o.cfg.stderr_fd = err_fd;
-        /* "-" lent us our own stdout/stderr: not ours to close */
-        if (out_fd == STDOUT_FILENO)
-                out_fd = -1;
-        if (err_fd == STDERR_FILENO)
-                err_fd = -1;
         /* a closed reader of our stdout must not kill us before the report */
         signal(SIGPIPE, SIG_IGN);
 
-        jr_sandbox *sb = NULL;
-        if (jr_sandbox_new(&o.sb, &sb, &e) < 0) {
-                jr_error_wrap(&e, "sandbox");
-                return report_ie(report, &e, 1);
-        }
-        if (o.verbose || o.version)
-                fprintf(o.version ? stdout : stderr, "%sjailrun %s: %s\n", o.version ? "" : "# ",
-                        JR_VERSION, jr_sandbox_describe(sb));
-        if (o.version) {
-                jr_sandbox_free(sb);
-                return 0;
-        }
-        uid_t uid;
-        gid_t gid;
-        if (jr_slot_ids(o.slot, &uid, &gid, &e) < 0) {
-                jr_sandbox_free(sb);
-                return report_ie(report, &e, 2);
-        }
-        if (o.uid > 0)
-                uid = gid = (uid_t)o.uid;
-        jr_slot *slot = NULL;
-        if (jr_slot_new(sb, o.slot, uid, gid, &slot, &e) < 0) {
-                jr_sandbox_free(sb);
-                return report_ie(report, &e, 1);
-        }
+        o.x.log = o.verbose ? stderr : NULL;
+        o.x.version = o.version ? stdout : NULL;
         jr_run_result res;
-        int ret = jr_jail_run(slot, &o.cfg, &res, &e);
-        jr_slot_free(slot);
-        jr_sandbox_free(sb);
-        for (size_t i = 0; i < o.cfg.nbinds; i++)
-                free((char *)o.binds[i].src);
-        if (ret < 0)
-                return report_ie(report, &e, 1);
-        if (o.verbose)
-                fprintf(stderr,
-                        "# jail timing: prepare %llu us, setup %llu us, program %llu ms, "
-                        "teardown %llu us\n",
-                        (unsigned long long)res.timing.prepare_us,
-                        (unsigned long long)res.timing.setup_us, (unsigned long long)res.wall_ms,
-                        (unsigned long long)res.timing.teardown_us);
-        print_report(report, &res, true);
+        int r = jr_exec(&o.x, &res, &e);
+        free_binds(&o);
+        if (r < 0)
+                return report_ie(report, &e, r == JR_EXEC_INVALID ? 2 : 1);
+        if (!o.version)
+                print_report(report, &res, true);
         return 0;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "cli.h"
+#include "jailopts.h"
 #include "commands.h"
 #include "executor.h"
 #include "serve.h"

@@ -1,5 +1,6 @@
 /* jailrun doctor: one line per fact of the host that matters to the judge. See doctor.h. */
 #include "doctor.h"
+#include "jailopts.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +28,6 @@
 
 #include "cleanup.h"
 #include "clock.h"
-#include "config.h"
 #include "lang.h"
 #include "rootfs.h"
 #include "units.h"
@@ -304,22 +304,18 @@ static void check_identity(struct ctx *c)
 
 static void check_config(struct ctx *c)
 {
+        if (!c->o->check_config)
+                return;
         jr_error e = {0};
-        if (jr_config_load(c->o->config_path, &e) < 0) {
+        const char *file = NULL;
+        int r = c->o->check_config(c->o->config_path, &file, &e);
+        if (r < 0)
                 say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
-                return;
-        }
-        const char *path = jr_config_path();
-        if (jr_config_check_env(&e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
-                return;
-        }
-        if (path)
-                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", path);
+        else if (r > 0)
+                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", file);
         else
                 say(c, JR_DOCTOR_OK, "config",
-                    "no config file (%s): defaults and the environment apply",
-                    JR_CONFIG_DEFAULT_PATH);
+                    "no config file (%s): defaults and the environment apply", file);
 }
 
 static void check_kernel(struct ctx *c)
@@ -665,7 +661,7 @@ static void check_langs_and_trees(struct ctx *c)
 {
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
-        jr_lang_set *langs = NULL;
+        _cleanup_lang_set_ jr_lang_set *langs = NULL;
         jr_rootfs_recipe **recipes = NULL;
         size_t n_recipes = 0;
         jr_error e;
@@ -732,7 +728,6 @@ static void check_langs_and_trees(struct ctx *c)
                         say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages", days,
                             days == 1 ? "" : "s", size, info.packages);
         }
-        jr_lang_set_free(langs);
         jr_rootfs_recipes_free(recipes, n_recipes);
 }
 
@@ -1002,13 +997,12 @@ static void check_jail(struct ctx *c)
         }
         jr_sandbox_opts so = {.cg_mode = c->mode};
         jr_error e = {0};
-        jr_sandbox *sb = NULL;
-        jr_slot *slot = NULL;
+        _cleanup_sandbox_ jr_sandbox *sb = NULL;
+        _cleanup_slot_ jr_slot *slot = NULL;
         uid_t base = 60000;
         jr_config_slot_uid_base(&base, NULL);
         if (jr_sandbox_new(&so, &sb, &e) < 0 || jr_slot_new(sb, 0, base, base, &slot, &e) < 0) {
                 say(c, JR_DOCTOR_FAIL, "jail", "cannot prepare a jail: %s", e.msg);
-                jr_sandbox_free(sb);
                 return;
         }
         char *const argv[] = {"/bin/true", NULL};
@@ -1031,8 +1025,6 @@ static void check_jail(struct ctx *c)
         else
                 say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail in %.1f ms: %s", ms,
                     jr_sandbox_describe(sb));
-        jr_slot_free(slot);
-        jr_sandbox_free(sb);
 }
 
 void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *opaque,

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "jail.h"
 
 typedef enum jr_doctor_level {
@@ -26,15 +27,23 @@ typedef enum jr_doctor_level {
 
 const char *jr_doctor_level_name(jr_doctor_level l); /* "OK", "WARN", "FAIL" */
 
+/* The "config" check: load the configuration file at path (NULL: $JAILRUN_CONFIG or the
+ * default file) into the environment, which the later checks read, and check it. 1 and
+ * *file the file read; 0 and *file the default file, missing; < 0 and e. The caller
+ * passes it (jr_config_check): the configuration knows the settings of every layer, so
+ * it sits above this one. */
+typedef int jr_doctor_config_fn(const char *path, const char **file, jr_error *e);
+
 typedef struct jr_doctor_opts {
-        const char *config_path;      /* NULL: $JAILRUN_CONFIG or the default file */
-        const char *rootfs_dir;       /* NULL: jr_rootfs_default_dir() */
-        const char *langs_dir;        /* NULL: jr_lang_default_dir() */
-        jr_cg_mode cg_mode;           /* JR_CG_AUTO unless forced */
-        unsigned slots;               /* slot uids checked: base .. base + slots - 1
-                                       * (0: RUNNER_MAX_PARALLEL, else 1) */
-        unsigned rootfs_max_age_days; /* older trees are WARN (0: 30) */
-        bool no_jail;                 /* skip the trial jail */
+        jr_doctor_config_fn *check_config; /* NULL: no "config" check */
+        const char *config_path;           /* NULL: $JAILRUN_CONFIG or the default file */
+        const char *rootfs_dir;            /* NULL: jr_rootfs_default_dir() */
+        const char *langs_dir;             /* NULL: jr_lang_default_dir() */
+        jr_cg_mode cg_mode;                /* JR_CG_AUTO unless forced */
+        unsigned slots;                    /* slot uids checked: base .. base + slots - 1
+                                            * (0: RUNNER_MAX_PARALLEL, else 1) */
+        unsigned rootfs_max_age_days;      /* older trees are WARN (0: 30) */
+        bool no_jail;                      /* skip the trial jail */
 } jr_doctor_opts;
 
 typedef void jr_doctor_report_fn(void *opaque, jr_doctor_level level, const char *check,

@@ -23,7 +23,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kvfile.h"
 #include "lang.h"
+#include "paths.h"
+#include "strv.h"
 
 static const char recipe_suffix[] = ".rootfs";
 #define META_DIR        ".jailrun"
@@ -35,41 +38,27 @@ static const char recipe_suffix[] = ".rootfs";
 
 extern char **environ;
 
-static void strv_freep(char ***v)
-{
-        jr_lang_strv_free(*v);
-}
-#define _cleanup_strv_ _cleanup_(strv_freep)
-
 /* ---- defaults ---- */
 
-static const char *env_or(const char *name, const char *dflt)
-{
-        const char *v = getenv(name);
-        return v && *v ? v : dflt;
-}
+#ifdef JR_SOURCE_DIR
+#define SOURCE_RECIPES JR_SOURCE_DIR "/rootfs"
+#else
+#define SOURCE_RECIPES NULL
+#endif
 
 const char *jr_rootfs_default_dir(void)
 {
-        return env_or("JAILRUN_ROOTFS_DIR", "/var/lib/jailrun/rootfs");
+        return jr_env_or("JAILRUN_ROOTFS_DIR", "/var/lib/jailrun/rootfs");
 }
 
 const char *jr_rootfs_default_cache_dir(void)
 {
-        return env_or("JAILRUN_CACHE_DIR", "/var/lib/jailrun/cache");
+        return jr_env_or("JAILRUN_CACHE_DIR", "/var/lib/jailrun/cache");
 }
 
 const char *jr_rootfs_default_recipes_dir(void)
 {
-        const char *v = getenv("JAILRUN_RECIPES_DIR");
-        if (v && *v)
-                return v;
-#ifdef JR_SOURCE_DIR
-        struct stat st;
-        if (stat(JR_SOURCE_DIR "/rootfs", &st) == 0 && S_ISDIR(st.st_mode))
-                return JR_SOURCE_DIR "/rootfs";
-#endif
-        return "/usr/share/jailrun/rootfs";
+        return jr_default_dir("JAILRUN_RECIPES_DIR", SOURCE_RECIPES, "/usr/share/jailrun/rootfs");
 }
 
 /* A tree name is one path component that `rootfs list` would show. */
@@ -154,19 +143,14 @@ void jr_rootfs_recipe_free(jr_rootfs_recipe *r)
         free(r->description);
         free(r->variant);
         free(r->suite);
-        jr_lang_strv_free(r->packages);
-        jr_lang_strv_free(r->mirrors);
+        jr_strv_free(r->packages);
+        jr_strv_free(r->mirrors);
         free(r->files);
-        jr_lang_strv_free(r->strip);
-        jr_lang_strv_free(r->hooks);
-        jr_lang_strv_free(r->checks);
+        jr_strv_free(r->strip);
+        jr_strv_free(r->hooks);
+        jr_strv_free(r->checks);
         free(r->text);
         free(r);
-}
-
-static void recipe_freep(jr_rootfs_recipe **r)
-{
-        jr_rootfs_recipe_free(*r);
 }
 
 static const char *const variants[] = {"none",      "extract",     "custom",  "essential",
@@ -184,21 +168,14 @@ static int set_once(char **field, unsigned *seen, const char *key, const char *v
         if (*seen)
                 return jr_error_set(e, 0, "duplicate key \"%s\" (first on line %u)", key, *seen);
         *seen = lineno;
-        char *v;
         if (one_word) {
-                _cleanup_strv_ char **w = NULL;
-                size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_one_word(value, field, e) < 0)
                         return jr_error_wrap(e, "%s", key);
-                if (n != 1)
-                        return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
-                v = strdup(w[0]);
-        } else {
-                v = strdup(value);
+                return 0;
         }
-        if (!v)
+        *field = strdup(value);
+        if (!*field)
                 return jr_error_errno(e, "out of memory");
-        *field = v;
         return 0;
 }
 
@@ -206,17 +183,13 @@ static int append_words(char ***field, const char *key, const char *value, jr_er
 {
         _cleanup_strv_ char **w = NULL;
         size_t n;
-        if (jr_lang_split_words(value, &w, &n, e) < 0)
+        if (jr_strv_split_words(value, &w, &n, e) < 0)
                 return jr_error_wrap(e, "%s", key);
         if (n == 0)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_lang_strv_len(*field);
-        char **nv = realloc(*field, (have + n + 1) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        memcpy(nv + have, w, (n + 1) * sizeof *nv);
-        *field = nv;
-        free(TAKE_PTR(w));
+        if (jr_strv_extend(field, w, e) < 0)
+                return -1;
+        w = NULL; /* its strings are field's now */
         return 0;
 }
 
@@ -224,16 +197,7 @@ static int append_raw(char ***field, const char *key, const char *value, jr_erro
 {
         if (!*value)
                 return jr_error_set(e, 0, "%s: empty value", key);
-        size_t have = jr_lang_strv_len(*field);
-        char **nv = realloc(*field, (have + 2) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        *field = nv;
-        nv[have] = strdup(value);
-        nv[have + 1] = NULL;
-        if (!nv[have])
-                return jr_error_errno(e, "out of memory");
-        return 0;
+        return jr_strv_push(field, value, e);
 }
 
 static bool has_glob(const char *s, size_t n)
@@ -261,8 +225,7 @@ static bool valid_strip(const char *s)
         return true;
 }
 
-static int recipe_kv(const char *key, const char *value, unsigned lineno, void *userdata,
-                     jr_error *e)
+static int recipe_kv(const char *key, char *value, unsigned lineno, void *userdata, jr_error *e)
 {
         struct recipe_parse *rp = userdata;
         jr_rootfs_recipe *r = rp->r;
@@ -298,7 +261,7 @@ static int recipe_kv(const char *key, const char *value, unsigned lineno, void *
         if (!strcmp(key, "mirror"))
                 return append_words(&r->mirrors, key, value, e);
         if (!strcmp(key, "strip")) {
-                size_t have = jr_lang_strv_len(r->strip);
+                size_t have = jr_strv_len(r->strip);
                 if (append_words(&r->strip, key, value, e) < 0)
                         return -1;
                 for (char **p = r->strip + have; *p; p++)
@@ -348,23 +311,20 @@ static int read_small_file(int dirfd, const char *path, size_t max, char **out, 
 
 int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e)
 {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        size_t bl = strlen(base), sl = strlen(recipe_suffix);
-        if (bl <= sl || strcmp(base + bl - sl, recipe_suffix) != 0)
-                return jr_error_set(e, EINVAL, "%s: not a %s file", path, recipe_suffix);
-        _cleanup_(recipe_freep) jr_rootfs_recipe *r = calloc(1, sizeof *r);
+        _cleanup_free_ char *stem = NULL;
+        if (jr_kv_file_stem(path, recipe_suffix, &stem, e) < 0)
+                return -1;
+        _cleanup_recipe_ jr_rootfs_recipe *r = calloc(1, sizeof *r);
         if (!r || !(r->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
         struct recipe_parse rp = {.r = r};
-        if (jr_lang_kv_read(path, recipe_kv, &rp, e) < 0)
+        if (jr_kv_read(path, &jr_lang_kv_format, recipe_kv, &rp, e) < 0)
                 return -1;
         if (!r->name)
                 return jr_error_set(e, 0, "%s: missing key \"name\"", path);
         if (!r->variant)
                 return jr_error_set(e, 0, "%s: missing key \"variant\"", path);
-        if (strlen(r->name) != bl - sl || strncmp(r->name, base, bl - sl) != 0 ||
-            !valid_tree_name(r->name))
+        if (strcmp(r->name, stem) != 0 || !valid_tree_name(r->name))
                 return jr_error_set(e, 0, "%s:%u: name \"%s\" does not match the file name", path,
                                     rp.line_name, r->name);
         bool none = !strcmp(r->variant, "none");
@@ -393,41 +353,35 @@ static int recipe_by_name(const void *a, const void *b)
         return strcmp((*(jr_rootfs_recipe *const *)a)->name, (*(jr_rootfs_recipe *const *)b)->name);
 }
 
+struct recipe_list {
+        jr_rootfs_recipe **v;
+        size_t n;
+};
+
+static int add_recipe(const char *path, void *userdata, jr_error *e)
+{
+        struct recipe_list *l = userdata;
+        jr_rootfs_recipe **nv = realloc(l->v, (l->n + 1) * sizeof *nv);
+        if (!nv)
+                return jr_error_errno(e, "out of memory");
+        l->v = nv;
+        if (jr_rootfs_recipe_load(path, &l->v[l->n], e) < 0)
+                return -1;
+        l->n++;
+        return 0;
+}
+
 int jr_rootfs_recipes_load(const char *dir, jr_rootfs_recipe ***out, size_t *n_out, jr_error *e)
 {
-        _cleanup_closedir_ DIR *d = opendir(dir);
-        if (!d)
-                return jr_error_errno(e, "recipes directory \"%s\"", dir);
-        jr_rootfs_recipe **v = NULL;
-        size_t n = 0, sl = strlen(recipe_suffix);
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                size_t nl = strlen(de->d_name);
-                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, recipe_suffix))
-                        continue;
-                _cleanup_free_ char *path = NULL;
-                jr_rootfs_recipe **nv = realloc(v, (n + 1) * sizeof *nv);
-                if (!nv || asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
-                        if (nv)
-                                v = nv;
-                        jr_rootfs_recipes_free(v, n);
-                        return jr_error_errno(e, "out of memory");
-                }
-                v = nv;
-                if (jr_rootfs_recipe_load(path, &v[n], e) < 0) {
-                        jr_rootfs_recipes_free(v, n);
-                        return -1;
-                }
-                n++;
+        struct recipe_list l = {0};
+        if (jr_kv_dir_each(dir, recipe_suffix, "recipes", add_recipe, &l, e) < 0) {
+                jr_rootfs_recipes_free(l.v, l.n);
+                return -1;
         }
-        if (errno != 0) {
-                jr_rootfs_recipes_free(v, n);
-                return jr_error_errno(e, "recipes directory \"%s\"", dir);
-        }
-        if (n > 1)
-                qsort(v, n, sizeof *v, recipe_by_name);
-        *out = v;
-        *n_out = n;
+        if (l.n > 1)
+                qsort(l.v, l.n, sizeof *l.v, recipe_by_name);
+        *out = l.v;
+        *n_out = l.n;
         return 0;
 }
 

@@ -52,6 +52,11 @@ typedef struct jr_rootfs_recipe {
 
 int jr_rootfs_recipe_load(const char *path, jr_rootfs_recipe **out, jr_error *e);
 void jr_rootfs_recipe_free(jr_rootfs_recipe *r);
+static inline void jr_rootfs_recipe_freep(jr_rootfs_recipe **r)
+{
+        jr_rootfs_recipe_free(*r);
+}
+#define _cleanup_recipe_ __attribute__((cleanup(jr_rootfs_recipe_freep)))
 
 /* Every "*.rootfs" of dir, sorted by name. */
 int jr_rootfs_recipes_load(const char *dir, jr_rootfs_recipe ***out, size_t *n, jr_error *e);

@@ -7,12 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A borrowed byte string; ptr may be NULL when len is 0. (Defined here because the
- * checkers are its first user; message.h adds helpers.) */
-typedef struct jr_bytes {
-        const char *ptr;
-        size_t len;
-} jr_bytes;
+#include "bytes.h"
 
 typedef enum jr_checker {
         /* Default. Line by line, where lines end at '\n'; white space at the end of a

@@ -73,7 +73,7 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 return -1;
         if (r && x)
                 l->default_time_ms = x;
-        /* Host caps (src/cli/config.h lists them). The largest memory limit comes first so
+        /* Host caps (src/service/config.h lists them). The largest memory limit comes first so
          * that RUNNER_MEMORY_LIMIT is checked against it. */
         if ((r = env_value("JAILRUN_MAX_MEMORY", ENV_SIZE, 0, &x, e)) < 0)
                 return -1;

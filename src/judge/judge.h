@@ -52,6 +52,11 @@ typedef struct jr_judge_opts {
  * every execution's tmpfs stays invisible to the host and dies with the process. */
 int jr_judge_new(const jr_judge_opts *opts, jr_judge **out, jr_error *e);
 void jr_judge_free(jr_judge *j);
+static inline void jr_judge_freep(jr_judge **j)
+{
+        jr_judge_free(*j);
+}
+#define _cleanup_judge_ __attribute__((cleanup(jr_judge_freep)))
 
 /* What the supervisor logs about one execution. */
 typedef struct jr_judge_summary {

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kvfile.h"
+#include "paths.h"
+#include "strv.h"
 #include "units.h"
 
 #define LINE_MAX_LEN   4096
@@ -26,217 +29,12 @@ struct jr_lang_set {
         const char **names; /* n + 1, NULL-terminated, pointing into langs */
 };
 
-/* ---- string vectors ---- */
-
-void jr_lang_strv_free(char **v)
-{
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
-size_t jr_lang_strv_len(char *const *v)
-{
-        size_t n = 0;
-        while (v && v[n])
-                n++;
-        return n;
-}
-
-static void strv_freep(char ***v)
-{
-        jr_lang_strv_free(*v);
-}
-#define _cleanup_strv_ _cleanup_(strv_freep)
-
-/* Append the NULL-terminated vector add to *v (both malloc'd; add's strings are moved). */
-static int strv_extend(char ***v, char **add, jr_error *e)
-{
-        size_t n = jr_lang_strv_len(*v), m = jr_lang_strv_len(add);
-        char **nv = realloc(*v, (n + m + 1) * sizeof *nv);
-        if (!nv)
-                return jr_error_errno(e, "out of memory");
-        memcpy(nv + n, add, m * sizeof *nv);
-        nv[n + m] = NULL;
-        *v = nv;
-        free(add);
-        return 0;
-}
-
-static int strv_push(char ***v, const char *s, jr_error *e)
-{
-        char **one = calloc(2, sizeof *one);
-        if (!one)
-                return jr_error_errno(e, "out of memory");
-        one[0] = strdup(s);
-        if (!one[0]) {
-                free(one);
-                return jr_error_errno(e, "out of memory");
-        }
-        if (strv_extend(v, one, e) < 0) {
-                jr_lang_strv_free(one);
-                return -1;
-        }
-        return 0;
-}
-
-/* ---- the line reader ---- */
-
-static bool is_space(char c)
-{
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static bool is_key_char(char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
-
-/* Cut a comment: '#' outside quotes. An unterminated quote is left for the word
- * splitter to report, which knows the value's meaning. */
-static void cut_comment(char *s)
-{
-        char quote = 0;
-        for (char *p = s; *p; p++) {
-                if (quote == '"' && *p == '\\' && p[1]) {
-                        p++;
-                } else if (quote) {
-                        if (*p == quote)
-                                quote = 0;
-                } else if (*p == '\'' || *p == '"') {
-                        quote = *p;
-                } else if (*p == '#') {
-                        *p = '\0';
-                        return;
-                }
-        }
-}
-
-static char *trim(char *s)
-{
-        while (is_space(*s))
-                s++;
-        size_t n = strlen(s);
-        while (n > 0 && is_space(s[n - 1]))
-                s[--n] = '\0';
-        return s;
-}
-
-/* One line: "key = value" or nothing. Returns 1 with key/value set, 0 for a blank or
- * comment line, -1 on a syntax error. */
-static int parse_line(char *line, char **key, char **value, jr_error *e)
-{
-        cut_comment(line);
-        char *s = trim(line);
-        if (!*s)
-                return 0;
-        char *eq = strchr(s, '=');
-        if (!eq)
-                return jr_error_set(e, 0, "expected \"key = value\"");
-        *eq = '\0';
-        char *k = trim(s);
-        if (!*k)
-                return jr_error_set(e, 0, "missing key before '='");
-        for (char *p = k; *p; p++)
-                if (!is_key_char(*p))
-                        return jr_error_set(e, 0, "invalid key \"%s\" (keys are [a-z0-9_]+)", k);
-        *key = k;
-        *value = trim(eq + 1);
-        return 1;
-}
-
-int jr_lang_kv_read(const char *path, jr_lang_kv_fn fn, void *userdata, jr_error *e)
-{
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return jr_error_errno(e, "%s", path);
-        _cleanup_free_ char *line = NULL;
-        size_t cap = 0;
-        unsigned lineno = 0;
-        for (;;) {
-                errno = 0;
-                ssize_t len = getline(&line, &cap, f);
-                if (len < 0) {
-                        if (errno != 0)
-                                return jr_error_errno(e, "%s:%u", path, lineno + 1);
-                        break;
-                }
-                lineno++;
-                if (lineno > FILE_MAX_LINES)
-                        return jr_error_set(e, 0, "%s:%u: too many lines (at most %d)", path,
-                                            lineno, FILE_MAX_LINES);
-                if (len > LINE_MAX_LEN)
-                        return jr_error_set(e, 0, "%s:%u: line too long (at most %d bytes)", path,
-                                            lineno, LINE_MAX_LEN);
-                if (strlen(line) != (size_t)len)
-                        return jr_error_set(e, 0, "%s:%u: NUL byte in line", path, lineno);
-                char *key = NULL, *value = NULL;
-                int r = parse_line(line, &key, &value, e);
-                if (r == 0)
-                        continue;
-                if (r > 0)
-                        r = fn(key, value, lineno, userdata, e);
-                if (r < 0)
-                        return jr_error_wrap(e, "%s:%u", path, lineno);
-        }
-        return 0;
-}
-
-/* ---- words ---- */
-
-int jr_lang_split_words(const char *value, char ***out, size_t *n_out, jr_error *e)
-{
-        size_t len = strlen(value);
-        _cleanup_strv_ char **words = calloc(1, sizeof *words);
-        _cleanup_free_ char *buf = malloc(len + 1);
-        if (!words || !buf)
-                return jr_error_errno(e, "out of memory");
-        size_t n = 0;
-        const char *p = value;
-        for (;;) {
-                while (is_space(*p))
-                        p++;
-                if (!*p)
-                        break;
-                size_t o = 0;
-                while (*p && !is_space(*p)) {
-                        if (*p == '\'') {
-                                const char *end = strchr(p + 1, '\'');
-                                if (!end)
-                                        return jr_error_set(e, 0, "unterminated ' quote");
-                                memcpy(buf + o, p + 1, (size_t)(end - p - 1));
-                                o += (size_t)(end - p - 1);
-                                p = end + 1;
-                        } else if (*p == '"') {
-                                for (p++; *p != '"'; p++) {
-                                        if (!*p)
-                                                return jr_error_set(e, 0, "unterminated \" quote");
-                                        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-                                                p++;
-                                        buf[o++] = *p;
-                                }
-                                p++;
-                        } else {
-                                buf[o++] = *p++;
-                        }
-                }
-                char *w = strndup(buf, o);
-                char **nw = w ? realloc(words, (n + 2) * sizeof *nw) : NULL;
-                if (!nw) {
-                        free(w);
-                        return jr_error_errno(e, "out of memory");
-                }
-                words = nw;
-                words[n++] = w;
-                words[n] = NULL;
-        }
-        if (n_out)
-                *n_out = n;
-        *out = TAKE_PTR(words);
-        return 0;
-}
+/* The langs/ and rootfs/ data files: kvfile.h's JR_KV_WORDS syntax, a line at a time. */
+const jr_kv_format jr_lang_kv_format = {
+    .syntax = JR_KV_WORDS,
+    .max_lines = FILE_MAX_LINES,
+    .max_line_bytes = LINE_MAX_LEN,
+};
 
 /* ---- placeholders ---- */
 
@@ -374,18 +172,12 @@ static bool valid_env_name(const char *s, size_t n)
 /* The value as exactly one word. */
 static int one_word(const char *key, const char *value, char **out, jr_error *e)
 {
-        _cleanup_strv_ char **w = NULL;
-        size_t n;
-        if (jr_lang_split_words(value, &w, &n, e) < 0)
+        if (jr_strv_one_word(value, out, e) < 0)
                 return jr_error_wrap(e, "%s", key);
-        if (n != 1)
-                return jr_error_set(e, 0, "%s: expected one word, got %zu", key, n);
-        *out = TAKE_PTR(w[0]);
-        w[0] = w[1]; /* keep the vector NULL-terminated for the cleanup */
         return 0;
 }
 
-static int lang_kv(const char *key, const char *value, unsigned lineno, void *userdata, jr_error *e)
+static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata, jr_error *e)
 {
         struct lang_parse *lp = userdata;
         size_t i;
@@ -420,7 +212,7 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
         case K_ARGV: {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
                         return jr_error_wrap(e, "%s", key);
                 if (n == 0)
                         return jr_error_set(e, 0, "%s: empty command", key);
@@ -451,12 +243,12 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
                         return jr_error_set(e, 0, "%s: expected NAME=value, got \"%s\"", key, w);
                 if (expand(w, NULL, NULL, e) < 0)
                         return jr_error_wrap(e, "%s", key);
-                return strv_push((char ***)field, w, e);
+                return jr_strv_push((char ***)field, w, e);
         }
         case K_PATTERNS: {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
-                if (jr_lang_split_words(value, &w, &n, e) < 0)
+                if (jr_strv_split_words(value, &w, &n, e) < 0)
                         return jr_error_wrap(e, "%s", key);
                 if (n == 0)
                         return jr_error_set(e, 0, "%s: empty list", key);
@@ -466,7 +258,7 @@ static int lang_kv(const char *key, const char *value, unsigned lineno, void *us
                                                     "%s: \"%s\" is not a file name pattern (no "
                                                     "'/', not . or ..)",
                                                     key, w[j]);
-                if (strv_extend((char ***)field, w, e) < 0)
+                if (jr_strv_extend((char ***)field, w, e) < 0)
                         return -1;
                 w = NULL;
                 return 0;
@@ -482,21 +274,16 @@ void jr_lang_free(jr_lang *l)
         free(l->name);
         free(l->path);
         free(l->source);
-        jr_lang_strv_free(l->build);
+        jr_strv_free(l->build);
         free(l->build_rootfs);
-        jr_lang_strv_free(l->run);
+        jr_strv_free(l->run);
         free(l->run_rootfs);
-        jr_lang_strv_free(l->env);
-        jr_lang_strv_free(l->build_env);
-        jr_lang_strv_free(l->run_env);
-        jr_lang_strv_free(l->artifacts);
-        jr_lang_strv_free(l->oom_markers);
+        jr_strv_free(l->env);
+        jr_strv_free(l->build_env);
+        jr_strv_free(l->run_env);
+        jr_strv_free(l->artifacts);
+        jr_strv_free(l->oom_markers);
         free(l);
-}
-
-static void lang_freep(jr_lang **l)
-{
-        jr_lang_free(*l);
 }
 
 static unsigned seen_line(const struct lang_parse *lp, const char *key)
@@ -548,20 +335,14 @@ static int lang_finish(struct lang_parse *lp, const char *stem, unsigned *line, 
 
 int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e)
 {
-        const char *base = strrchr(path, '/');
-        base = base ? base + 1 : path;
-        size_t bl = strlen(base), sl = strlen(lang_suffix);
-        if (bl <= sl || strcmp(base + bl - sl, lang_suffix) != 0)
-                return jr_error_set(e, EINVAL, "%s: not a %s file", path, lang_suffix);
-        _cleanup_free_ char *stem = strndup(base, bl - sl);
-        _cleanup_(lang_freep) jr_lang *l = calloc(1, sizeof *l);
-        if (!stem || !l)
-                return jr_error_errno(e, "out of memory");
-        l->path = strdup(path);
-        if (!l->path)
+        _cleanup_free_ char *stem = NULL;
+        if (jr_kv_file_stem(path, lang_suffix, &stem, e) < 0)
+                return -1;
+        _cleanup_lang_ jr_lang *l = calloc(1, sizeof *l);
+        if (!l || !(l->path = strdup(path)))
                 return jr_error_errno(e, "out of memory");
         struct lang_parse lp = {.l = l};
-        if (jr_lang_kv_read(path, lang_kv, &lp, e) < 0)
+        if (jr_kv_read(path, &jr_lang_kv_format, lang_kv, &lp, e) < 0)
                 return -1;
         unsigned line = 0;
         if (lang_finish(&lp, stem, &line, e) < 0)
@@ -583,43 +364,31 @@ void jr_lang_set_free(jr_lang_set *s)
         free(s);
 }
 
-static void set_freep(jr_lang_set **s)
-{
-        jr_lang_set_free(*s);
-}
-
 static int by_name(const void *a, const void *b)
 {
         return strcmp((*(jr_lang *const *)a)->name, (*(jr_lang *const *)b)->name);
 }
 
+static int add_lang(const char *path, void *userdata, jr_error *e)
+{
+        jr_lang_set *s = userdata;
+        jr_lang **nl = realloc(s->langs, (s->n + 1) * sizeof *nl);
+        if (!nl)
+                return jr_error_errno(e, "out of memory");
+        s->langs = nl;
+        if (jr_lang_load_file(path, &s->langs[s->n], e) < 0)
+                return -1;
+        s->n++;
+        return 0;
+}
+
 int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e)
 {
-        _cleanup_closedir_ DIR *d = opendir(dir);
-        if (!d)
-                return jr_error_errno(e, "languages directory \"%s\"", dir);
-        _cleanup_(set_freep) jr_lang_set *s = calloc(1, sizeof *s);
+        _cleanup_lang_set_ jr_lang_set *s = calloc(1, sizeof *s);
         if (!s)
                 return jr_error_errno(e, "out of memory");
-        size_t sl = strlen(lang_suffix);
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                size_t nl = strlen(de->d_name);
-                if (de->d_name[0] == '.' || nl <= sl || strcmp(de->d_name + nl - sl, lang_suffix))
-                        continue;
-                _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
-                        return jr_error_errno(e, "out of memory");
-                jr_lang **nl2 = realloc(s->langs, (s->n + 1) * sizeof *nl2);
-                if (!nl2)
-                        return jr_error_errno(e, "out of memory");
-                s->langs = nl2;
-                if (jr_lang_load_file(path, &s->langs[s->n], e) < 0)
-                        return -1;
-                s->n++;
-        }
-        if (errno != 0)
-                return jr_error_errno(e, "languages directory \"%s\"", dir);
+        if (jr_kv_dir_each(dir, lang_suffix, "languages", add_lang, s, e) < 0)
+                return -1;
         if (s->n == 0)
                 return jr_error_set(e, ENOENT, "languages directory \"%s\": no *%s files", dir,
                                     lang_suffix);
@@ -656,17 +425,15 @@ const char *const *jr_lang_names(const jr_lang_set *s)
         return s->names;
 }
 
+#ifdef JR_SOURCE_DIR
+#define SOURCE_LANGS JR_SOURCE_DIR "/langs"
+#else
+#define SOURCE_LANGS NULL
+#endif
+
 const char *jr_lang_default_dir(void)
 {
-        const char *env = getenv("JAILRUN_LANGS_DIR");
-        if (env && *env)
-                return env;
-#ifdef JR_SOURCE_DIR
-        struct stat st;
-        if (stat(JR_SOURCE_DIR "/langs", &st) == 0 && S_ISDIR(st.st_mode))
-                return JR_SOURCE_DIR "/langs";
-#endif
-        return "/usr/share/jailrun/langs";
+        return jr_default_dir("JAILRUN_LANGS_DIR", SOURCE_LANGS, "/usr/share/jailrun/langs");
 }
 
 /* ---- commands ---- */
@@ -680,14 +447,14 @@ void jr_lang_cmd_free(jr_lang_cmd *c)
 {
         if (!c)
                 return;
-        jr_lang_strv_free(c->argv);
-        jr_lang_strv_free(c->envp);
+        jr_strv_free(c->argv);
+        jr_strv_free(c->envp);
         c->argv = c->envp = NULL;
 }
 
 static int expand_all(char *const *t, const struct vars *v, char ***out, jr_error *e)
 {
-        size_t n = jr_lang_strv_len(t);
+        size_t n = jr_strv_len(t);
         _cleanup_strv_ char **r = calloc(n + 1, sizeof *r);
         if (!r)
                 return jr_error_errno(e, "out of memory");
@@ -712,7 +479,7 @@ static int env_set(char ***env, char *entry, jr_error *e)
         if (!one)
                 return jr_error_errno(e, "out of memory");
         one[0] = entry;
-        if (strv_extend(env, one, e) < 0) {
+        if (jr_strv_extend(env, one, e) < 0) {
                 free(one);
                 return -1;
         }

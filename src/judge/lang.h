@@ -11,7 +11,8 @@
  *   {heap_mb}  {mem_mb} minus the language's heap_reserve (at least 1)
  *   {{         a literal '{'
  *
- * The same line reader and word splitter parse the rootfs recipes (src/host/rootfs.c). */
+ * The same line format (jr_lang_kv_format) and word splitter (strv.h) serve the rootfs
+ * recipes (src/host/rootfs.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "kvfile.h"
 
 typedef struct jr_lang {
         char *name;                  /* "java": also the file's name without ".lang" */
@@ -57,6 +59,16 @@ int jr_lang_load_dir(const char *dir, jr_lang_set **out, jr_error *e);
 int jr_lang_load_file(const char *path, jr_lang **out, jr_error *e);
 void jr_lang_free(jr_lang *l);
 void jr_lang_set_free(jr_lang_set *s);
+static inline void jr_lang_freep(jr_lang **l)
+{
+        jr_lang_free(*l);
+}
+static inline void jr_lang_set_freep(jr_lang_set **s)
+{
+        jr_lang_set_free(*s);
+}
+#define _cleanup_lang_     __attribute__((cleanup(jr_lang_freep)))
+#define _cleanup_lang_set_ __attribute__((cleanup(jr_lang_set_freep)))
 
 /* NULL when unknown. */
 const jr_lang *jr_lang_find(const jr_lang_set *s, const char *name);
@@ -92,21 +104,6 @@ bool jr_lang_is_artifact(const jr_lang *l, const char *file_name);
 /* Whether n bytes of a failed run's output hold one of the language's oom_markers. */
 bool jr_lang_output_says_oom(const jr_lang *l, const char *buf, size_t n);
 
-/* ---- Shared with the rootfs recipes ---- */
-
-/* Called for each "key = value" line; lineno counts from 1. Return < 0 with e set to
- * a message without the file name (the reader adds "path:line: "). */
-typedef int (*jr_lang_kv_fn)(const char *key, const char *value, unsigned lineno, void *userdata,
-                             jr_error *e);
-
-/* Read a "key = value" file: '#' starts a comment (outside quotes), blank lines are
- * skipped, keys are [a-z0-9_]+, white space around '=' and at the ends is dropped. */
-int jr_lang_kv_read(const char *path, jr_lang_kv_fn fn, void *userdata, jr_error *e);
-
-/* Split a value into words: white space separates; '...' quotes literally, "..." quotes
- * with \" and \\ escapes. Returns a NULL-terminated malloc'd vector (free with
- * jr_lang_strv_free) and its length in *n (n may be NULL). */
-int jr_lang_split_words(const char *value, char ***out, size_t *n, jr_error *e);
-
-void jr_lang_strv_free(char **v);
-size_t jr_lang_strv_len(char *const *v);
+/* The format of the .lang files (kvfile.h's JR_KV_WORDS, lines of at most 4096 bytes),
+ * which the rootfs recipes share. */
+extern const jr_kv_format jr_lang_kv_format;

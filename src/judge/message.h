@@ -1,10 +1,10 @@
-/* The wire messages of jailrun (shared/spec/messages.md): parse and validate a
+/* The wire messages of jailrun (docs/messages.md): parse and validate a
  * submission, generate result and event JSON within a size cap.
  *
  * No I/O, no Kafka, no jail: bytes in, structs out, and structs in, bytes out.
  *
  * Byte strings. Every payload (source, stdin, outputs, ids) is a jr_bytes {ptr, len}
- * and may contain NUL bytes: use len, never strlen. Strings owned by a parsed
+ * (bytes.h) and may contain NUL bytes: use len, never strlen. Strings owned by a parsed
  * jr_submission are also NUL-terminated (ptr[len] == '\0') so that those known to be
  * NUL-free (language names) can be passed to C APIs.
  *
@@ -19,32 +19,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "checker.h"
 #include "clock.h"
 #include "error.h"
-
-/* ---------------------------------------------------------------- byte strings */
-
-/* jr_bytes {ptr, len}, a borrowed byte string, comes from checker.h. */
-
-/* An owned byte string: ptr is malloc'd and NUL-terminated; release with free(ptr). */
-typedef struct jr_buf {
-        char *ptr;
-        size_t len;
-} jr_buf;
-
-#define JR_BYTES_LIT(lit) ((jr_bytes){"" lit, sizeof(lit) - 1})
-
-static inline jr_bytes jr_bytes_cstr(const char *s)
-{
-        return (jr_bytes){s, s ? strlen(s) : 0};
-}
-
-static inline bool jr_bytes_eq(jr_bytes a, const char *s)
-{
-        size_t n = strlen(s);
-        return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
-}
 
 /* ---------------------------------------------------------------- statuses */
 

@@ -1,7 +1,7 @@
 /* Executors: framing, the executor process, spawning. See executor.h. */
 #include "executor.h"
 
-#include "cli.h"
+#include "jailopts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include "judge.h"
 #include "lang.h"
 #include "log.h"
+#include "strv.h"
 #include "units.h"
 
 /* ---- framing ---------------------------------------------------------------------- */
@@ -288,10 +289,11 @@ int jr_executor_main(const jr_executor_opts *o)
         signal(SIGPIPE, SIG_IGN);
         struct exec_ctx x = {.fd = o->fd};
         jr_error e = {0};
-        jr_lang_set *langs = NULL;
-        jr_sandbox *sb = NULL;
-        jr_slot *slot = NULL;
-        jr_judge *judge = NULL;
+        /* freed in reverse order: the judge before its slot, the slot before its sandbox */
+        _cleanup_lang_set_ jr_lang_set *langs = NULL;
+        _cleanup_sandbox_ jr_sandbox *sb = NULL;
+        _cleanup_slot_ jr_slot *slot = NULL;
+        _cleanup_judge_ jr_judge *judge = NULL;
         int status = 1;
 
         jr_judge_opts jo = {.rootfs_dir = o->rootfs_dir};
@@ -315,7 +317,7 @@ int jr_executor_main(const jr_executor_opts *o)
         char ready[512];
         snprintf(ready, sizeof ready, "%s", jr_sandbox_describe(sb));
         if (jr_frame_send(x.fd, JR_FRAME_READY, ready, strlen(ready), NULL, 0, NULL, 0, &e) < 0)
-                goto out;
+                return status;
         for (;;) {
                 uint32_t type;
                 jr_buf frame = {0};
@@ -335,14 +337,9 @@ int jr_executor_main(const jr_executor_opts *o)
                 if (r < 0 || x.broken)
                         break;
         }
-        goto out;
+        return status;
 failed:
         jr_frame_send(x.fd, JR_FRAME_FAILED, e.msg, strlen(e.msg), NULL, 0, NULL, 0, NULL);
-out:
-        jr_judge_free(judge);
-        jr_slot_free(slot);
-        jr_sandbox_free(sb);
-        jr_lang_set_free(langs);
         return status;
 }
 
@@ -430,7 +427,7 @@ char **jr_executor_argv(const jr_executor_args *a, unsigned slot)
         }
         for (size_t k = 0; k < n; k++)
                 if (!v[k]) {
-                        jr_lang_strv_free(v);
+                        jr_strv_free(v);
                         return NULL;
                 }
         return v;

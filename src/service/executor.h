@@ -149,7 +149,7 @@ typedef struct jr_executor_args {
 
 /* argv of slot `slot`'s executor: jailrun serve --executor SLOT [--langs DIR]
  * [--rootfs-dir DIR] [--cgroup MODE] [--fallback LIST]. NULL when out of memory; free with
- * jr_lang_strv_free(). */
+ * jr_strv_free(). */
 char **jr_executor_argv(const jr_executor_args *a, unsigned slot);
 /* The hidden `jailrun serve --executor SLOT ...`: parse what jr_executor_argv() built, with
  * JAILRUN_CGROUP and JAILRUN_CG_FALLBACKS under the options, and run jr_executor_main() on

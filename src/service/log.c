@@ -13,6 +13,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "clock.h"
+#include "utf8.h"
 
 /* A value longer than this is cut (a log line is for people and log shippers). */
 #define LOG_VALUE_MAX 8192
@@ -60,40 +61,6 @@ bool jr_log_enabled(jr_log_level level)
         return (int)level <= atomic_load(&log_level);
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-        unsigned char c = p[0];
-        if (c < 0x80)
-                return 1;
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-                len = 2;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                len = 3;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                len = 4;
-                cp = c & 0x07;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (p[i] & 0x3f);
-        }
-        /* overlong forms, surrogates and beyond U+10FFFF */
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
-
 /* Write s as a JSON string: invalid UTF-8 becomes U+FFFD, more than LOG_VALUE_MAX bytes
  * are cut on a character boundary. */
 static void gen_bytes(yajl_gen g, const void *ptr, size_t len)
@@ -103,7 +70,7 @@ static void gen_bytes(yajl_gen g, const void *ptr, size_t len)
         unsigned char buf[LOG_VALUE_MAX + 4];
         size_t out = 0;
         for (size_t i = 0; i < len && out < LOG_VALUE_MAX;) {
-                size_t n = utf8_seq(p + i, len - i);
+                size_t n = jr_utf8_seq(p + i, len - i, NULL);
                 if (n == 0) {
                         memcpy(buf + out, replacement, 3);
                         out += 3;

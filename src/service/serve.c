@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "cli.h"
+#include "jailopts.h"
 #include "clock.h"
 #include "judge.h"
 #include "log.h"

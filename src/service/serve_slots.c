@@ -16,6 +16,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "serve_internal.h"
+#include "strv.h"
 
 extern char **environ;
 
@@ -526,7 +527,7 @@ void serve_slots_free(struct serve *s)
                 job_free(sl->job);
                 sl->job = NULL;
                 jr_frame_reader_free(&sl->rd);
-                jr_lang_strv_free(sl->argv);
+                jr_strv_free(sl->argv);
         }
         free(s->slots);
         s->slots = NULL;

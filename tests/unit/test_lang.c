@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lang.h"
+#include "strv.h"
 #include "testutil.h"
 
 static char tmpdir[256];
@@ -81,22 +82,22 @@ Test(lang, full_file)
         cr_assert_str_eq(l->name, "java");
         cr_assert_str_eq(l->path, path);
         cr_assert_str_eq(l->source, "Main.java");
-        cr_assert_eq(jr_lang_strv_len(l->build), 5);
+        cr_assert_eq(jr_strv_len(l->build), 5);
         cr_assert_str_eq(l->build[1], "-J-Xmx{heap_mb}m");
         cr_assert_str_eq(l->build_rootfs, "java");
         cr_assert_eq(l->build_time_ms, 90000);
         cr_assert_eq(l->build_memory_bytes, 1ULL << 30);
         cr_assert_eq(l->build_pids, 128);
         cr_assert_eq(l->build_tmp_bytes, 256ULL << 20);
-        cr_assert_eq(jr_lang_strv_len(l->run), 8);
+        cr_assert_eq(jr_strv_len(l->run), 8);
         cr_assert_str_eq(l->run[3], "has space");
         cr_assert_str_eq(l->run[4], "q\"uote#");
         cr_assert_str_eq(l->run_rootfs, "java-run");
         cr_assert_eq(l->run_extra_pids, 64);
         cr_assert_eq(l->min_memory_bytes, 96ULL << 20);
         cr_assert_eq(l->heap_reserve_bytes, 40ULL << 20);
-        cr_assert_eq(jr_lang_strv_len(l->env), 3);
-        cr_assert_eq(jr_lang_strv_len(l->artifacts), 2);
+        cr_assert_eq(jr_strv_len(l->env), 3);
+        cr_assert_eq(jr_strv_len(l->artifacts), 2);
         cr_assert_str_eq(l->artifacts[1], "Main$*.class");
         jr_lang_free(l);
 }
@@ -178,7 +179,7 @@ Test(lang, split_words)
         char **w = NULL;
         size_t n = 0;
         jr_error e = {0};
-        ASSERT_OK(jr_lang_split_words("  a 'b c' \"d \\\"e\\\\\" f'g'h  ''  ", &w, &n, &e), e);
+        ASSERT_OK(jr_strv_split_words("  a 'b c' \"d \\\"e\\\\\" f'g'h  ''  ", &w, &n, &e), e);
         cr_assert_eq(n, 5);
         cr_assert_str_eq(w[0], "a");
         cr_assert_str_eq(w[1], "b c");
@@ -186,17 +187,17 @@ Test(lang, split_words)
         cr_assert_str_eq(w[3], "fgh");
         cr_assert_str_eq(w[4], "");
         cr_assert_null(w[5]);
-        jr_lang_strv_free(w);
+        jr_strv_free(w);
 
-        ASSERT_OK(jr_lang_split_words("   ", &w, &n, &e), e);
+        ASSERT_OK(jr_strv_split_words("   ", &w, &n, &e), e);
         cr_assert_eq(n, 0);
         cr_assert_null(w[0]);
-        jr_lang_strv_free(w);
+        jr_strv_free(w);
 
         w = NULL;
-        cr_assert_lt(jr_lang_split_words("a 'b", &w, &n, &e), 0);
+        cr_assert_lt(jr_strv_split_words("a 'b", &w, &n, &e), 0);
         cr_assert_null(w);
-        cr_assert_lt(jr_lang_split_words("a \"b", &w, &n, &e), 0);
+        cr_assert_lt(jr_strv_split_words("a \"b", &w, &n, &e), 0);
 }
 
 /* Every error class: the text of a file "x.lang", the line the message must name

@@ -31,8 +31,7 @@
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 
-/* libseccomp's header is shadowed by sandbox/seccomp.h on the -I path (see
- * sandbox/seccomp.c); it is only needed here to resolve names to numbers. */
+/* libseccomp's header, only to resolve names to numbers */
 #include <seccomp.h>
 
 #include "cleanup.h"

@@ -1,4 +1,5 @@
-#include "cli.h"
+/* The host's jail options. See jailopts.h. */
+#include "jailopts.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "config.h"
+#include "units.h"
 
 int jr_parse_cg_mode(const char *arg, jr_cg_mode *out, jr_error *e)
 {
@@ -50,6 +51,28 @@ int jr_parse_fallbacks(const char *list, unsigned *out, jr_error *e)
                         p++;
         }
         *out |= flags;
+        return 0;
+}
+
+int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e)
+{
+        const char *v = getenv("JAILRUN_CGROUP");
+        if (!v || !*v)
+                return 0;
+        if (jr_parse_cg_mode(v, mode, e) < 0)
+                return jr_error_wrap(e, "JAILRUN_CGROUP");
+        return 0;
+}
+
+int jr_config_slot_uid_base(uid_t *base, jr_error *e)
+{
+        const char *v = getenv("JAILRUN_SLOT_UID_BASE");
+        uint64_t x = JR_DEFAULT_SLOT_UID_BASE;
+        if (v && *v &&
+            (jr_parse_uint(v, UINT64_MAX, &x, e) < 0 ||
+             jr_check_range(x, 1, JR_SLOT_UID_BASE_MAX, v, e) < 0))
+                return jr_error_wrap(e, "JAILRUN_SLOT_UID_BASE");
+        *base = (uid_t)x;
         return 0;
 }
 

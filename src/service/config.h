@@ -37,7 +37,7 @@
 #include <sys/types.h>
 
 #include "error.h"
-#include "jail.h"
+#include "jailopts.h"
 
 #define JR_CONFIG_DEFAULT_PATH "/etc/jailrun/jailrun.conf"
 #define JR_CONFIG_MAX_BYTES    (1024 * 1024)
@@ -112,6 +112,16 @@ void jr_config_get(size_t i, jr_config_entry *out);
  * source. */
 int jr_config_check_env(jr_error *e);
 
+/* jr_config_load, then jr_config_check_env: `jailrun config` and the "config" check of
+ * `jailrun doctor`. Returns 1 with *file the file read, 0 with *file the default file
+ * (which is missing: the defaults and the environment apply), or a jr_config_failure
+ * with e set (*file is set too when the file was loaded). */
+typedef enum jr_config_failure {
+        JR_CONFIG_UNREADABLE = -1, /* the file cannot be read or parsed: nothing loaded */
+        JR_CONFIG_INVALID = -2,    /* loaded, but a value (file or environment) is invalid */
+} jr_config_failure;
+int jr_config_check(const char *path, const char **file, jr_error *e);
+
 /* The start-up hook of main(): takes a leading `--config FILE` off argv (it then applies
  * to any command), and loads the configuration for every command except those that load
  * it themselves to report errors their own way (`config`, `doctor`) and --help or
@@ -120,12 +130,6 @@ int jr_config_load_for_main(int *argc, char ***argv, jr_error *e);
 /* The --config FILE given before the command, NULL when none. */
 const char *jr_config_main_path(void);
 
-/* ---- typed accessors for settings that have no consumer elsewhere yet ---- */
-
-/* JAILRUN_CGROUP (auto, v1, v2): the cgroup backend when no --cgroup option says
- * otherwise. *mode is untouched when the variable is unset or empty. */
-int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e);
-/* JAILRUN_SLOT_UID_BASE: slot N runs as uid and gid base + N (default 60000). */
-int jr_config_slot_uid_base(uid_t *base, jr_error *e);
-
-/* JAILRUN_CG_FALLBACKS's parser: src/cli/cli.h. */
+/* The typed accessors of JAILRUN_CGROUP and JAILRUN_SLOT_UID_BASE (jr_config_cg_mode,
+ * jr_config_slot_uid_base) and the parser of JAILRUN_CG_FALLBACKS are their consumer's,
+ * src/host/jailopts.h. */

@@ -1,17 +1,15 @@
 /* The configuration file: parse, check, export to the environment. See config.h. */
 #include "config.h"
 
-#include "cli.h"
-
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "jailopts.h"
+#include "kvfile.h"
 #include "judge.h"
 #include "lang.h"
 #include "metrics.h"
@@ -39,7 +37,7 @@ static const char *dflt_recipes(void)
         }
 
 const jr_config_key jr_config_keys[] = {
-    /* the worker's variables (shared/spec/messages.md) */
+    /* the worker's variables (docs/messages.md) */
     KEY("KAFKA_BROKERS", JR_CONFIG_TEXT, "localhost:9092",
         "comma-separated brokers; \"embedded\" starts an in-process mock cluster"),
     KEY("KAFKA_TOPIC", JR_CONFIG_NAME, "scripts", "topic of the submissions"),
@@ -89,7 +87,7 @@ const jr_config_key jr_config_keys[] = {
         "finished submission ids remembered to suppress duplicate results", .max = UINT32_MAX / 4),
     /* the jails */
     KEY("JAILRUN_SLOT_UID_BASE", JR_CONFIG_UINT, "60000",
-        "slot N runs as uid and gid BASE + N (never 0)", .min = 1, .max = UINT32_MAX - 65536),
+        "slot N runs as uid and gid BASE + N (never 0)", .min = 1, .max = JR_SLOT_UID_BASE_MAX),
     KEY("JAILRUN_CGROUP", JR_CONFIG_CHOICE, "auto", "cgroup backend: auto, v1 or v2",
         .choices = "auto|v1|v2"),
     KEY("JAILRUN_CG_FALLBACKS", JR_CONFIG_FALLBACKS, "",
@@ -145,17 +143,6 @@ const jr_config_key *jr_config_find(const char *name)
 
 /* ---- values ---------------------------------------------------------------------------- */
 
-static int check_range(uint64_t v, uint64_t min, uint64_t max, const char *value, jr_error *e)
-{
-        if (v < min)
-                return jr_error_set(e, 0, "\"%s\" is below the minimum of %llu", value,
-                                    (unsigned long long)min);
-        if (max && v > max)
-                return jr_error_set(e, 0, "\"%s\" is above the maximum of %llu", value,
-                                    (unsigned long long)max);
-        return 0;
-}
-
 static bool choice_has(const char *choices, const char *v)
 {
         size_t len = strlen(v);
@@ -193,15 +180,15 @@ int jr_config_check_value(const jr_config_key *k, const char *value, jr_error *e
         case JR_CONFIG_UINT:
                 if (jr_parse_uint(value, UINT64_MAX, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_DURATION:
                 if (jr_parse_duration_ms(value, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_SIZE:
                 if (jr_parse_size(value, &v, e) < 0)
                         return -1;
-                return check_range(v, k->min, k->max, value, e);
+                return jr_check_range(v, k->min, k->max, value, e);
         case JR_CONFIG_CHOICE:
                 if (!choice_has(k->choices, value))
                         return jr_error_set(e, 0, "\"%s\" is not one of %s", value, k->choices);
@@ -242,92 +229,20 @@ static void file_values_free(struct file_value *v)
         }
 }
 
-static bool is_blank(char c)
+/* One line of the file: the key (its syntax checked by the reader) must be known and
+ * set once, and its value valid for it. */
+static int config_kv(const char *key, char *raw, unsigned lineno, void *userdata, jr_error *e)
 {
-        return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* Parse the value part of a line (after '='), in place. */
-static int parse_value(char *s, char **out, jr_error *e)
-{
-        while (is_blank(*s))
-                s++;
-        char *w = s, *r = s;
-        if (*r == '"' || *r == '\'') {
-                char q = *r++;
-                for (;;) {
-                        if (!*r)
-                                return jr_error_set(e, 0, "unterminated %c quote", q);
-                        if (*r == q)
-                                break;
-                        if (q == '"' && *r == '\\') {
-                                if (r[1] != '"' && r[1] != '\\')
-                                        return jr_error_set(e, 0,
-                                                            "unknown escape \"\\%c\" (only \\\" "
-                                                            "and \\\\)",
-                                                            r[1] ? r[1] : ' ');
-                                r++;
-                        }
-                        *w++ = *r++;
-                }
-                r++;
-                while (is_blank(*r))
-                        r++;
-                if (*r && *r != '#')
-                        return jr_error_set(e, 0, "text after the closing quote");
-                *w = '\0';
-                *out = s;
-                return 0;
-        }
-        /* unquoted: a '#' at the start or after white space starts a comment */
-        for (; *r; r++) {
-                if (*r == '#' && (r == s || is_blank(r[-1])))
-                        break;
-                if (*r == '"' || *r == '\'')
-                        return jr_error_set(e, 0, "a quote inside a value (quote the whole value)");
-        }
-        *r = '\0';
-        while (r > s && is_blank(r[-1]))
-                *--r = '\0';
-        *out = s;
-        return 0;
-}
-
-static bool valid_key_syntax(const char *k)
-{
-        if (!(*k >= 'A' && *k <= 'Z'))
-                return false;
-        for (; *k; k++)
-                if (!((*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') || *k == '_'))
-                        return false;
-        return true;
-}
-
-static int parse_line(char *line, unsigned lineno, struct file_value *vals, jr_error *e)
-{
-        char *p = line;
-        while (is_blank(*p))
-                p++;
-        if (!*p || *p == '#')
-                return 0;
-        char *eq = strchr(p, '=');
-        if (!eq)
-                return jr_error_set(e, 0, "expected KEY = value");
-        char *k_end = eq;
-        while (k_end > p && is_blank(k_end[-1]))
-                k_end--;
-        *k_end = '\0';
-        if (!valid_key_syntax(p))
-                return jr_error_set(e, 0, "\"%s\" is not a key (KEY = value)", p);
-        const jr_config_key *k = jr_config_find(p);
+        struct file_value *vals = userdata;
+        const jr_config_key *k = jr_config_find(key);
         if (!k)
                 return jr_error_set(e, 0, "unknown key \"%s\" (`jailrun config` lists the keys)",
-                                    p);
+                                    key);
         size_t idx = (size_t)(k - jr_config_keys);
         if (vals[idx].line)
                 return jr_error_set(e, 0, "%s: already set on line %u", k->name, vals[idx].line);
         char *value = NULL;
-        if (parse_value(eq + 1, &value, e) < 0)
+        if (jr_kv_string(raw, &value, e) < 0)
                 return jr_error_wrap(e, "%s", k->name);
         if (jr_config_check_value(k, value, e) < 0)
                 return jr_error_wrap(e, "%s", k->name);
@@ -335,68 +250,6 @@ static int parse_line(char *line, unsigned lineno, struct file_value *vals, jr_e
         if (!vals[idx].value)
                 return jr_error_set(e, ENOMEM, "%s", k->name);
         vals[idx].line = lineno;
-        return 0;
-}
-
-static int read_file(const char *path, bool must_exist, char **text, size_t *len, jr_error *e)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                if (errno == ENOENT && !must_exist) {
-                        *text = NULL;
-                        return 0;
-                }
-                return jr_error_errno(e, "open \"%s\"", path);
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return jr_error_errno(e, "stat \"%s\"", path);
-        if (S_ISDIR(st.st_mode))
-                return jr_error_set(e, EISDIR, "\"%s\"", path);
-        size_t cap = 4096, n = 0;
-        _cleanup_free_ char *buf = malloc(cap + 1);
-        if (!buf)
-                return jr_error_set(e, ENOMEM, "read \"%s\"", path);
-        for (;;) {
-                if (n == cap) {
-                        if (cap >= JR_CONFIG_MAX_BYTES)
-                                return jr_error_set(e, 0, "\"%s\": larger than %d bytes", path,
-                                                    JR_CONFIG_MAX_BYTES);
-                        cap *= 2;
-                        char *nb = realloc(buf, cap + 1);
-                        if (!nb)
-                                return jr_error_set(e, ENOMEM, "read \"%s\"", path);
-                        buf = nb;
-                }
-                ssize_t r = read(fd, buf + n, cap - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return jr_error_errno(e, "read \"%s\"", path);
-                if (r == 0)
-                        break;
-                n += (size_t)r;
-        }
-        buf[n] = '\0';
-        if (strlen(buf) != n)
-                return jr_error_set(e, 0, "\"%s\": a NUL byte in a text file", path);
-        *len = n;
-        *text = TAKE_PTR(buf);
-        return 1;
-}
-
-static int parse_text(const char *path, char *text, struct file_value *vals, jr_error *e)
-{
-        unsigned lineno = 0;
-        for (char *line = text; line;) {
-                char *nl = strchr(line, '\n');
-                if (nl)
-                        *nl = '\0';
-                lineno++;
-                if (parse_line(line, lineno, vals, e) < 0)
-                        return jr_error_wrap(e, "%s:%u", path, lineno);
-                line = nl ? nl + 1 : NULL;
-        }
         return 0;
 }
 
@@ -423,13 +276,14 @@ int jr_config_load(const char *path, jr_error *e)
                 path = JR_CONFIG_DEFAULT_PATH;
                 must_exist = false;
         }
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        int r = read_file(path, must_exist, &text, &len, e);
-        if (r < 0)
-                return jr_error_wrap(e, "config");
+        /* read whole: a file too large or with a NUL byte is refused before any line */
+        const jr_kv_format format = {.syntax = JR_KV_STRING,
+                                     .max_bytes = JR_CONFIG_MAX_BYTES,
+                                     .what = "config",
+                                     .missing_ok = !must_exist};
         struct file_value vals[64] = {0};
-        if (r > 0 && parse_text(path, text, vals, e) < 0) {
+        int r = jr_kv_read(path, &format, config_kv, vals, e);
+        if (r < 0) {
                 file_values_free(vals);
                 return -1;
         }
@@ -514,6 +368,16 @@ int jr_config_check_env(jr_error *e)
         return 0;
 }
 
+int jr_config_check(const char *path, const char **file, jr_error *e)
+{
+        if (jr_config_load(path, e) < 0)
+                return JR_CONFIG_UNREADABLE;
+        *file = jr_config_path() ? jr_config_path() : JR_CONFIG_DEFAULT_PATH;
+        if (jr_config_check_env(e) < 0)
+                return JR_CONFIG_INVALID;
+        return jr_config_path() != NULL;
+}
+
 /* ---- main's hook ------------------------------------------------------------------------ */
 
 static const char *main_path;
@@ -552,30 +416,5 @@ int jr_config_load_for_main(int *argc, char ***argv, jr_error *e)
          * configuration again: make them read the same file. */
         if (main_path && setenv("JAILRUN_CONFIG", main_path, 1) < 0)
                 return jr_error_errno(e, "setenv JAILRUN_CONFIG");
-        return 0;
-}
-
-/* ---- accessors ------------------------------------------------------------------------- */
-
-int jr_config_cg_mode(jr_cg_mode *mode, jr_error *e)
-{
-        const char *v = getenv("JAILRUN_CGROUP");
-        if (!v || !*v)
-                return 0;
-        if (jr_parse_cg_mode(v, mode, e) < 0)
-                return jr_error_wrap(e, "JAILRUN_CGROUP");
-        return 0;
-}
-
-int jr_config_slot_uid_base(uid_t *base, jr_error *e)
-{
-        const jr_config_key *k = jr_config_find("JAILRUN_SLOT_UID_BASE");
-        const char *v = getenv(k->name);
-        uint64_t x = 60000;
-        if (v && *v) {
-                if (jr_config_check_value(k, v, e) < 0 || jr_parse_uint(v, UINT32_MAX, &x, e) < 0)
-                        return jr_error_wrap(e, "%s", k->name);
-        }
-        *base = (uid_t)x;
         return 0;
 }
