@@ -12,6 +12,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "cleanup.h"
+#include "utf8.h"
 
 #define MAX_DEPTH         64
 #define MAX_NODES_DEFAULT 100000
@@ -65,40 +66,6 @@ __attribute__((format(printf, 2, 3))) static void o_fmt(struct out *o, const cha
         o_raw(o, buf, (size_t)n);
 }
 
-/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-        unsigned char c = s[0];
-        if (c < 0x80)
-                return 1;
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-                len = 2;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                len = 3;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                len = 4;
-                cp = c & 0x07;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-                return 0;
-        return len;
-}
-
 /* s as a JSON string, quotes included. */
 static void o_json(struct out *o, const char *s, size_t n)
 {
@@ -108,7 +75,8 @@ static void o_json(struct out *o, const char *s, size_t n)
         size_t run = 0; /* bytes copied as they are, pending */
         for (size_t i = 0; i < n;) {
                 unsigned char c = u[i];
-                size_t l = c >= 0x80 ? utf8_seq(u + i, n - i) : 1;
+                size_t bad = 1;
+                size_t l = c >= 0x80 ? jr_utf8_seq(u + i, n - i, &bad) : 1;
                 if (l > 1 || (l == 1 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)) {
                         i += l;
                         run += l;
@@ -118,7 +86,10 @@ static void o_json(struct out *o, const char *s, size_t n)
                 run = 0;
                 char esc[8];
                 if (l == 0) {
+                        /* one U+FFFD for the maximal invalid subpart, as Unicode advises */
                         o_raw(o, "\\ufffd", 6);
+                        i += bad;
+                        continue;
                 } else if (c == '"' || c == '\\') {
                         esc[0] = '\\';
                         esc[1] = (char)c;
