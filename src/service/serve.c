@@ -358,7 +358,7 @@ static int serve_configure(struct serve *s, const jr_serve_opts *o, jr_error *e)
                         return jr_error_wrap(e, "option --log-level");
                 jr_log_set_level(l);
         }
-        if (jr_kafka_config_from_env(&s->kcfg, e) < 0)
+        if (jr_kafka_config_from_env(&s->kcfg, e) < 0 || serve_http_kafka_defaults(s, e) < 0)
                 return -1;
         if (o->log_file && jr_log_open(o->log_file, e) < 0)
                 return -1;

@@ -223,6 +223,8 @@ extern const struct serve_source_ops serve_front_ops, serve_http_ops;
 /* JAILRUN_HTTP_ADDR (or EXECUTOR_PORT) and the other settings of the front door; s->http
  * stays NULL without an address. Nothing is started. */
 int serve_http_configure(struct serve *s, jr_error *e);
+/* The Kafka properties an HTTP front door wants (after jr_kafka_config_from_env). */
+int serve_http_kafka_defaults(struct serve *s, jr_error *e);
 /* Open the results store (before the executors: it fails early). */
 int serve_http_open(struct serve *s, jr_error *e);
 /* After the producer exists: the front door's consumer and the listener. */
