@@ -170,8 +170,8 @@ static int loop_timeout(struct serve *s)
         for (int i = 0; i < SERVE_SRC__COUNT; i++)
                 if (s->src[i].fd >= 0 && s->src[i].ops->timeout_ms)
                         t = min_timeout(t, s->src[i].ops->timeout_ms(s));
-        if (s->phase == PHASE_STARTING)
-                t = min_timeout(t, until(s->startup_deadline, now));
+        if (s->phase == PHASE_STARTING) /* at once with no executor to wait for (0 slots) */
+                t = min_timeout(t, serve_slots_all_idle(s) ? 0 : until(s->startup_deadline, now));
         if (s->phase == PHASE_FLUSHING)
                 t = min_timeout(t, until(s->flush_deadline, now));
         return min_timeout(t, serve_slots_timeout_ms(s, now));
