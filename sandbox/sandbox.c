@@ -176,3 +176,13 @@ gid_t jr_slot_gid(const jr_slot *slot)
 {
         return slot->gid;
 }
+
+unsigned jr_slot_index(const jr_slot *slot)
+{
+        return slot->index;
+}
+
+jr_sandbox *jr_slot_sandbox(const jr_slot *slot)
+{
+        return slot->sb;
+}

@@ -604,76 +604,126 @@ static void on_sync(struct run_state *s, int fd, bool *open)
         }
 }
 
-/* The event loop of one run: init's pidfd, the sync socket, the two output pipes and a
- * timerfd, in one epoll. Returns when init has exited and the pipes are drained. */
-static int supervise(jr_sandbox *sb, struct run_state *s, int sync_fd, struct pump pumps[2],
-                     jr_error *e)
+/* One jail of a jr_jail_run_many() call, from its mount plan to its clean-up. Its
+ * children read `c` in place for the whole run: a jail_run never moves. */
+struct jail_run {
+        jr_slot *slot;
+        const jr_run_config *cfg;
+        jr_run_result *res;
+        jr_mount_plan plan;
+        jr_cg_run *cg;
+        int sync_pair[2], out_pipe[2], err_pipe[2];
+        int devnull, pidfd, tfd;
+        int *bind_fds; /* detached clones of the bind sources, nbind of them */
+        size_t nbind;
+        int *keep;
+        long pid;          /* init, once cloned */
+        bool stdio_closed; /* cfg->close_stdio: the caller's fds are closed */
+        bool init_alive, sync_open;
+        struct child_ctx c;
+        struct run_state s;
+        struct pump pumps[2]; /* stdout (fd -1 when direct), stderr */
+        uint64_t t_begin, t_clone;
+};
+
+/* What an epoll event is about: (jail index << 8) | one of these. */
+enum { EV_INIT, EV_SYNC, EV_TIMER, EV_PUMP /* + 0 stdout, + 1 stderr */ };
+
+static int watch(int ep, int fd, size_t jail, unsigned what, jr_error *e)
+{
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)jail << 8 | what};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+                return jr_error_errno(e, "epoll_ctl");
+        return 0;
+}
+
+static void on_init_exit(int ep, struct jail_run *r)
+{
+        int sync_fd = r->sync_pair[0];
+        /* Messages sent before init died are still queued. */
+        while (r->sync_open) {
+                struct pollfd p = {sync_fd, POLLIN, 0};
+                if (poll(&p, 1, 0) <= 0)
+                        break;
+                on_sync(&r->s, sync_fd, &r->sync_open);
+        }
+        r->init_alive = false;
+        if (!r->s.end_ns)
+                r->s.end_ns = jr_mono_ns();
+        epoll_ctl(ep, EPOLL_CTL_DEL, r->pidfd, NULL);
+        if (r->sync_open)
+                epoll_ctl(ep, EPOLL_CTL_DEL, sync_fd, NULL);
+        r->sync_open = false;
+        arm_timer(r->tfd, UINT64_MAX);
+}
+
+static bool any_active(const struct jail_run *runs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (runs[i].init_alive || runs[i].pumps[0].fd >= 0 || runs[i].pumps[1].fd >= 0)
+                        return true;
+        return false;
+}
+
+/* The event loop of the runs: for each jail, init's pidfd, the sync socket, the output
+ * pipes and a timerfd, all in one epoll. Returns when every init has exited and every
+ * pipe is drained. The jails run independently: one ending (or being killed) ends
+ * nothing else; each has its own limits. */
+static int supervise(jr_sandbox *sb, struct jail_run *runs, size_t n, jr_error *e)
 {
         _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-        _cleanup_close_ int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (ep < 0 || tfd < 0)
-                return jr_error_errno(e, "epoll/timerfd");
-        struct epoll_event ev = {.events = EPOLLIN};
-        ev.data.u32 = 0;
-        epoll_ctl(ep, EPOLL_CTL_ADD, s->pidfd, &ev);
-        ev.data.u32 = 1;
-        epoll_ctl(ep, EPOLL_CTL_ADD, sync_fd, &ev);
-        ev.data.u32 = 2;
-        epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
-        for (int i = 0; i < 2; i++) {
-                ev.data.u32 = 3 + (unsigned)i;
-                epoll_ctl(ep, EPOLL_CTL_ADD, pumps[i].fd, &ev);
-        }
+        if (ep < 0)
+                return jr_error_errno(e, "epoll_create1");
         bool poll_memory = jr_cg_get_fallbacks(sb->cg) & JR_FB_NO_MEMORY_PEAK;
-        arm_timer(tfd, next_tick_ns(s, sb->ncpu, poll_memory));
+        for (size_t i = 0; i < n; i++) {
+                struct jail_run *r = &runs[i];
+                r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+                if (r->tfd < 0)
+                        return jr_error_errno(e, "timerfd_create");
+                if (watch(ep, r->pidfd, i, EV_INIT, e) < 0 ||
+                    watch(ep, r->sync_pair[0], i, EV_SYNC, e) < 0 ||
+                    watch(ep, r->tfd, i, EV_TIMER, e) < 0)
+                        return -1;
+                for (unsigned k = 0; k < 2; k++)
+                        if (r->pumps[k].fd >= 0 && watch(ep, r->pumps[k].fd, i, EV_PUMP + k, e) < 0)
+                                return -1;
+                r->init_alive = r->sync_open = true;
+                arm_timer(r->tfd, next_tick_ns(&r->s, sb->ncpu, poll_memory));
+        }
 
-        bool init_alive = true, sync_open = true;
-        while (init_alive || pumps[0].fd >= 0 || pumps[1].fd >= 0) {
+        while (any_active(runs, n)) {
                 struct epoll_event evs[8];
-                int n = epoll_wait(ep, evs, 8, -1);
-                if (n < 0) {
+                int nev = epoll_wait(ep, evs, 8, -1);
+                if (nev < 0) {
                         if (errno == EINTR)
                                 continue;
                         return jr_error_errno(e, "epoll_wait");
                 }
-                for (int i = 0; i < n; i++) {
-                        uint32_t id = evs[i].data.u32;
-                        if (id == 0) {
-                                /* Messages sent before init died are still queued. */
-                                while (sync_open) {
-                                        struct pollfd p = {sync_fd, POLLIN, 0};
-                                        if (poll(&p, 1, 0) <= 0)
-                                                break;
-                                        on_sync(s, sync_fd, &sync_open);
-                                }
-                                init_alive = false;
-                                if (!s->end_ns)
-                                        s->end_ns = jr_mono_ns();
-                                epoll_ctl(ep, EPOLL_CTL_DEL, s->pidfd, NULL);
-                                if (sync_open)
-                                        epoll_ctl(ep, EPOLL_CTL_DEL, sync_fd, NULL);
-                                sync_open = false;
-                                arm_timer(tfd, UINT64_MAX);
-                        } else if (id == 1) {
-                                on_sync(s, sync_fd, &sync_open);
-                                if (!sync_open)
-                                        epoll_ctl(ep, EPOLL_CTL_DEL, sync_fd, NULL);
-                        } else if (id == 2) {
+                for (int i = 0; i < nev; i++) {
+                        struct jail_run *r = &runs[evs[i].data.u64 >> 8];
+                        unsigned what = (unsigned)(evs[i].data.u64 & 0xff);
+                        if (what == EV_INIT) {
+                                on_init_exit(ep, r);
+                        } else if (what == EV_SYNC) {
+                                on_sync(&r->s, r->sync_pair[0], &r->sync_open);
+                                if (!r->sync_open)
+                                        epoll_ctl(ep, EPOLL_CTL_DEL, r->sync_pair[0], NULL);
+                        } else if (what == EV_TIMER) {
                                 uint64_t x;
-                                if (read(tfd, &x, sizeof x) < 0) {
+                                if (read(r->tfd, &x, sizeof x) < 0) {
                                         /* spurious wake-up */
                                 }
-                                if (init_alive && !s->killed) {
-                                        check_limits(s);
-                                        if (!s->killed)
-                                                arm_timer(tfd,
-                                                          next_tick_ns(s, sb->ncpu, poll_memory));
+                                if (r->init_alive && !r->s.killed) {
+                                        check_limits(&r->s);
+                                        if (!r->s.killed)
+                                                arm_timer(r->tfd, next_tick_ns(&r->s, sb->ncpu,
+                                                                               poll_memory));
                                 }
                         } else {
-                                struct pump *p = &pumps[id - 3];
+                                struct pump *p = &r->pumps[what - EV_PUMP];
                                 if (p->fd >= 0) {
                                         int fd = p->fd;
-                                        pump_read(s, p);
+                                        pump_read(&r->s, p);
                                         if (p->fd < 0)
                                                 epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
                                 }
@@ -884,61 +934,57 @@ static int run_cgroup(jr_slot *slot, const jr_run_config *cfg, jr_cg_run **out, 
         return jr_cg_run_create(slot->sb->cg, name, &lim, out, e);
 }
 
-int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_error *e)
+/* The caller's stdio fds, when the run owns them (close_stdio). */
+static void close_caller_stdio(struct jail_run *r)
 {
-        jr_sandbox *sb = slot->sb;
-        jr_mount_plan plan = {0};
-        jr_cg_run *cg = NULL;
-        _cleanup_close_pair_ int sync_pair[2] = {-1, -1};
-        _cleanup_close_pair_ int out_pipe[2] = {-1, -1};
-        _cleanup_close_pair_ int err_pipe[2] = {-1, -1};
-        _cleanup_close_ int devnull = -1;
-        _cleanup_close_ int pidfd = -1;
-        _cleanup_free_ int *bind_fds = NULL;
-        _cleanup_free_ int *keep = NULL;
-        size_t nbind = 0;
-        long pid = -1;
-        int ret = -1;
+        const jr_run_config *cfg = r->cfg;
+        if (!cfg->close_stdio || r->stdio_closed)
+                return;
+        r->stdio_closed = true;
+        if (cfg->stdin_fd >= 0)
+                close(cfg->stdin_fd);
+        if (cfg->stdout_direct && cfg->stdout_fd >= 0 && cfg->stdout_fd != cfg->stdin_fd)
+                close(cfg->stdout_fd);
+}
 
-        uint64_t t_begin = jr_mono_ns(), t_clone = 0, t_end = 0;
-        memset(res, 0, sizeof *res);
-        res->exit_code = -1;
-        if (!cfg->argv || !cfg->argv[0] || !cfg->argv[0][0]) {
-                jr_error_set(e, EINVAL, "no command to run");
-                return run_fail(res, e);
-        }
+/* Prepare and clone one jail, and wait until its program is past its execve (or
+ * failed to get there: then < 0). run_finish() cleans up after either. */
+static int run_start(struct jail_run *r, jr_error *e)
+{
+        const jr_run_config *cfg = r->cfg;
+        jr_slot *slot = r->slot;
+        r->t_begin = jr_mono_ns();
+        if (!cfg->argv || !cfg->argv[0] || !cfg->argv[0][0])
+                return jr_error_set(e, EINVAL, "no command to run");
+        if (cfg->stdout_direct && cfg->stdout_fd < 0)
+                return jr_error_set(e, EINVAL, "a direct stdout needs an fd");
 
-        if (jr_mount_plan_build(cfg, &plan, e) < 0)
-                return run_fail(res, e);
-        int template_fd = template_get(slot, cfg, &plan, e);
+        if (jr_mount_plan_build(cfg, &r->plan, e) < 0)
+                return -1;
+        int template_fd = template_get(slot, cfg, &r->plan, e);
         if (template_fd < 0)
-                goto out;
-        bind_fds = calloc(cfg->nbinds + 1, sizeof *bind_fds);
-        if (!bind_fds) {
-                jr_error_set(e, ENOMEM, "bind mounts");
-                goto out;
-        }
-        if (clone_binds(cfg, bind_fds, &nbind, e) < 0)
-                goto out;
+                return -1;
+        r->bind_fds = calloc(cfg->nbinds + 1, sizeof *r->bind_fds);
+        if (!r->bind_fds)
+                return jr_error_set(e, ENOMEM, "bind mounts");
+        if (clone_binds(cfg, r->bind_fds, &r->nbind, e) < 0)
+                return -1;
 
-        if (cfg->stdin_fd < 0 && (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-                jr_error_errno(e, "open /dev/null");
-                goto out;
-        }
-        int stdin_fd = cfg->stdin_fd >= 0 ? cfg->stdin_fd : devnull;
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync_pair) < 0 ||
-            pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
-                jr_error_errno(e, "create the jail's sockets and pipes");
-                goto out;
-        }
+        if (cfg->stdin_fd < 0 && (r->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+                return jr_error_errno(e, "open /dev/null");
+        int stdin_fd = cfg->stdin_fd >= 0 ? cfg->stdin_fd : r->devnull;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sync_pair) < 0 ||
+            (!cfg->stdout_direct && pipe2(r->out_pipe, O_CLOEXEC) < 0) ||
+            pipe2(r->err_pipe, O_CLOEXEC) < 0)
+                return jr_error_errno(e, "create the jail's sockets and pipes");
 
-        if (run_cgroup(slot, cfg, &cg, e) < 0)
-                goto out;
+        if (run_cgroup(slot, cfg, &r->cg, e) < 0)
+                return -1;
 
-        struct child_ctx c = {
+        r->c = (struct child_ctx){
             .slot = slot,
             .cfg = cfg,
-            .plan = &plan,
+            .plan = &r->plan,
             .envp = cfg->envp,
             .workdir = cfg->workdir ? cfg->workdir : "/work",
             .rl =
@@ -949,87 +995,171 @@ int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_
                     .nofile = cfg->nofile, /* 0: rlimits.c's defaults */
                     .stack = cfg->stack,
                 },
-            .sync_fd = sync_pair[1],
+            .sync_fd = r->sync_pair[1],
             .stdin_fd = stdin_fd,
-            .stdout_fd = out_pipe[1],
-            .stderr_fd = err_pipe[1],
+            .stdout_fd = cfg->stdout_direct ? cfg->stdout_fd : r->out_pipe[1],
+            .stderr_fd = r->err_pipe[1],
             .template_fd = template_fd,
-            .bind_fds = bind_fds,
-            .cg_clone_fd = jr_cg_run_clone_fd(cg),
+            .bind_fds = r->bind_fds,
+            .cg_clone_fd = jr_cg_run_clone_fd(r->cg),
         };
-        if (c.cg_clone_fd < 0) {
-                c.n_cg_procs = jr_cg_run_procs_fds(cg, c.cg_procs_fds, MAX_CG_FDS, e);
-                if (c.n_cg_procs < 0)
-                        goto out;
+        struct child_ctx *c = &r->c;
+        if (c->cg_clone_fd < 0) {
+                c->n_cg_procs = jr_cg_run_procs_fds(r->cg, c->cg_procs_fds, MAX_CG_FDS, e);
+                if (c->n_cg_procs < 0)
+                        return -1;
         }
-        if (keep_list(&c, nbind, &keep, &c.nkeep, e) < 0)
-                goto out;
-        c.keep = keep;
+        if (keep_list(c, r->nbind, &r->keep, &c->nkeep, e) < 0)
+                return -1;
+        c->keep = r->keep;
 
-        t_clone = jr_mono_ns();
-        pid = clone_on_stack(CLONE_VM | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
-                             &pidfd, slot->init_stack, slot->stack_size, init_main, &c);
-        if (pid < 0) {
-                jr_error_set(e, (int)-pid, "clone3 into new namespaces");
-                goto out;
+        r->t_clone = jr_mono_ns();
+        r->pid = clone_on_stack(CLONE_VM | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD,
+                                &r->pidfd, slot->init_stack, slot->stack_size, init_main, c);
+        if (r->pid < 0) {
+                long err = r->pid;
+                r->pid = -1;
+                return jr_error_set(e, (int)-err, "clone3 into new namespaces");
         }
 
-        /* the jail's ends: init has its own copies, and ours would keep EOF away */
-        close(TAKE_FD(sync_pair[1]));
-        close(TAKE_FD(out_pipe[1]));
-        close(TAKE_FD(err_pipe[1]));
+        /* the jail's ends: init has its own copies, and ours would keep EOF away (from
+         * us, and through a direct stdout or a caller's pipe, from the other jail) */
+        close(TAKE_FD(r->sync_pair[1]));
+        if (r->out_pipe[1] >= 0)
+                close(TAKE_FD(r->out_pipe[1]));
+        close(TAKE_FD(r->err_pipe[1]));
+        close_caller_stdio(r);
 
-        struct run_state s = {.cfg = cfg, .cg = cg, .pidfd = pidfd};
-        if (await_ready(&s, sync_pair[0], e) < 0)
-                goto reap; /* which kills init */
-        if (s.exec_failed) {
-                *e = s.exec_err;
-                goto reap;
+        r->s = (struct run_state){.cfg = cfg, .cg = r->cg, .pidfd = r->pidfd};
+        if (await_ready(&r->s, r->sync_pair[0], e) < 0)
+                return -1; /* run_finish kills init */
+        if (r->s.exec_failed) {
+                *e = r->s.exec_err;
+                return -1;
         }
-        res->timing.prepare_us = (t_clone - t_begin) / 1000;
-        res->timing.setup_us = (s.start_ns - t_clone) / 1000;
+        r->res->timing.prepare_us = (r->t_clone - r->t_begin) / 1000;
+        r->res->timing.setup_us = (r->s.start_ns - r->t_clone) / 1000;
 
-        fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
-        fcntl(err_pipe[0], F_SETFL, O_NONBLOCK);
         /* the pumps own the read ends now */
-        struct pump pumps[2] = {{TAKE_FD(out_pipe[0]), cfg->stdout_fd, &res->stdout_bytes},
-                                {TAKE_FD(err_pipe[0]), cfg->stderr_fd, &res->stderr_bytes}};
-        if (supervise(sb, &s, sync_pair[0], pumps, e) < 0) {
-                kill_jail(&s, JR_JAIL_IE, "supervisor failure");
-                for (int i = 0; i < 2; i++)
-                        if (pumps[i].fd >= 0)
-                                close(pumps[i].fd);
-                goto reap;
-        }
-        if (s.exec_failed) {
-                *e = s.exec_err;
-                goto reap;
-        }
-        fill_result(&s, res);
-        t_end = s.end_ns;
-        ret = 0;
+        r->pumps[0] = (struct pump){TAKE_FD(r->out_pipe[0]), cfg->stdout_fd, &r->res->stdout_bytes};
+        r->pumps[1] = (struct pump){TAKE_FD(r->err_pipe[0]), cfg->stderr_fd, &r->res->stderr_bytes};
+        for (int k = 0; k < 2; k++)
+                if (r->pumps[k].fd >= 0)
+                        fcntl(r->pumps[k].fd, F_SETFL, O_NONBLOCK);
+        return 0;
+}
 
-reap:
-        /* Nothing of the jail may survive the run: the cgroup kill reaches the program and
-         * its descendants, init ends by itself once the program is gone (or was killed). */
-        jr_cg_run_kill(cg, NULL);
-        if (ret < 0)
-                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-        while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR)
-                ;
-out:
-        for (size_t i = 0; i < nbind; i++)
-                close(bind_fds[i]);
-        if (cg) {
-                jr_error derr;
-                if (jr_cg_run_destroy(cg, &derr) < 0 && ret == 0) {
-                        *e = derr;
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(TAKE_FD(*fd));
+}
+
+/* Reap, clean up and (when ok) fill the result of one jail, started or not. Returns
+ * < 0 when the clean-up itself failed. */
+static int run_finish(struct jail_run *r, bool ok, jr_error *e)
+{
+        int ret = 0;
+        uint64_t t_end = 0;
+        if (ok) {
+                fill_result(&r->s, r->res);
+                t_end = r->s.end_ns;
+        }
+        if (r->pid > 0) {
+                /* Nothing of the jail may survive the run: the cgroup kill reaches the
+                 * program and its descendants, init ends by itself once the program is
+                 * gone (or was killed). */
+                jr_cg_run_kill(r->cg, NULL);
+                if (!ok)
+                        syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
+                while (waitpid((pid_t)r->pid, NULL, __WALL) < 0 && errno == EINTR)
+                        ;
+        }
+        close_caller_stdio(r);
+        for (size_t i = 0; i < r->nbind; i++)
+                close(r->bind_fds[i]);
+        for (int k = 0; k < 2; k++) {
+                close_fd(&r->pumps[k].fd);
+                close_fd(&r->sync_pair[k]);
+                close_fd(&r->out_pipe[k]);
+                close_fd(&r->err_pipe[k]);
+        }
+        close_fd(&r->devnull);
+        close_fd(&r->pidfd);
+        close_fd(&r->tfd);
+        if (r->cg && jr_cg_run_destroy(r->cg, e) < 0)
+                ret = -1;
+        jr_mount_plan_free(&r->plan);
+        free(r->bind_fds);
+        free(r->keep);
+        if (ret == 0 && ok)
+                r->res->timing.teardown_us = t_end ? (jr_mono_ns() - t_end) / 1000 : 0;
+        return ret;
+}
+
+int jr_jail_run_many(jr_slot *const *slots, const jr_run_config *const *cfgs, jr_run_result *res,
+                     size_t n, jr_error *e)
+{
+        int ret = 0;
+        for (size_t i = 0; i < n; i++) {
+                memset(&res[i], 0, sizeof res[i]);
+                res[i].exit_code = -1;
+        }
+        struct jail_run *runs = calloc(n ? n : 1, sizeof *runs);
+        if (!runs) {
+                jr_error_set(e, ENOMEM, "jail runs");
+                for (size_t i = 0; i < n; i++) {
+                        if (cfgs[i]->close_stdio) {
+                                struct jail_run r = {.cfg = cfgs[i]};
+                                close_caller_stdio(&r);
+                        }
+                        run_fail(&res[i], e);
+                }
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct jail_run *r = &runs[i];
+                *r = (struct jail_run){.slot = slots[i], .cfg = cfgs[i], .res = &res[i], .pid = -1};
+                r->sync_pair[0] = r->sync_pair[1] = r->out_pipe[0] = r->out_pipe[1] = -1;
+                r->err_pipe[0] = r->err_pipe[1] = r->devnull = r->pidfd = r->tfd = -1;
+                r->pumps[0].fd = r->pumps[1].fd = -1;
+                /* a slot runs one jail at a time: its stacks are the jail's */
+                for (size_t k = 0; k < i; k++)
+                        if (slots[k] == slots[i] && ret == 0)
+                                ret = jr_error_set(e, EINVAL, "jail %zu: slot %u is already in use",
+                                                   i, slots[i]->index);
+                if (slots[i]->sb != slots[0]->sb && ret == 0)
+                        ret = jr_error_set(e, EINVAL, "jail %zu: another sandbox's slot", i);
+        }
+        for (size_t i = 0; i < n && ret == 0; i++)
+                if (run_start(&runs[i], e) < 0)
+                        ret = n > 1 ? jr_error_wrap(e, "jail %zu", i) : -1;
+        if (ret == 0 && n > 0 && supervise(slots[0]->sb, runs, n, e) < 0) {
+                for (size_t i = 0; i < n; i++)
+                        if (runs[i].pid > 0)
+                                kill_jail(&runs[i].s, JR_JAIL_IE, "supervisor failure");
+                ret = -1;
+        }
+        for (size_t i = 0; i < n && ret == 0; i++)
+                if (runs[i].s.exec_failed) {
+                        *e = runs[i].s.exec_err;
+                        ret = n > 1 ? jr_error_wrap(e, "jail %zu", i) : -1;
+                }
+        for (size_t i = 0; i < n; i++) {
+                jr_error fe;
+                if (run_finish(&runs[i], ret == 0, &fe) < 0 && ret == 0) {
+                        *e = fe;
                         ret = -1;
                 }
         }
-        jr_mount_plan_free(&plan);
+        free(runs);
         if (ret < 0)
-                return run_fail(res, e);
-        res->timing.teardown_us = t_end ? (jr_mono_ns() - t_end) / 1000 : 0;
-        return 0;
+                for (size_t i = 0; i < n; i++)
+                        run_fail(&res[i], e);
+        return ret;
+}
+
+int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_error *e)
+{
+        return jr_jail_run_many(&slot, &cfg, res, 1, e);
 }

@@ -20,11 +20,23 @@ KAFKA_BROKERS=embedded RUNNER_MAX_PARALLEL=2 "$B/jailrun" serve "$@" --print-res
     --log-level warning | tee "$results" |
     jq -r '"  \(.id)\t\(.status)\t\(.duration_ms) ms end to end"'
 echo
+# verdicts MISSING RESULTS CASE_FILES...: a table of the results of those cases, rows by
+# the first part of the id (the language, or the kind of checker), columns by the second
+# (the outcome); MISSING marks a pair without a case
+verdicts() {
+        missing=$1 res=$2
+        shift 2
+        jq -rs --arg missing "$missing" --argjson ids "$(jq -s 'map(.id)' "$@")" '
+          map(select(.id as $i | $ids | index($i)))
+          | (map(.id | split("-")[1]) | unique) as $outcomes
+          | (map({key: .id, value: .status}) | from_entries) as $st
+          | (map(.id | split("-")[0]) | unique) as $langs
+          | (["lang"] + $outcomes | @tsv),
+            ($langs[] as $l | [$l] + ($outcomes | map($st[$l + "-" + .] // $missing)) | @tsv)
+        ' "$res" | column -t
+}
 echo "== verdicts (language x outcome; the file name says the expected one)"
-jq -rs '
-  (map(.id | split("-")[1]) | unique) as $outcomes
-  | (map({key: .id, value: .status}) | from_entries) as $st
-  | (map(.id | split("-")[0]) | unique) as $langs
-  | (["lang"] + $outcomes | @tsv),
-    ($langs[] as $l | [$l] + ($outcomes | map($st[$l + "-" + .] // "?")) | @tsv)
-' "$results" | column -t
+verdicts "?" "$results" $(ls tests/cases/*/*.json | grep -v '^tests/cases/checkers/')
+echo
+echo "== built-in comparisons, checker programs, interactors (tests/cases/checkers)"
+verdicts "." "$results" tests/cases/checkers/*.json

@@ -75,6 +75,9 @@ static inline void jr_slot_freep(jr_slot **slot)
 #define _cleanup_slot_ __attribute__((cleanup(jr_slot_freep)))
 uid_t jr_slot_uid(const jr_slot *slot);
 gid_t jr_slot_gid(const jr_slot *slot);
+unsigned jr_slot_index(const jr_slot *slot);
+/* The sandbox the slot was made from (to make another slot beside it). */
+jr_sandbox *jr_slot_sandbox(const jr_slot *slot);
 
 typedef struct jr_bind {
         const char *src; /* host path, trusted (operator-given) */
@@ -101,6 +104,15 @@ typedef struct jr_run_config {
         int stdin_fd;          /* -1: /dev/null */
         int stdout_fd;         /* where the program's stdout is copied; -1: counted, dropped */
         int stderr_fd;         /* same for stderr */
+        /* For programs that talk to each other (jr_jail_run_many): stdout_fd is the
+         * program's stdout itself, say one end of a pipe to another jail, instead of
+         * where a copy goes. Not counted (stdout_bytes stays 0) and out of the output
+         * limit, which then bounds stderr alone; the reader bounds what it reads. */
+        bool stdout_direct;
+        /* The run owns stdin_fd (and stdout_fd when direct): this process closes them
+         * as soon as the jail holds its copies (or when the run fails), so that the
+         * other end of a pipe sees EOF or EPIPE once the program is gone. */
+        bool close_stdio;
 } jr_run_config;
 
 /* Defaults for every field (all limits off, fds -1). */
@@ -128,3 +140,14 @@ typedef struct jr_run_result {
 /* Run one command. Returns 0 when a result was produced (whatever the status),
  * < 0 when the sandbox itself failed: then *e says why and res->status is IE. */
 int jr_jail_run(jr_slot *slot, const jr_run_config *cfg, jr_run_result *res, jr_error *e);
+
+/* Run n commands at once, jail i on slots[i] (n different slots of one sandbox) with
+ * cfgs[i], supervised together by one event loop: an interactive problem's program
+ * and its interactor, connected by pipes given as stdin_fd and direct stdout_fd with
+ * close_stdio. The jails are started in order (each past its execve before the next
+ * is cloned), then run independently: each has its own limits, its own result in
+ * res[i], and one ending kills nothing else. Returns 0 when every jail produced a
+ * result; < 0 when the sandbox failed for any of them ("jail 1: ..."): then every
+ * jail is killed and every res[i] is IE with that error. */
+int jr_jail_run_many(jr_slot *const *slots, const jr_run_config *const *cfgs, jr_run_result *res,
+                     size_t n, jr_error *e);

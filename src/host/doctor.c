@@ -28,6 +28,7 @@
 
 #include "cleanup.h"
 #include "clock.h"
+#include "jury.h"
 #include "lang.h"
 #include "rootfs.h"
 #include "units.h"
@@ -971,18 +972,22 @@ static void check_uids(struct ctx *c)
                 slots = (unsigned)p;
         if (!slots)
                 slots = 1;
-        for (unsigned i = 0; i < slots; i++) {
-                struct passwd *pw = getpwuid(base + i);
-                if (pw) {
-                        say(c, JR_DOCTOR_WARN, "slot-uids",
-                            "uid %u (slot %u) is the host user \"%s\": jailed programs share "
-                            "its identity; pick another JAILRUN_SLOT_UID_BASE",
-                            (unsigned)(base + i), i, pw->pw_name);
-                        return;
+        /* the slots' programs, then their checkers and interactors (jury.h) */
+        for (unsigned k = 0; k < 2; k++)
+                for (unsigned i = 0; i < slots; i++) {
+                        uid_t uid = base + i + (k ? JR_JURY_ID_OFFSET : 0);
+                        struct passwd *pw = getpwuid(uid);
+                        if (pw) {
+                                say(c, JR_DOCTOR_WARN, "slot-uids",
+                                    "uid %u (slot %u%s) is the host user \"%s\": jailed programs "
+                                    "share its identity; pick another JAILRUN_SLOT_UID_BASE",
+                                    (unsigned)uid, i, k ? "'s checkers" : "", pw->pw_name);
+                                return;
+                        }
                 }
-        }
-        say(c, JR_DOCTOR_OK, "slot-uids", "uids %u..%u belong to no host user", (unsigned)base,
-            (unsigned)(base + slots - 1));
+        say(c, JR_DOCTOR_OK, "slot-uids", "uids %u..%u and %u..%u belong to no host user",
+            (unsigned)base, (unsigned)(base + slots - 1), (unsigned)(base + JR_JURY_ID_OFFSET),
+            (unsigned)(base + JR_JURY_ID_OFFSET + slots - 1));
 }
 
 static void check_jail(struct ctx *c)

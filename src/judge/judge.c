@@ -15,9 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "checker.h"
 #include "cleanup.h"
 #include "clock.h"
+#include "jury.h"
 #include "pyimports.h"
 #include "rootfs.h"
 #include "units.h"
@@ -139,6 +141,7 @@ struct jr_judge {
         char **py_allowed;
         size_t n_py_allowed;
         char *py_guard;
+        jr_jury *jury; /* checker programs and interactors */
 };
 
 /* The file and the directory that carry the guard into the run jail: run/ is /work. */
@@ -206,6 +209,8 @@ int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
                 jr_error_errno(e, "judge: memfd_create");
                 goto fail;
         }
+        if (jr_jury_new(o->slot, j->rootfs_dir, &j->lim, &j->jury, e) < 0)
+                goto fail;
         *out = j;
         return 0;
 fail:
@@ -227,6 +232,7 @@ void jr_judge_free(jr_judge *j)
                 close(j->err_fd);
         jr_py_modules_free(j->py_allowed);
         free(j->py_guard);
+        jr_jury_free(j->jury);
         free(j);
 }
 
@@ -281,50 +287,10 @@ static int write_file(const char *dir, const char *name, jr_bytes data, mode_t m
         return 0;
 }
 
-/* Copy the build's artifacts into run/. The build directory was written by the jail:
- * every open is relative to its dirfd, never follows a symlink, never blocks on a FIFO,
- * and only regular files are copied. */
+/* Copy the build's artifacts into run/. */
 static int carry_artifacts(jr_judge *j, const jr_lang *lang, jr_error *e)
 {
-        _cleanup_close_ int bfd =
-            open(j->build_dir, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int rfd = open(j->run_dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
-        if (bfd < 0 || rfd < 0)
-                return jr_error_errno(e, "open the work directories");
-        int dfd = dup(bfd);
-        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-        if (!d) {
-                if (dfd >= 0)
-                        close(dfd);
-                return jr_error_errno(e, "read \"%s\"", j->build_dir);
-        }
-        _cleanup_closedir_ DIR *dir = d;
-        struct dirent *de;
-        char buf[65536];
-        while ((de = readdir(dir))) {
-                if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
-                        continue;
-                if (!jr_lang_is_artifact(lang, de->d_name))
-                        continue;
-                _cleanup_close_ int in =
-                    openat(bfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-                if (in < 0)
-                        continue; /* a symlink or a vanished file is no artifact */
-                struct stat st;
-                if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
-                        continue;
-                _cleanup_close_ int outfd = openat(
-                    rfd, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
-                if (outfd < 0)
-                        return jr_error_errno(e, "create artifact \"%s\"", de->d_name);
-                ssize_t n;
-                while ((n = read(in, buf, sizeof buf)) > 0)
-                        if (write_all(outfd, buf, (size_t)n) < 0)
-                                return jr_error_errno(e, "copy artifact \"%s\"", de->d_name);
-                if (n < 0)
-                        return jr_error_errno(e, "read artifact \"%s\"", de->d_name);
-        }
-        return 0;
+        return jr_carry_artifacts(j->build_dir, j->run_dir, lang, e);
 }
 
 /* ---- captured output ---- */
@@ -384,6 +350,8 @@ static jr_bytes keep_prefix(struct view v, size_t cap, bool *truncated)
 struct jail_io {
         jr_bytes input;
         bool use_input;
+        const jr_test_case *interact; /* run beside the interactor on this test */
+        jr_jury_verdict *verdict;     /* and its verdict here */
 };
 
 static int run_jail(jr_judge *j, const char *tree, const char *work_src, bool work_rw,
@@ -414,6 +382,8 @@ static int run_jail(jr_judge *j, const char *tree, const char *work_src, bool wo
         cfg->nbinds = 1;
         cfg->stdout_fd = j->out_fd;
         cfg->stderr_fd = j->err_fd;
+        if (io->interact)
+                return jr_jury_interact(j->jury, io->interact, j->slot, cfg, res, io->verdict, e);
         return jr_jail_run(j->slot, cfg, res, e);
 }
 
@@ -577,6 +547,25 @@ ie:
         return 1;
 }
 
+/* Build the submission's checker program and interactor, when it has them. 0 when they
+ * are ready, 1 when one failed (IE: the result is set). */
+static int build_jury(struct exec_state *s)
+{
+        uint64_t wall;
+        bool sandbox;
+        jr_error e = {0};
+        int r = jr_jury_build(s->j->jury, s->j->work, s->j->langs, s->sub, &wall, &sandbox, &e);
+        s->sum.jail_ms += wall;
+        if (r == 0)
+                return 0;
+        if (sandbox)
+                s->sum.sandbox_failures++;
+        snprintf(s->error, sizeof s->error, "%s", e.msg);
+        s->result.status = JR_STATUS_IE;
+        s->result.error = jr_bytes_cstr(s->error);
+        return 1;
+}
+
 static void emit_test(struct exec_state *s, const jr_test_result *t)
 {
         jr_event ev;
@@ -598,6 +587,41 @@ static int env_append(jr_lang_cmd *cmd, const char *kv, jr_error *e)
         v[n] = strdup(kv);
         v[n + 1] = NULL;
         return v[n] ? 0 : jr_error_set(e, ENOMEM, "environment");
+}
+
+/* The jury's part of test t, after the program's run: an interactor's verdict, then a
+ * checker program's when the test is still OK (on the interactor's output file after
+ * an interactor, else on the program's stdout). False when the submission has no jury
+ * programs: the built-in comparison decides. */
+static bool judge_by_jury(struct exec_state *s, const jr_test_case *tc, jr_test_result *t,
+                          const jr_run_result *res, jr_jury_verdict *iv, uint64_t *budget_left_ms)
+{
+        const jr_submission *sub = s->sub;
+        if (!jr_jury_needed(sub))
+                return false;
+        if (sub->interactor.given) {
+                if (iv->sandbox_failure)
+                        s->sum.sandbox_failures++;
+                if (t->status != JR_STATUS_NOT_RUN)
+                        jr_jury_apply_interaction(iv, res->signal, t);
+                jr_jury_verdict_free(iv);
+        }
+        if (sub->checker_program.given && t->status == JR_STATUS_OK) {
+                jr_jury_verdict cv;
+                if (jr_jury_check(s->j->jury, tc, sub->interactor.given ? -1 : s->j->out_fd, &cv) <
+                    0) {
+                        t->status = JR_STATUS_IE;
+                        t->error = jr_bytes_cstr(strdup("judge: out of memory"));
+                } else {
+                        jr_jury_apply_check(&cv, t);
+                }
+                if (cv.sandbox_failure)
+                        s->sum.sandbox_failures++;
+                s->sum.jail_ms += cv.wall_ms;
+                *budget_left_ms = *budget_left_ms > cv.wall_ms ? *budget_left_ms - cv.wall_ms : 0;
+                jr_jury_verdict_free(&cv);
+        }
+        return true;
 }
 
 /* Run test i. Returns false when the tests after it must not run. */
@@ -636,6 +660,9 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         cfg.fsize = j->lim.output_limit_bytes;
         jr_run_result res;
         struct jail_io io = {.input = tc->input, .use_input = true};
+        jr_jury_verdict jury = {0};
+        if (s->sub->interactor.given)
+                io = (struct jail_io){.interact = tc, .verdict = &jury};
         int r = run_jail(j, s->lang->run_rootfs, j->run_dir, false, &cmd, &cfg, &io, &res, &e);
         jr_lang_cmd_free(&cmd);
         s->sum.tests_run++;
@@ -647,6 +674,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 s->sum.sandbox_failures++;
                 t->status = JR_STATUS_IE;
                 t->error = jr_bytes_cstr(strdup(e.msg));
+                jr_jury_verdict_free(&jury);
                 emit_test(s, t);
                 return false;
         }
@@ -667,9 +695,15 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 t->status = JR_STATUS_NOT_RUN;
                 t->error = jr_bytes_cstr(strdup("the execution's total testing time ran out"));
         }
-        if (t->status == JR_STATUS_OK && tc->has_expected_output &&
-            !jr_checker_compare(s->sub->checker, (jr_bytes){out.p, out.n}, tc->expected_output))
-                t->status = JR_STATUS_WA;
+        if (!judge_by_jury(s, tc, t, &res, &jury, budget_left_ms) && t->status == JR_STATUS_OK &&
+            tc->has_expected_output) {
+                int m = jr_checker_run(s->sub->checker, s->sub->checker_eps,
+                                       (jr_bytes){out.p, out.n}, tc->expected_output);
+                if (m < 0)
+                        t->error =
+                            jr_bytes_cstr(strdup("judge: out of memory comparing the output"));
+                t->status = m == 1 ? JR_STATUS_OK : m == 0 ? JR_STATUS_WA : JR_STATUS_IE;
+        }
         if (t->status != JR_STATUS_OK && t->status != JR_STATUS_WA && !t->error.len) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "%s", res.reason);
@@ -691,6 +725,7 @@ static void free_tests(struct exec_state *s)
                 free((char *)s->tests[i].std_out.ptr);
                 free((char *)s->tests[i].std_err.ptr);
                 free((char *)s->tests[i].error.ptr);
+                free((char *)s->tests[i].checker_output.ptr);
         }
         free(s->tests);
 }
@@ -750,6 +785,8 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
                 goto ie;
         work = true;
         int b = build(&s);
+        if (b == 0)
+                b = build_jury(&s);
         if (b < 0) {
                 ret = jr_error_set(e, ENOMEM, "judge: out of memory");
                 goto out;

@@ -82,19 +82,31 @@ typedef struct jr_test_case {
         bool has_expected_output; /* false: absent or null, no comparison (unlike "") */
 } jr_test_case;
 
+/* A program of the jury sent with the submission: "checker" as an object, or
+ * "interactor", both {"language": ..., "source": ...}. */
+typedef struct jr_jury_program {
+        bool given;
+        jr_bytes language;     /* one of options.languages */
+        size_t language_index; /* its index in options.languages (0 when NULL) */
+        jr_bytes source;       /* non-empty */
+} jr_jury_program;
+
 typedef struct jr_submission {
         jr_msg_type type;
         jr_bytes id;          /* the message's id, else a copy of the fallback */
         bool id_from_message; /* false when id is the fallback */
         /* For JR_MSG_DONE the fields below keep their defaults unless given (they are
          * validated when present but not required). */
-        jr_bytes language;           /* one of options.languages */
-        size_t language_index;       /* its index in options.languages (0 when NULL) */
-        jr_bytes source;             /* non-empty */
-        uint64_t time_limit_ms;      /* 0 = host default; at most INT64_MAX */
-        uint64_t memory_limit_bytes; /* 0 = host default; at most INT64_MAX */
-        jr_checker checker;          /* default JR_CHECKER_LINES */
-        bool stop_on_failure;        /* default true */
+        jr_bytes language;               /* one of options.languages */
+        size_t language_index;           /* its index in options.languages (0 when NULL) */
+        jr_bytes source;                 /* non-empty */
+        uint64_t time_limit_ms;          /* 0 = host default; at most INT64_MAX */
+        uint64_t memory_limit_bytes;     /* 0 = host default; at most INT64_MAX */
+        jr_checker checker;              /* default JR_CHECKER_LINES */
+        double checker_eps;              /* the tolerance of "float:EPS"; 0 for the others */
+        jr_jury_program checker_program; /* "checker" as an object: replaces `checker` */
+        jr_jury_program interactor;      /* "interactor" */
+        bool stop_on_failure;            /* default true */
         /* Always at least one test. When "tests" is absent, null or [], tests_given is
          * false and tests holds one implicit run: number 1, empty stdin, no expected
          * output (the spec's "one run"; its outputs go to the result's top level). */
@@ -167,6 +179,9 @@ typedef struct jr_test_result {
         int64_t cpu_ms;           /* (new) < 0: null */
         int64_t memory_bytes;     /* (new) peak; < 0: null */
         int64_t signal;           /* (new) the killing signal; <= 0: null */
+        jr_bytes checker_output;  /* (new) what a checker program or interactor said (its
+                                     stderr, then its stdout); ptr NULL: no such program ran,
+                                     the field is omitted */
         bool truncated;           /* the caller already cut an output (at capture); the generator
                                      sets "truncated": true itself when it cuts */
 } jr_test_result;
@@ -205,16 +220,16 @@ jr_status jr_overall_status(const jr_test_result *tests, size_t n);
 /* Render r as one line of JSON, in the spec's field order:
  *   {"id","status","exit_code","stdout","stderr","duration_ms","error","tests":[{"number",
  *    "status","exit_code","duration_ms","stdout","stderr","input","expected_output",
- *    "error","cpu_ms","memory_bytes","signal"[,"truncated":true]}...]
+ *    "error","cpu_ms","memory_bytes","signal"[,"checker_output"][,"truncated":true]}...]
  *    [,"time_limit_ms_used"][,"memory_limit_bytes_used"][,"build_duration_ms"]
  *    [,"truncated":true],"timestamp":"2026-01-15T10:30:00.123Z"}
  * at most max_bytes long (0: JR_MSG_MAX_DEFAULT). When the strings do not fit, the
  * strings that may be long (stdout, stderr, error, and per test stdout, stderr, input,
- * expected_output, error) share the room left fairly: the longest are cut first to a
- * common length, short ones stay whole, cuts fall on UTF-8 character boundaries; each
- * test that lost bytes gets "truncated": true, and so does the top level. Nothing else
- * changes (statuses stay as given). Invalid UTF-8 becomes U+FFFD. Fails (E2BIG) only
- * when the message without any string content does not fit. *out is a new buffer. */
+ * expected_output, error, checker_output) share the room left fairly: the longest are cut first to
+ * a common length, short ones stay whole, cuts fall on UTF-8 character boundaries; each test that
+ * lost bytes gets "truncated": true, and so does the top level. Nothing else changes (statuses stay
+ * as given). Invalid UTF-8 becomes U+FFFD. Fails (E2BIG) only when the message without any string
+ * content does not fit. *out is a new buffer. */
 int jr_result_json(const jr_result *r, size_t max_bytes, jr_buf *out, jr_error *e);
 
 /* Shortcut for an invalid submission or internal failure: a result with status IE,

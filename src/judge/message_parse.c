@@ -62,18 +62,28 @@ enum slot {
         S_NUMBER,
         S_INPUT,
         S_EXPECTED,
+        S_INTERACTOR,
+        S_PROG_LANGUAGE, /* "language" of the checker or interactor object */
+        S_PROG_SOURCE,
 };
 
 /* The known containers; anything deeper or unknown is counted in `skip` only. */
-enum frame { FR_TOP, FR_LIMITS, FR_TESTS, FR_TEST };
+enum frame { FR_TOP, FR_LIMITS, FR_TESTS, FR_TEST, FR_PROGRAM };
 
 struct key {
         const char *name;
         enum slot slot;
 };
 static const struct key top_keys[] = {
-    {"type", S_TYPE},     {"id", S_ID},       {"language", S_LANGUAGE}, {"source", S_SOURCE},
-    {"limits", S_LIMITS}, {"tests", S_TESTS}, {"checker", S_CHECKER},   {"stop_on_failure", S_STOP},
+    {"type", S_TYPE},
+    {"id", S_ID},
+    {"language", S_LANGUAGE},
+    {"source", S_SOURCE},
+    {"limits", S_LIMITS},
+    {"tests", S_TESTS},
+    {"checker", S_CHECKER},
+    {"stop_on_failure", S_STOP},
+    {"interactor", S_INTERACTOR},
 };
 static const struct key limits_keys[] = {
     {"time_limit_ms", S_TIME},
@@ -83,6 +93,10 @@ static const struct key test_keys[] = {
     {"number", S_NUMBER},
     {"input", S_INPUT},
     {"expected_output", S_EXPECTED},
+};
+static const struct key program_keys[] = {
+    {"language", S_PROG_LANGUAGE},
+    {"source", S_PROG_SOURCE},
 };
 
 /* The strings of a submission, in one block sized from the input. */
@@ -107,6 +121,8 @@ struct parser {
         bool root_seen;
 
         bool has_language, has_source;
+        jr_jury_program *prog; /* the checker or interactor object being read */
+        const char *prog_name; /* "checker" or "interactor" */
 
         /* After the first error the parse goes on only to find the top-level id. */
         int failed; /* 0 or a jr_parse_failure */
@@ -158,6 +174,12 @@ static const char *slot_name(enum slot s)
                 return "input";
         case S_EXPECTED:
                 return "expected_output";
+        case S_INTERACTOR:
+                return "interactor";
+        case S_PROG_LANGUAGE:
+                return "language";
+        case S_PROG_SOURCE:
+                return "source";
         default:
                 return "?";
         }
@@ -186,6 +208,11 @@ __attribute__((format(printf, 4, 5))) static int fail(struct parser *p, int kind
                 case S_INPUT:
                 case S_EXPECTED:
                         jr_error_set(p->e, 0, "field \"tests[%zu].%s\": %s", test, slot_name(s),
+                                     detail);
+                        break;
+                case S_PROG_LANGUAGE:
+                case S_PROG_SOURCE:
+                        jr_error_set(p->e, 0, "field \"%s.%s\": %s", p->prog_name, slot_name(s),
                                      detail);
                         break;
                 default:
@@ -253,6 +280,13 @@ static int type_error(struct parser *p, enum slot s)
                 return fail(p, JR_PARSE_INVALID, s, "must be a non-negative integer");
         case S_NUMBER:
                 return fail(p, JR_PARSE_INVALID, s, "must be an integer");
+        case S_CHECKER:
+                return fail(p, JR_PARSE_INVALID, s,
+                            "must be a checker's name or a checker program {\"language\", "
+                            "\"source\"}");
+        case S_INTERACTOR:
+                return fail(p, JR_PARSE_INVALID, s,
+                            "must be an interactor program {\"language\", \"source\"}");
         default:
                 return fail(p, JR_PARSE_INVALID, s, "must be a string");
         }
@@ -280,6 +314,15 @@ static int cb_start_map(void *ctx)
         }
         if (s == S_LIMITS) {
                 push(p, FR_LIMITS);
+                return 1;
+        }
+        if (s == S_CHECKER || s == S_INTERACTOR) {
+                /* a duplicate key replaces the earlier object (or name) as a whole */
+                jr_submission *sub = p->sub;
+                p->prog = s == S_CHECKER ? &sub->checker_program : &sub->interactor;
+                p->prog_name = slot_name(s);
+                *p->prog = (jr_jury_program){.given = true};
+                push(p, FR_PROGRAM);
                 return 1;
         }
         if (s == S_TEST) {
@@ -361,6 +404,10 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
                 keys = test_keys;
                 n = JR_ARRAY_SIZE(test_keys);
                 break;
+        case FR_PROGRAM:
+                keys = program_keys;
+                n = JR_ARRAY_SIZE(program_keys);
+                break;
         default:
                 return 1;
         }
@@ -406,6 +453,17 @@ static int cb_null(void *ctx)
                 break;
         case S_CHECKER:
                 sub->checker = JR_CHECKER_LINES;
+                sub->checker_eps = 0;
+                sub->checker_program = (jr_jury_program){0};
+                break;
+        case S_INTERACTOR:
+                sub->interactor = (jr_jury_program){0};
+                break;
+        case S_PROG_LANGUAGE:
+                p->prog->language = (jr_bytes){0};
+                break;
+        case S_PROG_SOURCE:
+                p->prog->source = (jr_bytes){0};
                 break;
         case S_STOP:
                 sub->stop_on_failure = true;
@@ -492,7 +550,7 @@ static int cmp_names(const void *a, const void *b)
         return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int unknown_language(struct parser *p, const unsigned char *s, size_t len)
+static int unknown_language(struct parser *p, enum slot sl, const unsigned char *s, size_t len)
 {
         char known[512] = "", q[QUOTE_BUF];
         size_t n = p->opt->n_languages, o = 0;
@@ -508,7 +566,7 @@ static int unknown_language(struct parser *p, const unsigned char *s, size_t len
                         break;
                 o += (size_t)w;
         }
-        return fail(p, JR_PARSE_INVALID, S_LANGUAGE, "unknown language \"%s\" (known: %s)",
+        return fail(p, JR_PARSE_INVALID, sl, "unknown language \"%s\" (known: %s)",
                     quote((const char *)s, len, q), known);
 }
 
@@ -524,6 +582,8 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
         case S_SOURCE:
         case S_INPUT:
         case S_EXPECTED:
+        case S_PROG_LANGUAGE:
+        case S_PROG_SOURCE:
                 break;
         case S_TYPE:
                 if (len == 6 && !memcmp(s, "script", 6))
@@ -535,10 +595,23 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
                 return 1;
         case S_CHECKER: {
                 jr_checker c;
-                if (jr_checker_from_name((const char *)s, len, &c) < 0)
+                double eps;
+                char q[QUOTE_BUF];
+                int r = jr_checker_parse((const char *)s, len, &c, &eps);
+                if (r == JR_CHECKER_BAD_EPS)
                         return fail(p, JR_PARSE_INVALID, sl,
-                                    "must be \"lines\", \"exact\" or \"tokens\"");
+                                    "\"%s\": the tolerance must be a number >= 0, as in "
+                                    "\"float:1e-6\"",
+                                    quote((const char *)s, len, q));
+                if (r < 0)
+                        return fail(p, JR_PARSE_INVALID, sl,
+                                    "unknown checker \"%s\" (known: lines, exact, tokens, "
+                                    "tokens-lines, float:EPS, sorted; or a checker program "
+                                    "{\"language\", \"source\"})",
+                                    quote((const char *)s, len, q));
                 sub->checker = c;
+                sub->checker_eps = eps;
+                sub->checker_program = (jr_jury_program){0};
                 return 1;
         }
         default:
@@ -550,21 +623,22 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
         if (len > cap)
                 return fail(p, JR_PARSE_LIMIT, sl, "longer than the limit of %zu bytes", cap);
 
-        if (sl == S_LANGUAGE) {
+        size_t idx = 0;
+        if (sl == S_LANGUAGE || sl == S_PROG_LANGUAGE) {
                 if (len == 0)
                         return fail(p, JR_PARSE_INVALID, sl, "must not be empty");
-                size_t idx = 0;
                 if (p->opt->languages) {
                         for (idx = 0; idx < p->opt->n_languages; idx++)
                                 if (strlen(p->opt->languages[idx]) == len &&
                                     !memcmp(p->opt->languages[idx], s, len))
                                         break;
                         if (idx == p->opt->n_languages)
-                                return unknown_language(p, s, len);
+                                return unknown_language(p, sl, s, len);
                 }
-                sub->language_index = idx;
         }
-        if (sl == S_SOURCE && len == 0)
+        if (sl == S_LANGUAGE)
+                sub->language_index = idx;
+        if ((sl == S_SOURCE || sl == S_PROG_SOURCE) && len == 0)
                 return fail(p, JR_PARSE_INVALID, sl, "must not be empty");
 
         char *copy = mem_put(p->mem, s, len);
@@ -596,6 +670,13 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len)
         case S_EXPECTED:
                 sub->tests[sub->n_tests - 1].expected_output = b;
                 sub->tests[sub->n_tests - 1].has_expected_output = true;
+                break;
+        case S_PROG_LANGUAGE:
+                p->prog->language = b;
+                p->prog->language_index = idx;
+                break;
+        case S_PROG_SOURCE:
+                p->prog->source = b;
                 break;
         default:
                 break;
@@ -644,6 +725,19 @@ static void give_err_id(jr_buf *err_id, jr_bytes id)
         err_id->len = id.len;
 }
 
+/* A checker or interactor object needs both of its fields. */
+static int finish_program(struct parser *p, jr_jury_program *prog, const char *name)
+{
+        if (!prog->given)
+                return 0;
+        p->prog_name = name;
+        if (!prog->language.ptr)
+                return fail(p, JR_PARSE_INVALID, S_PROG_LANGUAGE, "required"), -1;
+        if (!prog->source.ptr)
+                return fail(p, JR_PARSE_INVALID, S_PROG_SOURCE, "required"), -1;
+        return 0;
+}
+
 static int finish(struct parser *p)
 {
         jr_submission *sub = p->sub;
@@ -652,6 +746,9 @@ static int finish(struct parser *p)
                         return fail(p, JR_PARSE_INVALID, S_LANGUAGE, "required"), -1;
                 if (!p->has_source)
                         return fail(p, JR_PARSE_INVALID, S_SOURCE, "required"), -1;
+                if (finish_program(p, &sub->checker_program, "checker") < 0 ||
+                    finish_program(p, &sub->interactor, "interactor") < 0)
+                        return -1;
         } else if (!p->has_language) {
                 sub->language = (jr_bytes){"", 0};
         }

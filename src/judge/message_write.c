@@ -272,6 +272,8 @@ static bool put_test(struct gen *g, const jr_test_result *t, int group)
         put_nullable(g, "cpu_ms", t->cpu_ms, 0);
         put_nullable(g, "memory_bytes", t->memory_bytes, 0);
         put_nullable(g, "signal", t->signal, 1);
+        if (t->checker_output.ptr)
+                put_payload(g, "checker_output", t->checker_output);
         bool flagged = t->truncated || (g->final && g->group_cut);
         put_flag(g, t->truncated, g->group_cut);
         close_map(g);

@@ -57,14 +57,19 @@ static void render_submission(const jr_submission *s, size_t cap)
                 t[i].input = tc->input;
                 t[i].expected_output = tc->expected_output;
                 t[i].error = s->language;
-                bool ok = !tc->has_expected_output ||
-                          jr_checker_compare(s->checker, tc->input, tc->expected_output);
+                int cmp =
+                    jr_checker_run(s->checker, s->checker_eps, tc->input, tc->expected_output);
+                CHECK(cmp == 0 || cmp == 1);
+                bool ok = !tc->has_expected_output || cmp == 1;
                 t[i].status = ok ? JR_STATUS_OK : JR_STATUS_WA;
                 t[i].truncated = (i % 3) == 2;
                 CHECK(jr_checker_match(JR_CHECKER_EXACT, tc->input.ptr, tc->input.len,
                                        tc->input.ptr, tc->input.len));
                 CHECK(jr_checker_compare(JR_CHECKER_LINES, tc->input, tc->input));
                 CHECK(jr_checker_compare(JR_CHECKER_TOKENS, tc->input, tc->input));
+                CHECK(jr_checker_compare(JR_CHECKER_TOKENS_LINES, tc->input, tc->input));
+                CHECK(jr_checker_compare(JR_CHECKER_SORTED, tc->input, tc->input));
+                t[i].checker_output = (i % 2) ? s->checker_program.source : (jr_bytes){0};
         }
         jr_result r;
         jr_result_init(&r, s->id);

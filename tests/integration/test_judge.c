@@ -111,6 +111,34 @@ Test(matrix, java)
 {
         matrix("java");
 }
+Test(matrix, haskell)
+{
+        matrix("haskell");
+}
+Test(matrix, javascript)
+{
+        matrix("javascript");
+}
+Test(matrix, kotlin)
+{
+        matrix("kotlin");
+}
+Test(matrix, pascal)
+{
+        matrix("pascal");
+}
+Test(matrix, pypy3)
+{
+        matrix("pypy3");
+}
+Test(matrix, ruby)
+{
+        matrix("ruby");
+}
+Test(matrix, rust)
+{
+        matrix("rust");
+}
 
 /* ---- judging details ---- */
 

@@ -113,7 +113,7 @@ Test(rootfs, list_marks_missing_trees_with_the_command_that_builds_them)
                 cr_assert(strstr(out, want), "no \"%s\" in:\n%s", want, out);
         }
         cr_assert(strstr(out, "c cpp (build)"), "%s", out);
-        cr_assert(strstr(out, "c cpp go (run)"), "%s", out);
+        cr_assert(strstr(out, "c cpp go haskell pascal rust (run)"), "%s", out);
         free(out);
         free(err);
 }
@@ -160,8 +160,10 @@ Test(rootfs, build_rejects_unknown_names)
         char *out, *err;
         int st = jailrun(&out, &err, "rootfs", "build", "--dir", tmpdir, "cobol", NULL);
         cr_assert_eq(st, 2);
-        cr_assert(strstr(err, "\"cobol\" is neither a language (c, cpp, go, java, python)"), "%s",
-                  err);
+        cr_assert(strstr(err,
+                         "\"cobol\" is neither a language (c, cpp, go, haskell, java, javascript, "
+                         "kotlin, pascal, pypy3, python, ruby, rust)"),
+                  "%s", err);
         free(out);
         free(err);
         st = jailrun(&out, &err, "rootfs", "frobnicate", NULL, NULL, NULL, NULL);
@@ -413,6 +415,13 @@ static const struct {
     {"java", "openjdk-17-jdk-headless\t", "gcc-12\t"},
     {"java-run", "openjdk-17-jre-headless\t", "openjdk-17-jdk-headless\t"},
     {"python", "python3.11\t", "perl\t"},
+    {"rust", "rustc\t", "perl\t"},
+    {"fpc", "fp-compiler-3.2.2\t", "gcc-12\t"},
+    {"ghc", "ghc\t", "perl\t"},
+    {"nodejs", "nodejs\t", "npm\t"},
+    {"ruby", "ruby3.1\t", "perl\t"},
+    {"pypy3", "pypy3\t", "python3.11\t"},
+    {"kotlin", "kotlin\t", "libx11-6\t"},
 };
 
 Test(rootfs, built_trees_have_manifests)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -283,4 +284,176 @@ Test(jail, a_tree_swapped_in_by_rename_is_used_at_once)
         cr_assert_eq(system(cmd), 0);
         ASSERT_OK(ret, e);
         cr_assert_eq(r.status, JR_JAIL_OK, "%s", r.reason);
+}
+
+/* ---- two jails at once, talking through pipes (jr_jail_run_many) ---- */
+
+struct pair {
+        jr_run_config c[2];
+        char *argv[2][4];
+        int err[2]; /* memfds with each jail's stderr */
+        jr_run_result r[2];
+};
+
+/* Jail 0 runs script0 as the other slot's uid, jail 1 runs script1 in the test slot;
+ * jail 0's stdout is jail 1's stdin and the other way round. */
+static int run_pair(jr_slot *other, struct pair *p, const char *script0, const char *script1,
+                    uint64_t wall0_ms, uint64_t wall1_ms, jr_error *e)
+{
+        int a[2], b[2];
+        cr_assert_eq(pipe2(a, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(b, O_CLOEXEC), 0);
+        const char *scripts[2] = {script0, script1};
+        for (int i = 0; i < 2; i++) {
+                jr_run_config_init(&p->c[i]);
+                p->argv[i][0] = "/bin/sh";
+                p->argv[i][1] = "-c";
+                p->argv[i][2] = (char *)scripts[i];
+                p->argv[i][3] = NULL;
+                p->c[i].argv = p->argv[i];
+                p->c[i].wall_ms = i ? wall1_ms : wall0_ms;
+                p->c[i].stdout_direct = true;
+                p->c[i].close_stdio = true;
+                p->err[i] = memfd_create("err", MFD_CLOEXEC);
+                p->c[i].stderr_fd = p->err[i];
+        }
+        p->c[0].stdin_fd = b[0];
+        p->c[0].stdout_fd = a[1];
+        p->c[1].stdin_fd = a[0];
+        p->c[1].stdout_fd = b[1];
+        jr_slot *slots[2] = {other, slot};
+        const jr_run_config *cfgs[2] = {&p->c[0], &p->c[1]};
+        return jr_jail_run_many(slots, cfgs, p->r, 2, e);
+}
+
+static void stderr_of(struct pair *p, int i, char *buf, size_t n)
+{
+        ssize_t k = pread(p->err[i], buf, n - 1, 0);
+        buf[k > 0 ? k : 0] = '\0';
+}
+
+/* The fds of this process that are pipes (criterion has some of its own). */
+static unsigned count_pipes(void)
+{
+        char path[64], target[64];
+        unsigned n = 0;
+        for (int fd = 3; fd < 1024; fd++) {
+                snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+                ssize_t k = readlink(path, target, sizeof target - 1);
+                if (k < 0)
+                        continue;
+                target[k] = '\0';
+                n += strncmp(target, "pipe:", 5) == 0;
+        }
+        return n;
+}
+
+Test(jail, two_jails_talk_through_pipes)
+{
+        jr_error e = {0};
+        jr_slot *other = NULL;
+        ASSERT_OK(jr_slot_new(sb, 8, 60008, 60008, &other, &e), e);
+        unsigned pipes = count_pipes();
+        struct pair p;
+        ASSERT_OK(run_pair(other, &p, "echo 41; read y; echo \"got $y as $(id -u)\" >&2; exit 3",
+                           "read x; echo $((x + 1)); id -u >&2", 10000, 10000, &e),
+                  e);
+        char buf[128];
+        cr_assert_eq(p.r[0].status, JR_JAIL_RE, "%s", p.r[0].reason);
+        cr_assert_eq(p.r[0].exit_code, 3);
+        stderr_of(&p, 0, buf, sizeof buf);
+        cr_assert_str_eq(buf, "got 42 as 60008\n");
+        cr_assert_eq(p.r[1].status, JR_JAIL_OK, "%s", p.r[1].reason);
+        stderr_of(&p, 1, buf, sizeof buf);
+        cr_assert_str_eq(buf, "60007\n");
+        cr_assert_eq(p.r[0].stdout_bytes, 0, "a direct stdout is not counted");
+        cr_assert_eq(p.r[1].stderr_bytes, 6);
+        cr_assert_eq(count_pipes(), pipes, "the call closed the pipes it was given");
+        jr_slot_free(other);
+}
+
+Test(jail, a_reader_that_leaves_early_breaks_the_writers_pipe)
+{
+        /* jail 1 never reads: jail 0's flood ends with SIGPIPE, not with a hang */
+        jr_error e = {0};
+        jr_slot *other = NULL;
+        ASSERT_OK(jr_slot_new(sb, 8, 60008, 60008, &other, &e), e);
+        unsigned pipes = count_pipes();
+        struct pair p;
+        ASSERT_OK(
+            run_pair(other, &p, "exec head -c 100000000 /dev/zero", "exit 0", 10000, 10000, &e), e);
+        cr_assert_eq(p.r[0].status, JR_JAIL_RE, "%s", p.r[0].reason);
+        cr_assert_eq(p.r[0].signal, SIGPIPE);
+        cr_assert_lt(p.r[0].wall_ms, 5000);
+        cr_assert_eq(p.r[1].status, JR_JAIL_OK, "%s", p.r[1].reason);
+        cr_assert_eq(count_pipes(), pipes);
+        jr_slot_free(other);
+}
+
+Test(jail, one_jail_timed_out_the_other_sees_eof)
+{
+        /* jail 1 hangs without reading or writing: its wall limit ends it, and then
+         * (only then) jail 0, which waits for its output, reads EOF and ends itself */
+        jr_error e = {0};
+        jr_slot *other = NULL;
+        ASSERT_OK(jr_slot_new(sb, 8, 60008, 60008, &other, &e), e);
+        struct pair p;
+        ASSERT_OK(run_pair(other, &p, "cat > /dev/null; echo eof >&2", "sleep 100", 0, 700, &e), e);
+        cr_assert_eq(p.r[1].status, JR_JAIL_TL, "%s", p.r[1].reason);
+        cr_assert_str_eq(p.r[1].reason, "wall time");
+        cr_assert_eq(p.r[0].status, JR_JAIL_OK, "%s", p.r[0].reason);
+        cr_assert_lt(p.r[0].wall_ms, 5000);
+        cr_assert_geq(p.r[0].wall_ms, 650);
+        char buf[32];
+        stderr_of(&p, 0, buf, sizeof buf);
+        cr_assert_str_eq(buf, "eof\n");
+        jr_slot_free(other);
+}
+
+Test(jail, run_many_refuses_one_slot_twice)
+{
+        jr_error e = {0};
+        unsigned pipes = count_pipes();
+        int a[2];
+        cr_assert_eq(pipe2(a, O_CLOEXEC), 0);
+        jr_run_config c[2];
+        char *argv[] = {"/bin/true", NULL};
+        for (int i = 0; i < 2; i++) {
+                jr_run_config_init(&c[i]);
+                c[i].argv = argv;
+                c[i].close_stdio = true;
+        }
+        c[0].stdin_fd = a[0];
+        c[1].stdin_fd = a[1];
+        jr_slot *slots[2] = {slot, slot};
+        const jr_run_config *cfgs[2] = {&c[0], &c[1]};
+        jr_run_result r[2];
+        cr_assert_lt(jr_jail_run_many(slots, cfgs, r, 2, &e), 0);
+        cr_assert(strstr(e.msg, "already in use"), "%s", e.msg);
+        cr_assert_eq(r[0].status, JR_JAIL_IE);
+        cr_assert_eq(r[1].status, JR_JAIL_IE);
+        cr_assert_eq(count_pipes(), pipes, "owned by the call, closed even on failure");
+}
+
+Test(jail, run_many_kills_the_started_jail_when_the_next_fails)
+{
+        jr_error e = {0};
+        jr_slot *other = NULL;
+        ASSERT_OK(jr_slot_new(sb, 8, 60008, 60008, &other, &e), e);
+        jr_run_config c[2];
+        char *sleeper[] = {"/bin/sleep", "100", NULL}, *missing[] = {"/no/such/program", NULL};
+        jr_run_config_init(&c[0]);
+        jr_run_config_init(&c[1]);
+        c[0].argv = sleeper;
+        c[1].argv = missing;
+        jr_slot *slots[2] = {other, slot};
+        const jr_run_config *cfgs[2] = {&c[0], &c[1]};
+        jr_run_result r[2];
+        uint64_t t0 = (uint64_t)time(NULL);
+        cr_assert_lt(jr_jail_run_many(slots, cfgs, r, 2, &e), 0);
+        cr_assert((uint64_t)time(NULL) - t0 < 5, "the sleeper was not waited for");
+        cr_assert(strstr(e.msg, "jail 1: execve \"/no/such/program\""), "%s", e.msg);
+        cr_assert_eq(r[0].status, JR_JAIL_IE);
+        cr_assert_eq(r[1].status, JR_JAIL_IE);
+        jr_slot_free(other);
 }

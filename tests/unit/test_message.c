@@ -183,13 +183,114 @@ Test(parse, checker_and_stop_on_failure)
             parse_ok("{\"language\":\"c\",\"source\":\"x\",\"stop_on_failure\":true}");
         cr_assert(s->stop_on_failure);
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"Lines\"}", JR_PARSE_INVALID,
-                  "field \"checker\": must be \"lines\", \"exact\" or \"tokens\"");
+                  "field \"checker\": unknown checker \"Lines\" (known: lines, exact, tokens, "
+                  "tokens-lines, float:EPS, sorted; or a checker program {\"language\", "
+                  "\"source\"})");
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":1}", JR_PARSE_INVALID,
-                  "field \"checker\": must be a string");
+                  "field \"checker\": must be a checker's name or a checker program");
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"stop_on_failure\":\"no\"}",
                   JR_PARSE_INVALID, "field \"stop_on_failure\": must be true or false");
         parse_bad("{\"language\":\"c\",\"source\":\"x\",\"stop_on_failure\":0}", JR_PARSE_INVALID,
                   "field \"stop_on_failure\": must be true or false");
+}
+
+Test(parse, checker_names_and_tolerance)
+{
+        struct {
+                const char *v;
+                jr_checker c;
+                double eps;
+        } cases[] = {{"\"tokens-lines\"", JR_CHECKER_TOKENS_LINES, 0},
+                     {"\"sorted\"", JR_CHECKER_SORTED, 0},
+                     {"\"float:1e-6\"", JR_CHECKER_FLOAT, 1e-6},
+                     {"\"float:0.5\"", JR_CHECKER_FLOAT, 0.5}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char doc[200];
+                snprintf(doc, sizeof doc, "{\"language\":\"c\",\"source\":\"x\",\"checker\":%s}",
+                         cases[i].v);
+                _cleanup_submission_ jr_submission *s = parse_ok(doc);
+                cr_assert_eq(s->checker, cases[i].c, "%s", doc);
+                cr_assert_eq(s->checker_eps, cases[i].eps, "%s", doc);
+                cr_assert_not(s->checker_program.given);
+        }
+        parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"float\"}", JR_PARSE_INVALID,
+                  "field \"checker\": \"float\": the tolerance must be a number >= 0, as in "
+                  "\"float:1e-6\"");
+        parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"float:-1\"}",
+                  JR_PARSE_INVALID, "field \"checker\": \"float:-1\": the tolerance must be");
+        parse_bad("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"float:1e-6\\u0000\"}",
+                  JR_PARSE_INVALID, "field \"checker\": \"float:1e-6\\x00\": the tolerance");
+}
+
+Test(parse, checker_program_and_interactor)
+{
+        _cleanup_submission_ jr_submission *s =
+            parse_ok("{\"language\":\"python\",\"source\":\"x\","
+                     "\"checker\":{\"language\":\"cpp\",\"source\":\"int main(){}\",\"x\":[1]},"
+                     "\"interactor\":{\"source\":\"print(1)\",\"language\":\"python\"}}");
+        cr_assert(s->checker_program.given);
+        cr_assert(BYTES_IS(s->checker_program.language, "cpp"));
+        cr_assert_eq(s->checker_program.language_index, 2);
+        cr_assert(BYTES_IS(s->checker_program.source, "int main(){}"));
+        cr_assert(s->interactor.given);
+        cr_assert(BYTES_IS(s->interactor.language, "python"));
+        cr_assert_eq(s->interactor.language_index, 0);
+        cr_assert(BYTES_IS(s->interactor.source, "print(1)"));
+        cr_assert_eq(s->checker, JR_CHECKER_LINES);
+
+        /* the last "checker" wins, whether a name or an object; null is absent */
+        _cleanup_submission_ jr_submission *n =
+            parse_ok("{\"language\":\"c\",\"source\":\"x\","
+                     "\"checker\":{\"language\":\"c\",\"source\":\"y\"},\"checker\":\"exact\","
+                     "\"interactor\":{\"language\":\"c\",\"source\":\"y\"},\"interactor\":null}");
+        cr_assert_not(n->checker_program.given);
+        cr_assert_eq(n->checker, JR_CHECKER_EXACT);
+        cr_assert_not(n->interactor.given);
+        _cleanup_submission_ jr_submission *o =
+            parse_ok("{\"language\":\"c\",\"source\":\"x\",\"checker\":\"exact\","
+                     "\"checker\":{\"language\":\"c\",\"source\":\"y\"}}");
+        cr_assert(o->checker_program.given);
+        /* a done message does not need them whole */
+        _cleanup_submission_ jr_submission *d =
+            parse_ok("{\"type\":\"done\",\"checker\":{},\"interactor\":{}}");
+        cr_assert_eq(d->type, JR_MSG_DONE);
+}
+
+Test(parse, checker_program_and_interactor_errors)
+{
+        const char *head = "{\"language\":\"c\",\"source\":\"x\",";
+        struct {
+                const char *rest, *msg;
+        } cases[] = {
+            {"\"checker\":{\"source\":\"y\"}}", "field \"checker.language\": required"},
+            {"\"checker\":{\"language\":\"c\"}}", "field \"checker.source\": required"},
+            {"\"checker\":{\"language\":\"c\",\"source\":null}}",
+             "field \"checker.source\": required"},
+            {"\"checker\":{\"language\":\"c\",\"source\":\"\"}}",
+             "field \"checker.source\": must not be empty"},
+            {"\"checker\":{\"language\":\"cobol\",\"source\":\"y\"}}",
+             "field \"checker.language\": unknown language \"cobol\" (known: c, cpp, go, java, "
+             "python)"},
+            {"\"checker\":{\"language\":\"\",\"source\":\"y\"}}",
+             "field \"checker.language\": must not be empty"},
+            {"\"checker\":{\"language\":1,\"source\":\"y\"}}",
+             "field \"checker.language\": must be a string"},
+            {"\"checker\":[]}", "field \"checker\": must be a checker's name or a checker program"},
+            {"\"interactor\":{\"language\":\"c\"}}", "field \"interactor.source\": required"},
+            {"\"interactor\":{\"source\":\"y\"}}", "field \"interactor.language\": required"},
+            {"\"interactor\":{\"language\":\"x\",\"source\":\"y\"}}",
+             "field \"interactor.language\": unknown language \"x\""},
+            {"\"interactor\":{\"language\":\"c\",\"source\":{}}}",
+             "field \"interactor.source\": must be a string"},
+            {"\"interactor\":\"c\"}", "field \"interactor\": must be an interactor program "
+                                      "{\"language\", \"source\"}"},
+            {"\"interactor\":true}", "field \"interactor\": must be an interactor program"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                char doc[300];
+                snprintf(doc, sizeof doc, "%s%s", head, cases[i].rest);
+                parse_bad(doc, JR_PARSE_INVALID, cases[i].msg);
+        }
 }
 
 Test(parse, type_done)
@@ -980,6 +1081,52 @@ Test(result, one_big_output_among_many_small)
         yajl_tree_free(v);
         free(out.ptr);
         free(t);
+        free(blob);
+}
+
+Test(result, checker_output_only_when_a_jury_program_ran)
+{
+        size_t big = 1u << 20;
+        char *blob = malloc(big);
+        memset(blob, 'c', big);
+        jr_test_result t[3];
+        jr_test_result_init(&t[0], 1);
+        t[0].status = JR_STATUS_WA;
+        t[0].checker_output = JR_BYTES_LIT("wrong answer 1st numbers differ \xff");
+        jr_test_result_init(&t[1], 2);
+        t[1].status = JR_STATUS_OK;
+        jr_test_result_init(&t[2], 3);
+        t[2].status = JR_STATUS_OK;
+        t[2].checker_output = (jr_bytes){blob, big};
+        jr_result r;
+        jr_result_init(&r, JR_BYTES_LIT("chk"));
+        r.status = JR_STATUS_WA;
+        r.tests = t;
+        r.n_tests = 3;
+        jr_buf out;
+        jr_error e;
+        ASSERT_OK(jr_result_json(&r, 0, &out, &e), e);
+        cr_assert_leq(out.len, JR_MSG_MAX_DEFAULT);
+        yajl_val v = tu_json(out.ptr);
+        const char *tp[] = {"tests", NULL}, *cp[] = {"checker_output", NULL},
+                   *fp[] = {"truncated", NULL};
+        yajl_val tests = yajl_tree_get(v, tp, yajl_t_array);
+        yajl_val t0 = YAJL_GET_ARRAY(tests)->values[0], t1 = YAJL_GET_ARRAY(tests)->values[1],
+                 t2 = YAJL_GET_ARRAY(tests)->values[2];
+        cr_assert_str_eq(tu_str(t0, "checker_output"),
+                         "wrong answer 1st numbers differ \xef\xbf\xbd");
+        cr_assert_null(yajl_tree_get(t0, fp, yajl_t_any));
+        cr_assert_null(yajl_tree_get(t1, cp, yajl_t_any), "omitted without a jury program");
+        /* a long one is cut like any other text */
+        size_t kept = strlen(tu_str(t2, "checker_output"));
+        cr_assert(kept > 100000 && kept < big, "%zu", kept);
+        cr_assert(tu_bool(t2, "truncated"));
+        cr_assert(tu_bool(v, "truncated"));
+        /* after "signal", before "truncated" */
+        const char *sig = strstr(out.ptr, "\"signal\":null,\"checker_output\":\"wrong");
+        cr_assert(sig, "%.400s", out.ptr);
+        yajl_tree_free(v);
+        free(out.ptr);
         free(blob);
 }
 
