@@ -124,7 +124,9 @@ Test(config, values_are_checked_with_the_key_and_line)
         clear_keys();
         load_fails("RUNNER_TIME_LIMIT = 5x\n", ":1: RUNNER_TIME_LIMIT: duration \"5x\"");
         load_fails("\nRUNNER_MEMORY_LIMIT = lots\n", ":2: RUNNER_MEMORY_LIMIT:");
-        load_fails("RUNNER_MAX_PARALLEL = 0\n", "RUNNER_MAX_PARALLEL: \"0\" is below the minimum");
+        /* RUNNER_MAX_PARALLEL = 0 is valid: an HTTP front door that judges nothing */
+        load_fails("JAILRUN_HTTP_MAX_BODY = 10\n",
+                   "JAILRUN_HTTP_MAX_BODY: \"10\" is below the minimum of 1024");
         load_fails("RUNNER_MAX_PARALLEL = 5000\n", "above the maximum of 1024");
         load_fails("RUNNER_MAX_PARALLEL = -1\n", "RUNNER_MAX_PARALLEL:");
         load_fails("JAILRUN_CGROUP = v3\n", "JAILRUN_CGROUP: \"v3\" is not one of auto|v1|v2");
