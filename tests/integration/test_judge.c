@@ -111,6 +111,29 @@ Test(matrix, java)
 {
         matrix("java");
 }
+/* the language standards offered as variants (langs/README.md, "Standards"): each OK
+ * case asserts its __STDC_VERSION__ / __cplusplus, each BF case uses what only a later
+ * standard has */
+Test(matrix, c11)
+{
+        matrix("c11");
+}
+Test(matrix, c17)
+{
+        matrix("c17");
+}
+Test(matrix, cpp14)
+{
+        matrix("cpp14");
+}
+Test(matrix, cpp17)
+{
+        matrix("cpp17");
+}
+Test(matrix, cpp20)
+{
+        matrix("cpp20");
+}
 
 /* ---- judging details ---- */
 
