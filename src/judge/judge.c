@@ -456,6 +456,7 @@ static int build(struct exec_state *s)
         cfg.wall_ms = lang->build_time_ms * j->lim.time_scale;
         cfg.mem_bytes = lang->build_memory_bytes;
         cfg.pids = lang->build_pids;
+        cfg.nofile = lang->build_nofile;
         cfg.tmp_size = lang->build_tmp_bytes;
         cfg.output_limit = BUILD_OUTPUT_LIMIT;
         cfg.fsize = j->lim.work_bytes;
