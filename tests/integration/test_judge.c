@@ -263,6 +263,32 @@ Test(judge, cpu_time_of_all_threads)
         cr_assert_geq(tu_int(t, "cpu_ms"), 1000);
 }
 
+/* The time limit is CPU time; a program that does not use its CPU gets TL at the wall
+ * limit, the time limit plus JAILRUN_WALL_MARGIN: with the default, within the limit
+ * plus one second of the judge's own reported wall time, and never before the limit. */
+Test(judge, sleeper_gets_tl_within_a_second_of_the_limit)
+{
+        const char *sub =
+            "{\"id\":\"sleeper\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
+            "\"source\":\"#include <unistd.h>\\nint main(void){sleep(100);return 0;}\\n\","
+            "\"tests\":[{}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_str_eq(tu_str(t, "error"), "wall time", "%s", j.out);
+        cr_assert_geq(tu_int(t, "duration_ms"), 1000, "%s", j.out);
+        cr_assert_leq(tu_int(t, "duration_ms"), 2000, "%s", j.out);
+        cr_assert_lt(tu_int(t, "cpu_ms"), 100, "%s", j.out);
+
+        /* the host setting reaches the judge: no margin, TL at the limit */
+        j = judge(sub, "JAILRUN_WALL_MARGIN=0");
+        unsetenv("JAILRUN_WALL_MARGIN");
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_geq(tu_int(t, "duration_ms"), 1000, "%s", j.out);
+        cr_assert_lt(tu_int(t, "duration_ms"), 1500, "%s", j.out);
+}
+
 Test(judge, no_tests_means_one_run)
 {
         const char *sub = "{\"id\":\"one\",\"language\":\"python\",\"source\":\"print('hi')\\n\"}";
