@@ -112,8 +112,8 @@ Test(rootfs, list_marks_missing_trees_with_the_command_that_builds_them)
                          trees[i], tmpdir, trees[i], tmpdir, trees[i]);
                 cr_assert(strstr(out, want), "no \"%s\" in:\n%s", want, out);
         }
-        cr_assert(strstr(out, "c cpp (build)"), "%s", out);
-        cr_assert(strstr(out, "c cpp go (run)"), "%s", out);
+        cr_assert(strstr(out, "c c11 c17 cpp cpp14 cpp17 cpp20 (build)"), "%s", out);
+        cr_assert(strstr(out, "c c11 c17 cpp cpp14 cpp17 cpp20 go (run)"), "%s", out);
         free(out);
         free(err);
 }
@@ -160,8 +160,9 @@ Test(rootfs, build_rejects_unknown_names)
         char *out, *err;
         int st = jailrun(&out, &err, "rootfs", "build", "--dir", tmpdir, "cobol", NULL);
         cr_assert_eq(st, 2);
-        cr_assert(strstr(err, "\"cobol\" is neither a language (c, cpp, go, java, python)"), "%s",
-                  err);
+        cr_assert(strstr(err, "\"cobol\" is neither a language (c, c11, c17, cpp, cpp14, cpp17, "
+                              "cpp20, go, java, python)"),
+                  "%s", err);
         free(out);
         free(err);
         st = jailrun(&out, &err, "rootfs", "frobnicate", NULL, NULL, NULL, NULL);
