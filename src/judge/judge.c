@@ -35,6 +35,7 @@ void jr_judge_limits_default(jr_judge_limits *l)
             .max_memory_bytes = 256 * MiB,
             .max_total_ms = 5 * 60 * 1000,
             .max_test_wall_ms = 20 * 1000,
+            .wall_margin_ms = 500,
             .time_scale = 1,
             .output_limit_bytes = 64 * MiB,
             .run_pids = 64,
@@ -104,6 +105,11 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 return -1;
         if (r && x)
                 l->max_test_wall_ms = x;
+        /* 0 is a choice here (wall limit = time limit), not "the default" */
+        if ((r = env_value("JAILRUN_WALL_MARGIN", ENV_DURATION_MS, 0, &x, e)) < 0)
+                return -1;
+        if (r)
+                l->wall_margin_ms = x;
         if ((r = env_value("JAILRUN_TIME_SCALE", ENV_COUNT, 1000, &x, e)) < 0)
                 return -1;
         if (r)
@@ -489,6 +495,7 @@ static int build(struct exec_state *s)
         cfg.wall_ms = lang->build_time_ms * j->lim.time_scale;
         cfg.mem_bytes = lang->build_memory_bytes;
         cfg.pids = lang->build_pids;
+        cfg.nofile = lang->build_nofile;
         cfg.tmp_size = lang->build_tmp_bytes;
         cfg.output_limit = BUILD_OUTPUT_LIMIT;
         cfg.fsize = j->lim.work_bytes;
@@ -632,7 +639,10 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         jr_test_result *t = &s->tests[i];
         jr_error e = {0};
 
-        uint64_t wall = 2 * s->time_ms + 1000;
+        /* The time limit is CPU time; the wall limit only ends a program that does not
+         * use its CPU (sleeping, blocked, waiting on a lock), so it is the time limit plus
+         * a margin for the host's own load, not a multiple of it (README, "The judge"). */
+        uint64_t wall = s->time_ms + j->lim.wall_margin_ms;
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
         wall *= j->lim.time_scale;

@@ -73,6 +73,10 @@ const jr_config_key jr_config_keys[] = {
         "testing time of one execution in ms; tests after it get \"-\"", .max = INT64_MAX),
     KEY("JAILRUN_MAX_TEST_WALL", JR_CONFIG_DURATION, "20s",
         "wall time of one test, whatever its CPU limit", .max = 24ull * 3600 * 1000),
+    KEY("JAILRUN_WALL_MARGIN", JR_CONFIG_DURATION, "500ms",
+        "a test's wall-clock limit is its time limit plus this: a program that sleeps or "
+        "blocks gets TL then",
+        .max = 3600 * 1000),
     KEY("JAILRUN_TIME_SCALE", JR_CONFIG_UINT, "1",
         "multiply every time limit (a slower host, e.g. an emulated test VM)", .min = 1,
         .max = 1000),
