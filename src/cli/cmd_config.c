@@ -101,6 +101,8 @@ static void print_entry(const jr_config_entry *en, const char *path)
         const char *v = en->value;
         if (!strcmp(en->key->name, "JAILRUN_KAFKA_CONFIG") && (masked = mask_secrets(v)))
                 v = masked;
+        if (!strcmp(en->key->name, "JAILRUN_HTTP_TOKENS") && *v)
+                v = "***"; /* bearer tokens are secrets */
         char line[4096];
         FILE *m = fmemopen(line, sizeof line, "w");
         if (!m) {

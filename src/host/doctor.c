@@ -762,6 +762,59 @@ static void check_dirs(struct ctx *c)
         }
 }
 
+/* The HTTP front door's settings (docs/http.md): what would stop `serve` at start. */
+static void check_http(struct ctx *c)
+{
+        const char *addr = getenv("JAILRUN_HTTP_ADDR");
+        const char *port = getenv("EXECUTOR_PORT");
+        char buf[64];
+        if ((!addr || !*addr) && port && *port) {
+                snprintf(buf, sizeof buf, "127.0.0.1:%s", port);
+                addr = buf;
+        }
+        if (getenv("EXECUTOR_LOCAL_FALLBACK") && *getenv("EXECUTOR_LOCAL_FALLBACK"))
+                say(c, JR_DOCTOR_WARN, "http",
+                    "EXECUTOR_LOCAL_FALLBACK is set and ignored: jailrun never runs code outside "
+                    "a jail");
+        if (getenv("EXECUTOR_NANO_CPUS") && *getenv("EXECUTOR_NANO_CPUS"))
+                say(c, JR_DOCTOR_WARN, "http",
+                    "EXECUTOR_NANO_CPUS is set and not applied: jailrun limits each test's CPU "
+                    "time instead of its CPU bandwidth");
+        if (!addr || !*addr) {
+                say(c, JR_DOCTOR_OK, "http", "no HTTP front door (JAILRUN_HTTP_ADDR is empty)");
+                return;
+        }
+        const char *tokens = getenv("JAILRUN_HTTP_TOKENS");
+        bool loopback = !strncmp(addr, "127.", 4) || !strncmp(addr, "localhost:", 10) ||
+                        !strncmp(addr, "[::1]:", 6);
+        bool has_token = tokens && tokens[strspn(tokens, ", \t")];
+        if (!has_token && !loopback)
+                say(c, JR_DOCTOR_FAIL, "http",
+                    "%s is not a loopback address and JAILRUN_HTTP_TOKENS is empty: `serve` "
+                    "refuses to start",
+                    addr);
+        else
+                say(c, JR_DOCTOR_OK, "http", "front door on %s, %s", addr,
+                    has_token ? "bearer tokens required" : "no authentication (loopback)");
+        const char *db = getenv("JAILRUN_RESULTS_DB");
+        if (!db || !*db)
+                db = "/var/lib/jailrun/results.db";
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", db);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+                *slash = '\0';
+        else
+                snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+        if (access(db, F_OK) == 0 && access(db, W_OK) < 0)
+                say(c, JR_DOCTOR_FAIL, "results-db", "%s is not writable: %s", db, strerror(errno));
+        else if (access(db, F_OK) < 0 && access(dir, W_OK) < 0)
+                say(c, JR_DOCTOR_FAIL, "results-db", "%s cannot be created: %s: %s", db, dir,
+                    strerror(errno));
+        else
+                say(c, JR_DOCTOR_OK, "results-db", "%s is writable", db);
+}
+
 static void check_swap(struct ctx *c)
 {
         _cleanup_free_ char *swaps = read_all("/proc/swaps");
@@ -995,6 +1048,7 @@ void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *o
         check_mounts(&c);
         check_langs_and_trees(&c);
         check_dirs(&c);
+        check_http(&c);
         check_swap(&c);
         check_cpu(&c);
         check_security(&c);

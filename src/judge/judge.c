@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "jury.h"
+#include "pyimports.h"
 #include "rootfs.h"
 #include "units.h"
 
@@ -35,6 +36,7 @@ void jr_judge_limits_default(jr_judge_limits *l)
             .max_memory_bytes = 256 * MiB,
             .max_total_ms = 5 * 60 * 1000,
             .max_test_wall_ms = 20 * 1000,
+            .wall_margin_ms = 500,
             .time_scale = 1,
             .output_limit_bytes = 64 * MiB,
             .run_pids = 64,
@@ -64,6 +66,15 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
 {
         uint64_t x;
         int r;
+        /* checked here too, so that a mistake stops `serve` before its executors start */
+        const char *mods = getenv("EXECUTOR_ALLOWED_MODULES");
+        if (mods && *mods) {
+                char **list = NULL;
+                size_t n = 0;
+                if (jr_py_modules_parse(mods, &list, &n, e) < 0)
+                        return jr_error_wrap(e, "EXECUTOR_ALLOWED_MODULES");
+                jr_py_modules_free(list);
+        }
         if ((r = env_value("RUNNER_TIME_LIMIT", ENV_DURATION_MS, 0, &x, e)) < 0)
                 return -1;
         if (r && x)
@@ -77,14 +88,15 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 if (l->default_memory_bytes > x)
                         l->default_memory_bytes = x;
         }
-        if ((r = env_value("RUNNER_MEMORY_LIMIT", ENV_SIZE, 0, &x, e)) < 0)
+        /* the Executor Service's name for it, when RUNNER_MEMORY_LIMIT is unset */
+        const char *mem = getenv("RUNNER_MEMORY_LIMIT") && *getenv("RUNNER_MEMORY_LIMIT")
+                              ? "RUNNER_MEMORY_LIMIT"
+                              : "EXECUTOR_MEM_LIMIT";
+        if ((r = env_value(mem, ENV_SIZE, 0, &x, e)) < 0)
                 return -1;
         if (r && x > l->max_memory_bytes)
-                return jr_error_set(e, EINVAL,
-                                    "RUNNER_MEMORY_LIMIT %s is above the host maximum of %llu "
-                                    "bytes",
-                                    getenv("RUNNER_MEMORY_LIMIT"),
-                                    (unsigned long long)l->max_memory_bytes);
+                return jr_error_set(e, EINVAL, "%s %s is above the host maximum of %llu bytes", mem,
+                                    getenv(mem), (unsigned long long)l->max_memory_bytes);
         if (r && x)
                 l->default_memory_bytes = x;
         /* The execution's testing budget; a test hook as much as an operator's knob. */
@@ -96,6 +108,11 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                 return -1;
         if (r && x)
                 l->max_test_wall_ms = x;
+        /* 0 is a choice here (wall limit = time limit), not "the default" */
+        if ((r = env_value("JAILRUN_WALL_MARGIN", ENV_DURATION_MS, 0, &x, e)) < 0)
+                return -1;
+        if (r)
+                l->wall_margin_ms = x;
         if ((r = env_value("JAILRUN_TIME_SCALE", ENV_COUNT, 1000, &x, e)) < 0)
                 return -1;
         if (r)
@@ -137,8 +154,37 @@ struct jr_judge {
         char build_dir[PATH_MAX + 16];
         char run_dir[PATH_MAX + 16];
         int in_fd, out_fd, err_fd; /* memfds reused by every jail */
-        jr_jury *jury;             /* checker programs and interactors */
+        /* EXECUTOR_ALLOWED_MODULES, for languages whose source is a .py file: the static
+         * check before the build and the run-time guard (pyimports.h); NULL: no policy */
+        char **py_allowed;
+        size_t n_py_allowed;
+        char *py_guard;
+        jr_jury *jury; /* checker programs and interactors */
 };
+
+/* The file and the directory that carry the guard into the run jail: run/ is /work. */
+#define PY_GUARD_FILE "sitecustomize.py"
+#define PY_GUARD_PATH "PYTHONPATH=/work"
+
+static int py_policy_load(jr_judge *j, jr_error *e)
+{
+        const char *v = getenv("EXECUTOR_ALLOWED_MODULES");
+        if (!v || !*v)
+                return 0;
+        if (jr_py_modules_parse(v, &j->py_allowed, &j->n_py_allowed, e) < 0)
+                return jr_error_wrap(e, "EXECUTOR_ALLOWED_MODULES");
+        j->py_guard = jr_py_guard_source((const char *const *)j->py_allowed, j->n_py_allowed);
+        if (!j->py_guard)
+                return jr_error_set(e, ENOMEM, "EXECUTOR_ALLOWED_MODULES");
+        return 0;
+}
+
+/* Whether the policy covers this language: its source is Python. */
+static bool py_policy_for(const jr_judge *j, const jr_lang *lang)
+{
+        size_t n = strlen(lang->source);
+        return j->py_allowed && n > 3 && !strcmp(lang->source + n - 3, ".py");
+}
 
 int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
 {
@@ -172,6 +218,8 @@ int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
         }
         snprintf(j->build_dir, sizeof j->build_dir, "%s/build", j->work);
         snprintf(j->run_dir, sizeof j->run_dir, "%s/run", j->work);
+        if (py_policy_load(j, e) < 0)
+                goto fail;
         j->in_fd = memfd_create("jailrun-stdin", MFD_CLOEXEC);
         j->out_fd = memfd_create("jailrun-stdout", MFD_CLOEXEC);
         j->err_fd = memfd_create("jailrun-stderr", MFD_CLOEXEC);
@@ -200,6 +248,8 @@ void jr_judge_free(jr_judge *j)
                 close(j->out_fd);
         if (j->err_fd >= 0)
                 close(j->err_fd);
+        jr_py_modules_free(j->py_allowed);
+        free(j->py_guard);
         jr_jury_free(j->jury);
         free(j);
 }
@@ -478,6 +528,25 @@ static int build(struct exec_state *s)
         jr_judge *j = s->j;
         const jr_lang *lang = s->lang;
         jr_error e = {0};
+        if (py_policy_for(j, lang)) {
+                /* before any jail: an import outside the allowed list is a build failure
+                 * that names the module and the list */
+                jr_py_import bad;
+                if (jr_py_check_imports(s->sub->source.ptr, s->sub->source.len,
+                                        (const char *const *)j->py_allowed, j->n_py_allowed,
+                                        &bad)) {
+                        jr_py_import_message(&bad, (const char *const *)j->py_allowed,
+                                             j->n_py_allowed, s->error, sizeof s->error);
+                        s->result.status = JR_STATUS_BF;
+                        s->result.exit_code = 1;
+                        s->result.std_err = jr_bytes_cstr(s->error);
+                        s->result.error = jr_bytes_cstr(s->error);
+                        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_BF, 0, s->result.error);
+                        return 1;
+                }
+                if (write_file(j->run_dir, PY_GUARD_FILE, jr_bytes_cstr(j->py_guard), 0644, &e) < 0)
+                        goto ie;
+        }
         if (write_file(lang->build ? j->build_dir : j->run_dir, lang->source, s->sub->source, 0644,
                        &e) < 0)
                 goto ie;
@@ -495,6 +564,7 @@ static int build(struct exec_state *s)
         cfg.wall_ms = lang->build_time_ms * j->lim.time_scale;
         cfg.mem_bytes = lang->build_memory_bytes;
         cfg.pids = lang->build_pids;
+        cfg.nofile = lang->build_nofile;
         cfg.tmp_size = lang->build_tmp_bytes;
         cfg.output_limit = BUILD_OUTPUT_LIMIT;
         cfg.fsize = j->lim.work_bytes;
@@ -578,6 +648,21 @@ static void emit_test(struct exec_state *s, const jr_test_result *t)
         emit(s, &ev);
 }
 
+/* Add "NAME=value" to a command's environment (the allowed-modules guard's path). */
+static int env_append(jr_lang_cmd *cmd, const char *kv, jr_error *e)
+{
+        size_t n = 0;
+        while (cmd->envp && cmd->envp[n])
+                n++;
+        char **v = realloc(cmd->envp, (n + 2) * sizeof *v);
+        if (!v)
+                return jr_error_set(e, ENOMEM, "environment");
+        cmd->envp = v;
+        v[n] = strdup(kv);
+        v[n + 1] = NULL;
+        return v[n] ? 0 : jr_error_set(e, ENOMEM, "environment");
+}
+
 /* The jury's part of test t, after the program's run: an interactor's verdict, then a
  * checker program's when the test is still OK (on the interactor's output file after
  * an interactor, else on the program's stdout). False when the submission has no jury
@@ -621,7 +706,10 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         jr_test_result *t = &s->tests[i];
         jr_error e = {0};
 
-        uint64_t wall = 2 * s->time_ms + 1000;
+        /* The time limit is CPU time; the wall limit only ends a program that does not
+         * use its CPU (sleeping, blocked, waiting on a lock), so it is the time limit plus
+         * a margin for the host's own load, not a multiple of it (README, "The judge"). */
+        uint64_t wall = s->time_ms + j->lim.wall_margin_ms;
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
         wall *= j->lim.time_scale;
@@ -631,7 +719,9 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 budget_cut = true;
         }
         jr_lang_cmd cmd = {0};
-        if (jr_lang_command(s->lang, JR_LANG_RUN, s->mem_bytes, &cmd, &e) < 0) {
+        if (jr_lang_command(s->lang, JR_LANG_RUN, s->mem_bytes, &cmd, &e) < 0 ||
+            (py_policy_for(j, s->lang) && env_append(&cmd, PY_GUARD_PATH, &e) < 0)) {
+                jr_lang_cmd_free(&cmd);
                 t->status = JR_STATUS_IE;
                 t->error = jr_bytes_cstr(strdup(e.msg));
                 emit_test(s, t);

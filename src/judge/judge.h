@@ -23,6 +23,8 @@ typedef struct jr_judge_limits {
         uint64_t max_memory_bytes;     /* a larger request is IE naming this maximum */
         uint64_t max_total_ms;         /* testing time of one execution; the rest get "-" */
         uint64_t max_test_wall_ms;     /* wall time of one test, whatever its CPU limit */
+        uint64_t wall_margin_ms;       /* a test's wall limit is its time limit plus this
+                                          (JAILRUN_WALL_MARGIN; 0 allowed) */
         uint64_t output_limit_bytes;   /* stdout + stderr of one run (OL) */
         uint64_t run_pids;             /* pids of a test run, before the language's extra */
         uint64_t work_bytes;           /* size of one execution's work tmpfs */

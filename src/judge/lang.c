@@ -126,6 +126,7 @@ static const struct key {
     {"build_time", K_TIME, FIELD(build_time_ms)},
     {"build_memory", K_SIZE, FIELD(build_memory_bytes)},
     {"build_pids", K_COUNT, FIELD(build_pids)},
+    {"build_nofile", K_COUNT, FIELD(build_nofile)},
     {"build_tmp", K_SIZE, FIELD(build_tmp_bytes)},
     {"run", K_ARGV, FIELD(run)},
     {"run_rootfs", K_NAME, FIELD(run_rootfs)},
@@ -328,9 +329,9 @@ static int lang_finish(struct lang_parse *lp, const char *stem, unsigned *line, 
         if (l->build && !l->build_rootfs)
                 return jr_error_set(e, 0, "\"build\" needs \"build_rootfs\"");
         if (!l->build) {
-                static const char *const build_only[] = {"build_rootfs", "build_time",
-                                                         "build_memory", "build_pids",
-                                                         "build_tmp",    "build_env"};
+                static const char *const build_only[] = {
+                    "build_rootfs", "build_time", "build_memory", "build_pids",
+                    "build_nofile", "build_tmp",  "build_env"};
                 for (size_t b = 0; b < JR_ARRAY_SIZE(build_only); b++)
                         if ((*line = seen_line(lp, build_only[b])))
                                 return jr_error_set(e, 0, "\"%s\" without \"build\"",

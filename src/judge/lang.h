@@ -31,6 +31,7 @@ typedef struct jr_lang {
         uint64_t build_time_ms;      /* CPU and wall limit of the build */
         uint64_t build_memory_bytes; /* memory limit of the build */
         uint64_t build_pids;         /* pids.max of the build */
+        uint64_t build_nofile;       /* RLIMIT_NOFILE of the build; 0 = the jail's default */
         uint64_t build_tmp_bytes;    /* size of /tmp and /work in the build jail; 0 = default */
         char **run;                  /* argv template of every test run */
         char *run_rootfs;            /* tree of the run jails */

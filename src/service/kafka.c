@@ -659,8 +659,19 @@ int jr_kafka_consumer_new(const jr_kafka_config *cfg, const jr_kafka_consumer_op
                 jr_kafka_consumer_free(c);
                 return jr_error_wrap(e, "kafka consumer");
         }
-        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(sub, cfg->topic, RD_KAFKA_PARTITION_UA);
+        /* cfg->topic may name several topics, comma-separated (the HTTP front door
+         * reads results and events); a topic name cannot hold a comma. */
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(2);
+        for (const char *t = cfg->topic; *t;) {
+                size_t n = strcspn(t, ",");
+                char name[256];
+                if (n > 0 && n < sizeof name) {
+                        memcpy(name, t, n);
+                        name[n] = '\0';
+                        rd_kafka_topic_partition_list_add(sub, name, RD_KAFKA_PARTITION_UA);
+                }
+                t += n + (t[n] == ',');
+        }
         rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
         rd_kafka_topic_partition_list_destroy(sub);
         if (err) {

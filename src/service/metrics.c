@@ -46,6 +46,8 @@ static struct {
         unsigned slots, slots_busy;
         uint64_t spool_pending;
         int64_t consumer_lag; /* < 0: unknown */
+        bool http;
+        uint64_t http_by_code[600], http_unanswered, http_pending;
         time_t start_time;
         jr_metrics_collect_fn *collect;
         void *collect_opaque;
@@ -157,6 +159,15 @@ void jr_metrics_set_consumer_lag(int64_t messages)
         reg.consumer_lag = messages < 0 ? -1 : messages;
 }
 
+void jr_metrics_set_http(const uint64_t by_code[600], uint64_t unanswered, uint64_t pending)
+{
+        reg_init();
+        reg.http = true;
+        memcpy(reg.http_by_code, by_code, sizeof reg.http_by_code);
+        reg.http_unanswered = unanswered;
+        reg.http_pending = pending;
+}
+
 void jr_metrics_set_collector(jr_metrics_collect_fn *fn, void *opaque)
 {
         reg_init();
@@ -240,6 +251,26 @@ int jr_metrics_render(char **text, size_t *len, jr_error *e)
                 header(f, "jailrun_consumer_lag", "gauge",
                        "Submissions in the assigned partitions not consumed yet.");
                 fprintf(f, "jailrun_consumer_lag %lld\n", (long long)reg.consumer_lag);
+        }
+        if (reg.http) {
+                header(f, "jailrun_http_requests_total", "counter",
+                       "HTTP requests answered, by status (\"none\": closed unanswered).");
+                uint64_t other = 0;
+                for (unsigned c = 1; c < 600; c++) {
+                        if (c < 100)
+                                other += reg.http_by_code[c];
+                        else if (reg.http_by_code[c])
+                                fprintf(f, "jailrun_http_requests_total{status=\"%u\"} %llu\n", c,
+                                        (unsigned long long)reg.http_by_code[c]);
+                }
+                if (other)
+                        fprintf(f, "jailrun_http_requests_total{status=\"other\"} %llu\n",
+                                (unsigned long long)other);
+                fprintf(f, "jailrun_http_requests_total{status=\"none\"} %llu\n",
+                        (unsigned long long)reg.http_unanswered);
+                header(f, "jailrun_http_pending", "gauge",
+                       "Submissions taken over HTTP and waiting for their result.");
+                fprintf(f, "jailrun_http_pending %llu\n", (unsigned long long)reg.http_pending);
         }
         if (ferror(f) || fclose(f) != 0) {
                 free(buf);

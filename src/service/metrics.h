@@ -12,6 +12,8 @@
  *   jailrun_spool_pending                           gauge (records not yet acknowledged)
  *   jailrun_consumer_lag                            gauge (messages behind the high
  *                                                   watermark; absent until set)
+ *   jailrun_http_requests_total{status}             counter  (the HTTP front door; absent
+ *   jailrun_http_pending                            gauge     without it)
  *   jailrun_build_info{version}, jailrun_start_time_seconds
  * Label values are limited: at most JR_METRICS_MAX_LANGUAGES distinct languages (more,
  * or a name that is not [a-z0-9_+.-]{1,32}, count as "other"), statuses are those of the
@@ -54,6 +56,11 @@ void jr_metrics_set_slots(unsigned total, unsigned busy);
 void jr_metrics_set_spool_pending(uint64_t records);
 /* < 0: unknown (the gauge is left out). */
 void jr_metrics_set_consumer_lag(int64_t messages);
+
+/* The HTTP front door (absent from the output until first set): requests answered, by
+ * status code (codes 100..599; others are "other"), connections closed without an answer,
+ * and own submissions waiting for a result. Cumulative values, copied. */
+void jr_metrics_set_http(const uint64_t by_code[600], uint64_t unanswered, uint64_t pending);
 
 /* Called before each scrape, from jr_metrics_handle(): refresh the gauges there. */
 typedef void jr_metrics_collect_fn(void *opaque);

@@ -42,6 +42,7 @@ void serve_stop(struct serve *s, const char *why, bool finish_queue, int status)
                 return;
         s->stop_consuming = true;
         serve_consumer_pause(s, true);
+        serve_http_stop(s);
         size_t busy = serve_slots_busy(s);
         jr_log(JR_LOG_INFO, "stopping", JR_LOG_STR("reason", why), JR_LOG_UINT("executing", busy),
                JR_LOG_UINT("queued", s->queued), JR_LOG_BOOL("finish_queued", finish_queue));
@@ -130,10 +131,9 @@ static const struct serve_source_ops metrics_ops = {.name = "metrics", .ready = 
 
 /* The fixed sources, in the order of their ticks. */
 static const struct serve_source_ops *const source_ops[SERVE_SRC__COUNT] = {
-    [SERVE_SRC_SIGNAL] = &signal_ops,
-    [SERVE_SRC_METRICS] = &metrics_ops,
-    [SERVE_SRC_PRODUCER] = &serve_producer_ops,
-    [SERVE_SRC_CONSUMER] = &serve_consumer_ops,
+    [SERVE_SRC_SIGNAL] = &signal_ops,           [SERVE_SRC_METRICS] = &metrics_ops,
+    [SERVE_SRC_PRODUCER] = &serve_producer_ops, [SERVE_SRC_CONSUMER] = &serve_consumer_ops,
+    [SERVE_SRC_FRONT] = &serve_front_ops,       [SERVE_SRC_HTTP] = &serve_http_ops,
 };
 
 /* Before each scrape of /metrics: the gauges. */
@@ -144,6 +144,7 @@ static void collect_metrics(void *opaque)
         if (s->spool)
                 jr_metrics_set_spool_pending(jr_spool_pending(s->spool));
         jr_metrics_set_consumer_lag(s->consumer ? jr_kafka_consumer_lag(s->consumer) : -1);
+        serve_http_collect_metrics(s);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
@@ -169,8 +170,8 @@ static int loop_timeout(struct serve *s)
         for (int i = 0; i < SERVE_SRC__COUNT; i++)
                 if (s->src[i].fd >= 0 && s->src[i].ops->timeout_ms)
                         t = min_timeout(t, s->src[i].ops->timeout_ms(s));
-        if (s->phase == PHASE_STARTING)
-                t = min_timeout(t, until(s->startup_deadline, now));
+        if (s->phase == PHASE_STARTING) /* at once with no executor to wait for (0 slots) */
+                t = min_timeout(t, serve_slots_all_idle(s) ? 0 : until(s->startup_deadline, now));
         if (s->phase == PHASE_FLUSHING)
                 t = min_timeout(t, until(s->flush_deadline, now));
         return min_timeout(t, serve_slots_timeout_ms(s, now));
@@ -281,10 +282,20 @@ static int env_uint(const char *name, uint64_t max, uint64_t *out, jr_error *e)
 static int read_env(struct serve *s, jr_error *e)
 {
         uint64_t v = 1;
-        if (env_uint("RUNNER_MAX_PARALLEL", JR_EXECUTOR_SLOTS_MAX, &v, e) < 0)
+        /* the Executor Service's name for it, when RUNNER_MAX_PARALLEL is unset */
+        const char *par = getenv("RUNNER_MAX_PARALLEL") && *getenv("RUNNER_MAX_PARALLEL")
+                              ? "RUNNER_MAX_PARALLEL"
+                              : "EXECUTOR_MAX_CONCURRENCY";
+        if (env_uint(par, JR_EXECUTOR_SLOTS_MAX, &v, e) < 0)
                 return -1;
-        if (v == 0)
-                return jr_error_set(e, EINVAL, "RUNNER_MAX_PARALLEL: must be at least 1");
+        if (serve_http_configure(s, e) < 0)
+                return -1;
+        /* 0: a front door that judges nothing (its submissions go to other runners) */
+        if (v == 0 && !s->http)
+                return jr_error_set(e, EINVAL,
+                                    "%s: must be at least 1 (0 is for an HTTP front door: "
+                                    "set JAILRUN_HTTP_ADDR)",
+                                    par);
         s->parallel = (unsigned)v;
         if (env_uint("SCRIPT_EXPECTED", UINT64_MAX / 2, &s->expected, e) < 0)
                 return -1;
@@ -347,7 +358,7 @@ static int serve_configure(struct serve *s, const jr_serve_opts *o, jr_error *e)
                         return jr_error_wrap(e, "option --log-level");
                 jr_log_set_level(l);
         }
-        if (jr_kafka_config_from_env(&s->kcfg, e) < 0)
+        if (jr_kafka_config_from_env(&s->kcfg, e) < 0 || serve_http_kafka_defaults(s, e) < 0)
                 return -1;
         if (o->log_file && jr_log_open(o->log_file, e) < 0)
                 return -1;
@@ -461,15 +472,20 @@ static int serve_start(struct serve *s, jr_error *e)
                 return -1;
         if (open_spool(s, e) < 0)
                 return -1;
+        if (serve_http_open(s, e) < 0)
+                return -1;
         /* The sandbox, once here before the executors: it fails early and clearly when
          * the host cannot make jails, and on cgroup v2 it moves this process into
          * <own cgroup>/supervisor and enables the controllers, so that the executors
          * (born there) find their cgroup ready. An executor moving itself would leave
          * the supervisor behind as an internal process of <own>, where the kernel then
          * refuses to enable controllers. */
-        if (jr_sandbox_new(&s->sandbox_opts, &s->sandbox, e) < 0)
-                return jr_error_wrap(e, "sandbox");
-        jr_log(JR_LOG_INFO, "sandbox", JR_LOG_STR("cgroup", jr_sandbox_describe(s->sandbox)));
+        if (s->parallel > 0) { /* a front door alone (0) makes no jail */
+                if (jr_sandbox_new(&s->sandbox_opts, &s->sandbox, e) < 0)
+                        return jr_error_wrap(e, "sandbox");
+                jr_log(JR_LOG_INFO, "sandbox",
+                       JR_LOG_STR("cgroup", jr_sandbox_describe(s->sandbox)));
+        }
         if (s->metrics_addr) {
                 if (jr_metrics_open(s->metrics_addr, &s->metrics, e) < 0 ||
                     serve_source_add(s, &s->src[SERVE_SRC_METRICS], jr_metrics_fd(s->metrics), e) <
@@ -490,6 +506,7 @@ static int serve_start(struct serve *s, jr_error *e)
 
 static void serve_teardown(struct serve *s, int status)
 {
+        serve_http_free(s);
         serve_slots_free(s);
         while (s->queued)
                 job_free(serve_queue_pop(s));
@@ -532,6 +549,7 @@ int jr_serve_run(const jr_serve_opts *o, jr_error *e)
         for (int i = 0; i < SERVE_SRC__COUNT; i++)
                 s.src[i] = (struct serve_source){.fd = -1, .ops = source_ops[i]};
         if (serve_configure(&s, o, e) < 0) {
+                serve_http_free(&s);
                 jr_kafka_config_free(&s.kcfg);
                 return -1;
         }

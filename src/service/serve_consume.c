@@ -68,6 +68,7 @@ int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *i
                        JR_LOG_BYTES("id", id, id_len));
         } else {
                 print_result(s, json->ptr, json->len);
+                serve_http_local_result(s, id, id_len, json->ptr, json->len);
         }
         if (jr_kafka_consumer_done(s->consumer, msg->topic, msg->partition, msg->offset, &e) < 0)
                 jr_log(JR_LOG_WARNING, e.msg, JR_LOG_BYTES("id", id, id_len));
@@ -459,8 +460,19 @@ int serve_kafka_start(struct serve *s, jr_error *e)
                 jr_log(JR_LOG_INFO, "replaying the spool", JR_LOG_UINT("records", replay));
         if (produce_all(s, e) < 0)
                 return -1;
+        if (serve_http_start(s, e) < 0)
+                return -1;
         if (s->stop_consuming)
                 return 0; /* nothing to judge */
+        if (s->parallel == 0) {
+                /* a front door only: the submissions are for the runners of the group */
+                jr_log(JR_LOG_INFO, "serving HTTP only: submissions are judged by other runners",
+                       JR_LOG_STR("topic", s->kcfg.topic), JR_LOG_STR("group", s->kcfg.group_id));
+                jr_error ne;
+                if (jr_notify_ready("HTTP front door, judging nothing", &ne) < 0)
+                        jr_log(JR_LOG_WARNING, "sd_notify", JR_LOG_STR("error", ne.msg));
+                return 0;
+        }
         jr_kafka_consumer_options co = {
             .log = kafka_log, .on_rebalance = on_rebalance, .opaque = s};
         _cleanup_kafka_consumer_ jr_kafka_consumer *c = NULL;

@@ -69,6 +69,9 @@ enum serve_src {
         SERVE_SRC_METRICS,  /* the Prometheus endpoint's listening socket */
         SERVE_SRC_PRODUCER, /* serviced before the consumer on each turn */
         SERVE_SRC_CONSUMER,
+        SERVE_SRC_FRONT, /* the HTTP front door's consumer of results and events */
+        SERVE_SRC_HTTP,  /* the HTTP front door's listener (after FRONT: it answers what
+                            FRONT stored in the same turn) */
         SERVE_SRC__COUNT,
 };
 
@@ -151,6 +154,7 @@ struct serve {
         jr_spool *spool;
         jr_sandbox *sandbox;
         jr_metrics_server *metrics;
+        struct serve_http *http; /* NULL: no HTTP front door */
         struct slot *slots;
         char tmp_spool[64]; /* the embedded broker's private spool, removed at exit */
 
@@ -211,3 +215,26 @@ void serve_consumer_pause(struct serve *s, bool pause);
  * 0, or < 0 when the spool failed (fatal: nothing can be made durable). */
 int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *id, size_t id_len,
                          const jr_buf *json);
+
+/* ---- serve_http.c --------------------------------------------------------------------- */
+
+extern const struct serve_source_ops serve_front_ops, serve_http_ops;
+
+/* JAILRUN_HTTP_ADDR (or EXECUTOR_PORT) and the other settings of the front door; s->http
+ * stays NULL without an address. Nothing is started. */
+int serve_http_configure(struct serve *s, jr_error *e);
+/* The Kafka properties an HTTP front door wants (after jr_kafka_config_from_env). */
+int serve_http_kafka_defaults(struct serve *s, jr_error *e);
+/* Open the results store (before the executors: it fails early). */
+int serve_http_open(struct serve *s, jr_error *e);
+/* After the producer exists: the front door's consumer and the listener. */
+int serve_http_start(struct serve *s, jr_error *e);
+/* Stop taking submissions; answer whoever waits. */
+void serve_http_stop(struct serve *s);
+void serve_http_free(struct serve *s);
+/* An event or a result this process just spooled: into the store at once. */
+void serve_http_local_event(struct serve *s, const char *id, size_t id_len, const void *json,
+                            size_t len);
+void serve_http_local_result(struct serve *s, const char *id, size_t id_len, const void *json,
+                             size_t len);
+void serve_http_collect_metrics(struct serve *s);

@@ -142,7 +142,7 @@ static void slot_close_sock(struct serve *s, struct slot *sl)
 
 int serve_slots_start(struct serve *s, jr_error *e)
 {
-        s->slots = calloc(s->parallel, sizeof *s->slots);
+        s->slots = calloc(s->parallel ? s->parallel : 1, sizeof *s->slots);
         if (!s->slots)
                 return jr_error_set(e, ENOMEM, "slots");
         jr_executor_args xargs = {s->o.langs_dir, s->o.rootfs_dir, s->o.cg_mode, s->o.fallbacks};
@@ -267,6 +267,9 @@ static void handle_event(struct serve *s, struct slot *sl, const void *p, size_t
                                      j->id_len, (const char *)p + sizeof h, len - sizeof h, &e) < 0)
                 jr_log(JR_LOG_ERROR, "spool an event (dropped)", JR_LOG_STR("error", e.msg),
                        JR_LOG_BYTES("id", j->id, j->id_len));
+        else
+                serve_http_local_event(s, j->id, j->id_len, (const char *)p + sizeof h,
+                                       len - sizeof h);
 }
 
 static void handle_result(struct serve *s, struct slot *sl, const void *p, size_t len)

@@ -139,6 +139,29 @@ Test(matrix, rust)
 {
         matrix("rust");
 }
+/* the language standards offered as variants (langs/README.md, "Standards"): each OK
+ * case asserts its __STDC_VERSION__ / __cplusplus, each BF case uses what only a later
+ * standard has */
+Test(matrix, c11)
+{
+        matrix("c11");
+}
+Test(matrix, c17)
+{
+        matrix("c17");
+}
+Test(matrix, cpp14)
+{
+        matrix("cpp14");
+}
+Test(matrix, cpp17)
+{
+        matrix("cpp17");
+}
+Test(matrix, cpp20)
+{
+        matrix("cpp20");
+}
 
 /* ---- judging details ---- */
 
@@ -256,7 +279,9 @@ Test(judge, cpu_time_of_all_threads)
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
         yajl_val t0 = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_geq(tu_int(t0, "cpu_ms"), 1150, "%s", j.out);
-        /* and the limit is on the whole cgroup: 2 threads pass 1 s of CPU together */
+        /* and the limit is on the whole cgroup: 2 threads pass 1 s of CPU together. A wall
+         * margin of 10 s so that the CPU limit decides even when the host's load gives the
+         * two threads less than the 2/3 of a core the default margin (500 ms) needs. */
         const char *tl =
             "{\"id\":\"mt2\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
             "\"source\":\"#include <pthread.h>\\n"
@@ -264,10 +289,38 @@ Test(judge, cpu_time_of_all_threads)
             "return a;}\\n"
             "int main(void){pthread_t t;pthread_create(&t,0,burn,0);burn(0);pthread_join(t,0);"
             "return 0;}\\n\",\"tests\":[{}]}";
-        j = judge(tl, NULL);
+        j = judge(tl, "JAILRUN_WALL_MARGIN=10s");
+        unsetenv("JAILRUN_WALL_MARGIN");
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_str_eq(tu_str(t, "error"), "cpu time", "%s", j.out);
         cr_assert_geq(tu_int(t, "cpu_ms"), 1000);
+}
+
+/* The time limit is CPU time; a program that does not use its CPU gets TL at the wall
+ * limit, the time limit plus JAILRUN_WALL_MARGIN: with the default, within the limit
+ * plus one second of the judge's own reported wall time, and never before the limit. */
+Test(judge, sleeper_gets_tl_within_a_second_of_the_limit)
+{
+        const char *sub =
+            "{\"id\":\"sleeper\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
+            "\"source\":\"#include <unistd.h>\\nint main(void){sleep(100);return 0;}\\n\","
+            "\"tests\":[{}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_str_eq(tu_str(t, "error"), "wall time", "%s", j.out);
+        cr_assert_geq(tu_int(t, "duration_ms"), 1000, "%s", j.out);
+        cr_assert_leq(tu_int(t, "duration_ms"), 2000, "%s", j.out);
+        cr_assert_lt(tu_int(t, "cpu_ms"), 100, "%s", j.out);
+
+        /* the host setting reaches the judge: no margin, TL at the limit */
+        j = judge(sub, "JAILRUN_WALL_MARGIN=0");
+        unsetenv("JAILRUN_WALL_MARGIN");
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_geq(tu_int(t, "duration_ms"), 1000, "%s", j.out);
+        cr_assert_lt(tu_int(t, "duration_ms"), 1500, "%s", j.out);
 }
 
 Test(judge, no_tests_means_one_run)

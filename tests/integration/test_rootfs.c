@@ -112,8 +112,9 @@ Test(rootfs, list_marks_missing_trees_with_the_command_that_builds_them)
                          trees[i], tmpdir, trees[i], tmpdir, trees[i]);
                 cr_assert(strstr(out, want), "no \"%s\" in:\n%s", want, out);
         }
-        cr_assert(strstr(out, "c cpp (build)"), "%s", out);
-        cr_assert(strstr(out, "c cpp go haskell pascal rust (run)"), "%s", out);
+        cr_assert(strstr(out, "c c11 c17 cpp cpp14 cpp17 cpp20 (build)"), "%s", out);
+        cr_assert(strstr(out, "c c11 c17 cpp cpp14 cpp17 cpp20 go haskell pascal rust (run)"), "%s",
+                  out);
         free(out);
         free(err);
 }
@@ -160,9 +161,9 @@ Test(rootfs, build_rejects_unknown_names)
         char *out, *err;
         int st = jailrun(&out, &err, "rootfs", "build", "--dir", tmpdir, "cobol", NULL);
         cr_assert_eq(st, 2);
-        cr_assert(strstr(err,
-                         "\"cobol\" is neither a language (c, cpp, go, haskell, java, javascript, "
-                         "kotlin, pascal, pypy3, python, ruby, rust)"),
+        cr_assert(strstr(err, "\"cobol\" is neither a language (c, c11, c17, cpp, cpp14, cpp17, "
+                              "cpp20, go, haskell, java, javascript, kotlin, pascal, pypy3, "
+                              "python, ruby, rust)"),
                   "%s", err);
         free(out);
         free(err);
@@ -309,6 +310,88 @@ Test(rootfs, shipped_recipes_cover_every_language)
                         cr_assert_not_null(v[k]->checks, "%s: no smoke check", v[k]->name);
         jr_lang_set_free(langs);
         jr_rootfs_recipes_free(v, n);
+}
+
+/* A line of g++ -H output saying that a precompiled header was used ("! path.gch"). */
+static bool used_a_pch(const char *err)
+{
+        for (const char *l = err; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                const char *nl = strchr(l, '\n'), *gch = strstr(l, ".gch");
+                if (!strncmp(l, "! /", 3) && gch && (!nl || gch < nl))
+                        return true;
+        }
+        return false;
+}
+
+/* Every C++ language of langs/ compiles <bits/stdc++.h> and <iostream> from the
+ * precompiled headers of the gcc tree: its build command has the -std and -O of one
+ * the recipe precompiled (else g++ silently parses the headers again, 3 to 10 times
+ * slower). Its own build command, in a jail on the tree, with -H appended. */
+Test(rootfs, cpp_languages_use_the_precompiled_headers)
+{
+        char gcc[4096];
+        jr_error e;
+        if (jr_rootfs_path(jr_rootfs_default_dir(), "gcc", gcc, sizeof gcc, &e) < 0)
+                cr_skip_test("%s", e.msg);
+        jr_lang_set *langs = NULL;
+        cr_assert_eq(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &langs, &e), 0, "%s", e.msg);
+        cr_assert_eq(chmod(tmpdir, 0777), 0);
+        _cleanup_free_ char *bind = NULL;
+        cr_assert(asprintf(&bind, "%s:/work:rw", tmpdir) > 0);
+        _cleanup_free_ char *src = path_in(tmpdir, "main.cpp");
+        static const char *const headers[] = {"bits/stdc++.h", "iostream"};
+        int checked = 0;
+        for (size_t i = 0; i < jr_lang_count(langs); i++) {
+                const jr_lang *l = jr_lang_get(langs, i);
+                if (!l->build || strcmp(l->build_rootfs, "gcc") || strcmp(l->source, "main.cpp"))
+                        continue;
+                jr_lang_cmd c = {0};
+                cr_assert_eq(jr_lang_command(l, JR_LANG_BUILD, l->build_memory_bytes, &c, &e), 0,
+                             "%s", e.msg);
+                for (size_t h = 0; h < 2; h++) {
+                        char text[256];
+                        snprintf(text, sizeof text,
+                                 "#include <%s>\nint main(){std::cout<<42<<std::endl;}\n",
+                                 headers[h]);
+                        write_text(src, text);
+                        char *argv[128];
+                        size_t n = 0;
+                        argv[n++] = (char *)tu_build("jailrun");
+                        argv[n++] = "exec";
+                        argv[n++] = "--rootfs";
+                        argv[n++] = gcc;
+                        argv[n++] = "--bind";
+                        argv[n++] = bind;
+                        argv[n++] = "--mem";
+                        argv[n++] = "512M";
+                        argv[n++] = "--pids";
+                        argv[n++] = "32";
+                        argv[n++] = "--stderr";
+                        argv[n++] = "-";
+                        for (char **p = c.envp; *p && n < 100; p++) {
+                                argv[n++] = "--env";
+                                argv[n++] = *p;
+                        }
+                        argv[n++] = "--";
+                        for (char **p = c.argv; *p && n < 125; p++)
+                                argv[n++] = *p;
+                        argv[n++] = "-H";
+                        argv[n] = NULL;
+                        char *out = NULL, *err = NULL;
+                        int st = tu_run(argv, NULL, &out, &err);
+                        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s", l->name, err);
+                        cr_assert(strstr(out, "\"status\":\"OK\""), "%s: %s %s", l->name, out, err);
+                        cr_assert(used_a_pch(err),
+                                  "%s: <%s> was not precompiled for its flags:\n%.2000s", l->name,
+                                  headers[h], err);
+                        free(out);
+                        free(err);
+                        checked++;
+                }
+                jr_lang_cmd_free(&c);
+        }
+        cr_assert_geq(checked, 8, "only %d C++ languages x headers", checked);
+        jr_lang_set_free(langs);
 }
 
 /* ---- the walks never follow a symlink ---- */

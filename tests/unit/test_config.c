@@ -124,7 +124,9 @@ Test(config, values_are_checked_with_the_key_and_line)
         clear_keys();
         load_fails("RUNNER_TIME_LIMIT = 5x\n", ":1: RUNNER_TIME_LIMIT: duration \"5x\"");
         load_fails("\nRUNNER_MEMORY_LIMIT = lots\n", ":2: RUNNER_MEMORY_LIMIT:");
-        load_fails("RUNNER_MAX_PARALLEL = 0\n", "RUNNER_MAX_PARALLEL: \"0\" is below the minimum");
+        /* RUNNER_MAX_PARALLEL = 0 is valid: an HTTP front door that judges nothing */
+        load_fails("JAILRUN_HTTP_MAX_BODY = 10\n",
+                   "JAILRUN_HTTP_MAX_BODY: \"10\" is below the minimum of 1024");
         load_fails("RUNNER_MAX_PARALLEL = 5000\n", "above the maximum of 1024");
         load_fails("RUNNER_MAX_PARALLEL = -1\n", "RUNNER_MAX_PARALLEL:");
         load_fails("JAILRUN_CGROUP = v3\n", "JAILRUN_CGROUP: \"v3\" is not one of auto|v1|v2");
@@ -232,6 +234,7 @@ Test(config, defaults_shown_are_the_judges)
         cr_assert_eq(size_of("JAILRUN_MAX_MEMORY"), l.max_memory_bytes);
         cr_assert_eq(ms_of("JAILRUN_MAX_TOTAL_MS"), l.max_total_ms);
         cr_assert_eq(ms_of("JAILRUN_MAX_TEST_WALL"), l.max_test_wall_ms);
+        cr_assert_eq(ms_of("JAILRUN_WALL_MARGIN"), l.wall_margin_ms);
         cr_assert_eq(size_of("JAILRUN_OUTPUT_LIMIT"), l.output_limit_bytes);
         cr_assert_eq(size_of("JAILRUN_MAX_MESSAGE_SIZE"), l.max_message_bytes);
 }
@@ -241,6 +244,7 @@ Test(config, host_caps_reach_the_judge)
         clear_keys();
         load_ok("JAILRUN_MAX_MEMORY = 128M\n"
                 "JAILRUN_MAX_TEST_WALL = 5s\n"
+                "JAILRUN_WALL_MARGIN = 0\n"
                 "JAILRUN_OUTPUT_LIMIT = 1M\n"
                 "JAILRUN_MAX_MESSAGE_SIZE = 1MiB\n"
                 "JAILRUN_MAX_TOTAL_MS = 60000\n");
@@ -251,6 +255,7 @@ Test(config, host_caps_reach_the_judge)
         cr_assert_eq(l.max_memory_bytes, 128u << 20);
         cr_assert_eq(l.default_memory_bytes, 128u << 20, "the default follows a lower cap");
         cr_assert_eq(l.max_test_wall_ms, 5000);
+        cr_assert_eq(l.wall_margin_ms, 0, "0 is a margin, not the default");
         cr_assert_eq(l.output_limit_bytes, 1u << 20);
         cr_assert_eq(l.max_message_bytes, 1u << 20);
         cr_assert_eq(l.max_total_ms, 60000);

@@ -57,6 +57,7 @@ static const char full[] =
     "build_time   = 1m30s\n"
     "build_memory = 1GiB\n"
     "build_pids   = 128\n"
+    "build_nofile = 1024\n"
     "build_tmp    = 256MiB\n"
     "\n"
     "run            = java -Xmx{heap_mb}m -Xss64m 'has space' \"q\\\"uote#\" -cp /work Main\n"
@@ -88,6 +89,7 @@ Test(lang, full_file)
         cr_assert_eq(l->build_time_ms, 90000);
         cr_assert_eq(l->build_memory_bytes, 1ULL << 30);
         cr_assert_eq(l->build_pids, 128);
+        cr_assert_eq(l->build_nofile, 1024);
         cr_assert_eq(l->build_tmp_bytes, 256ULL << 20);
         cr_assert_eq(jr_strv_len(l->run), 8);
         cr_assert_str_eq(l->run[3], "has space");
@@ -251,6 +253,9 @@ static const struct bad bad_files[] = {
     {"name = x\nbuild = cc\nbuild_rootfs = gcc\nbuild_memory = lots\n" OK_TAIL, 4,
      "build_memory: "},
     {"name = x\nbuild = cc\nbuild_rootfs = gcc\nbuild_pids = -1\n" OK_TAIL, 4, "build_pids: "},
+    {"name = x\nbuild = cc\nbuild_rootfs = gcc\nbuild_nofile = many\n" OK_TAIL, 4,
+     "build_nofile: "},
+    {"name = x\nbuild_nofile = 256\n" OK_TAIL, 2, "\"build_nofile\" without \"build\""},
     {"name = x\nbuild =\nbuild_rootfs = gcc\n" OK_TAIL, 2, "build: empty command"},
     {"name = x\nbuild = cc 'main.c\nbuild_rootfs = gcc\n" OK_TAIL, 2, "unterminated ' quote"},
     {"name = x\nbuild = cc \"main.c\nbuild_rootfs = gcc\n" OK_TAIL, 2, "unterminated \" quote"},
@@ -382,16 +387,16 @@ Test(lang, load_dir)
         cr_assert_eq(e.err, ENOENT);
 }
 
-/* The files shipped in langs/: all load, exactly the shipped languages are there, and every
- * command expands for a small and a large limit. */
+/* The files shipped in langs/: all load, exactly the shipped languages and the standards'
+ * variants are there, and every command expands for a small and a large limit. */
 Test(lang, shipped_languages)
 {
         jr_lang_set *s = NULL;
         jr_error e = {0};
         ASSERT_OK(jr_lang_load_dir(JR_SOURCE_DIR "/langs", &s, &e), e);
         static const char *const want[] = {
-            "c",      "cpp",    "go",    "haskell", "java", "javascript",
-            "kotlin", "pascal", "pypy3", "python",  "ruby", "rust",
+            "c",    "c11",        "c17",    "cpp",    "cpp14", "cpp17",  "cpp20", "go",   "haskell",
+            "java", "javascript", "kotlin", "pascal", "pypy3", "python", "ruby",  "rust",
         };
         const size_t n_want = sizeof want / sizeof want[0];
         cr_assert_eq(jr_lang_count(s), n_want);
