@@ -535,14 +535,16 @@ static int build(struct exec_state *s)
                 if (jr_py_check_imports(s->sub->source.ptr, s->sub->source.len,
                                         (const char *const *)j->py_allowed, j->n_py_allowed,
                                         &bad)) {
+                        /* the message is this build's output (stderr), error one line */
+                        char msg[JR_ERROR_MSG_MAX];
                         jr_py_import_message(&bad, (const char *const *)j->py_allowed,
-                                             j->n_py_allowed, s->error, sizeof s->error);
-                        s->result.status = JR_STATUS_BF;
-                        s->result.exit_code = 1;
-                        s->result.std_err = jr_bytes_cstr(s->error);
-                        s->result.error = jr_bytes_cstr(s->error);
-                        emit_simple(s, JR_EVENT_BUILD, JR_STATUS_BF, 0, s->result.error);
-                        return 1;
+                                             j->n_py_allowed, msg, sizeof msg);
+                        s->build_err.ptr = strdup(msg);
+                        if (!s->build_err.ptr)
+                                return -1;
+                        s->build_err.len = strlen(msg);
+                        s->result.build_duration_ms = 0;
+                        return build_failed(s, 1, "an import of a module that is not allowed");
                 }
                 if (write_file(j->run_dir, PY_GUARD_FILE, jr_bytes_cstr(j->py_guard), 0644, &e) < 0)
                         goto ie;

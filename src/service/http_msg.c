@@ -600,8 +600,10 @@ int jr_execute_request(const void *body, size_t len, const jr_execute_opts *o, c
                 return field_error(e, "tests", "must be an array");
         size_t n = tests ? tests->n : 0;
         if (n > max_tests)
-                return failf(e, E2BIG, "field \"tests\": more than %zu tests (the host limit)",
-                             max_tests);
+                return failf(e, E2BIG,
+                             "field \"tests\": more than %zu tests (the cap is %zu events: "
+                             "accepted, build, one per test, done)",
+                             max_tests, max_tests + JR_EVENTS_NOT_TESTS);
         uint64_t def = o->default_timeout_ms ? o->default_timeout_ms : TIMEOUT_DEFAULT;
         _cleanup_free_ bool *has_expected = calloc(n ? n : 1, sizeof *has_expected);
         _cleanup_free_ uint64_t *timeout = calloc(n ? n : 1, sizeof *timeout);
@@ -761,7 +763,24 @@ int jr_execute_answer(const char *result, size_t len, const jr_execute_req *req,
         o_str(&w, ok ? ",\"ok\":true" : ",\"ok\":false");
         if (!ok && err && err->t == J_STR && err->len) {
                 o_str(&w, ",\"error\":");
-                o_json(&w, err->s, err->len);
+                /* a build failure's compiler messages are in the result's stderr (its
+                 * error is one line): the Executor Service's callers read them in error */
+                const struct jv *cerr = get_nn(r, "stderr");
+                if (str_is(status, "BF") && cerr && cerr->t == J_STR && cerr->len &&
+                    !(cerr->len == err->len && !memcmp(cerr->s, err->s, err->len))) {
+                        size_t n = err->len + 1 + cerr->len;
+                        _cleanup_free_ char *both = malloc(n);
+                        if (both) {
+                                memcpy(both, err->s, err->len);
+                                both[err->len] = '\n';
+                                memcpy(both + err->len + 1, cerr->s, cerr->len);
+                                o_json(&w, both, n);
+                        } else {
+                                w.oom = true; /* o_finish reports it */
+                        }
+                } else {
+                        o_json(&w, err->s, err->len);
+                }
         }
         o_str(&w, ",\"results\":[");
         size_t n = tests && tests->t == J_ARR ? tests->n : 0;

@@ -167,7 +167,8 @@ Test(http_msg, host_limits)
                 n += (size_t)snprintf(big + n, cap - n, "%s{}", i ? "," : "");
         n += (size_t)snprintf(big + n, cap - n, "]}");
         cr_assert_lt(jr_execute_request(big, n, &xo, "j", &out, NULL, &e), 0);
-        cr_assert_str_eq(e.msg, "field \"tests\": more than 1000 tests (the host limit)");
+        cr_assert_str_eq(e.msg, "field \"tests\": more than 997 tests (the cap is 1000 events: "
+                                "accepted, build, one per test, done)");
 
         /* a body of a million tiny values costs a bounded tree */
         free(big);
@@ -233,14 +234,14 @@ Test(http_msg, answer_of_a_build_failure_and_of_garbage)
 {
         const char *bf = "{\"id\":\"j\",\"status\":\"BF\",\"exit_code\":1,\"stdout\":\"\","
                          "\"stderr\":\"main.c:1: error\",\"duration_ms\":0,"
-                         "\"error\":\"compilation failed (exit code 1):\\nmain.c:1: error\","
+                         "\"error\":\"build failed: exit code 1\","
                          "\"tests\":[{\"number\":1,\"status\":\"-\",\"exit_code\":0}]}";
         jr_buf out = {0};
         jr_error e = {0};
         cr_assert_eq(jr_execute_answer(bf, strlen(bf), NULL, &out, &e), 0, "%s", e.msg);
         cr_assert_str_eq(out.ptr,
-                         "{\"jobId\":\"j\",\"ok\":false,\"error\":\"compilation failed (exit code "
-                         "1):\\nmain.c:1: error\",\"results\":[{\"stdout\":\"\",\"stderr\":\"\","
+                         "{\"jobId\":\"j\",\"ok\":false,\"error\":\"build failed: exit code "
+                         "1\\nmain.c:1: error\",\"results\":[{\"stdout\":\"\",\"stderr\":\"\","
                          "\"exitCode\":0,\"timedOut\":false,\"signal\":null,\"expectedStdout\":"
                          "null,\"passed\":false,\"status\":\"-\",\"timeMs\":null,\"memoryBytes\":"
                          "null}],\"status\":\"BF\",\"timeMs\":0}");
