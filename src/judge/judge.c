@@ -711,7 +711,18 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         /* The time limit is CPU time; the wall limit only ends a program that does not
          * use its CPU (sleeping, blocked, waiting on a lock), so it is the time limit plus
          * a margin for the host's own load, not a multiple of it (README, "The judge"). */
+        uint64_t cpu = s->time_ms;
         uint64_t wall = s->time_ms + j->lim.wall_margin_ms;
+        if (tc->wall_limit_ms) {
+                /* A test's own wall limit (the Executor Service's timeoutMs, a wall-clock
+                 * limit and nothing else) replaces that, and caps the CPU limit too: there
+                 * the program ran on one CPU (EXECUTOR_NANO_CPUS), where CPU time cannot
+                 * outgrow wall time, so CPU = wall ends nothing it let finish, while a
+                 * program with threads here cannot do more work than it could there. */
+                wall = tc->wall_limit_ms;
+                if (cpu > wall)
+                        cpu = wall;
+        }
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
         wall *= j->lim.time_scale;
@@ -731,7 +742,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         }
         jr_run_config cfg;
         jr_run_config_init(&cfg);
-        cfg.cpu_ms = s->time_ms * j->lim.time_scale;
+        cfg.cpu_ms = cpu * j->lim.time_scale;
         cfg.wall_ms = wall;
         cfg.mem_bytes = s->mem_bytes;
         cfg.pids = j->lim.run_pids + s->lang->run_extra_pids;

@@ -84,6 +84,8 @@ typedef struct jr_test_case {
         jr_bytes input;           /* stdin; empty when absent */
         jr_bytes expected_output; /* meaningful only when has_expected_output */
         bool has_expected_output; /* false: absent or null, no comparison (unlike "") */
+        uint64_t wall_limit_ms;   /* (new) this test's wall-clock limit; 0: the judge's usual
+                                     one (the time limit plus the margin). At most INT64_MAX */
 } jr_test_case;
 
 /* A program of the jury sent with the submission: "checker" as an object, or
@@ -137,6 +139,7 @@ typedef enum jr_parse_failure {
  * that names the field, e.g.
  *   field "limits.time_limit_ms": must be a non-negative integer
  *   field "tests[3].input": must be a string        (indexes are 0-based)
+ *   field "tests[0].wall_limit_ms": must be a non-negative integer
  *   field "language": unknown language "x" (known: c, cpp, go, java, python)
  *   field "tests": more than 997 tests (the cap is 1000 events: accepted, build,
  *                  one per test, done)

@@ -62,6 +62,7 @@ enum slot {
         S_NUMBER,
         S_INPUT,
         S_EXPECTED,
+        S_WALL, /* "wall_limit_ms" of a test */
         S_INTERACTOR,
         S_PROG_LANGUAGE, /* "language" of the checker or interactor object */
         S_PROG_SOURCE,
@@ -93,6 +94,7 @@ static const struct key test_keys[] = {
     {"number", S_NUMBER},
     {"input", S_INPUT},
     {"expected_output", S_EXPECTED},
+    {"wall_limit_ms", S_WALL},
 };
 static const struct key program_keys[] = {
     {"language", S_PROG_LANGUAGE},
@@ -174,6 +176,8 @@ static const char *slot_name(enum slot s)
                 return "input";
         case S_EXPECTED:
                 return "expected_output";
+        case S_WALL:
+                return "wall_limit_ms";
         case S_INTERACTOR:
                 return "interactor";
         case S_PROG_LANGUAGE:
@@ -207,6 +211,7 @@ __attribute__((format(printf, 4, 5))) static int fail(struct parser *p, int kind
                 case S_NUMBER:
                 case S_INPUT:
                 case S_EXPECTED:
+                case S_WALL:
                         jr_error_set(p->e, 0, "field \"tests[%zu].%s\": %s", test, slot_name(s),
                                      detail);
                         break;
@@ -279,6 +284,7 @@ static int type_error(struct parser *p, enum slot s)
                 return fail(p, JR_PARSE_INVALID, s, "must be true or false");
         case S_TIME:
         case S_MEMORY:
+        case S_WALL:
                 return fail(p, JR_PARSE_INVALID, s, "must be a non-negative integer");
         case S_NUMBER:
                 return fail(p, JR_PARSE_INVALID, s, "must be an integer");
@@ -491,6 +497,9 @@ static int cb_null(void *ctx)
                 sub->tests[sub->n_tests - 1].expected_output = (jr_bytes){0};
                 sub->tests[sub->n_tests - 1].has_expected_output = false;
                 break;
+        case S_WALL:
+                sub->tests[sub->n_tests - 1].wall_limit_ms = 0;
+                break;
         default:
                 break;
         }
@@ -534,7 +543,7 @@ static int cb_number(void *ctx, const char *num, size_t len)
 {
         struct parser *p = ctx;
         enum slot s = next_slot(p);
-        if (s != S_TIME && s != S_MEMORY && s != S_NUMBER)
+        if (s != S_TIME && s != S_MEMORY && s != S_NUMBER && s != S_WALL)
                 return wrong_value(p, s);
         int64_t v = 0;
         int r = parse_integer(num, len, &v);
@@ -547,6 +556,8 @@ static int cb_number(void *ctx, const char *num, size_t len)
                 p->sub->time_limit_ms = (uint64_t)v;
         else if (s == S_MEMORY)
                 p->sub->memory_limit_bytes = (uint64_t)v;
+        else if (s == S_WALL)
+                p->sub->tests[p->sub->n_tests - 1].wall_limit_ms = (uint64_t)v;
         else /* 0 or negative: its position, as when absent */
                 p->sub->tests[p->sub->n_tests - 1].number = v > 0 ? v : (int64_t)p->sub->n_tests;
         return 1;

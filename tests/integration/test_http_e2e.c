@@ -871,3 +871,62 @@ Test(http_e2e, python_allowed_modules)
         free(r.body);
         svc_stop(&s);
 }
+
+/* The test's "timedOut" of the first /execute result, and its timeMs. */
+static void first_result(const char *body, bool *timed_out, long long *time_ms)
+{
+        yajl_val v = json(body);
+        const char *rp[] = {"results", NULL};
+        yajl_val results = yajl_tree_get(v, rp, yajl_t_array);
+        cr_assert(results && results->u.array.len >= 1, "%s", body);
+        yajl_val t = results->u.array.values[0];
+        const char *tp[] = {"timedOut", NULL}, *mp[] = {"timeMs", NULL};
+        yajl_val to = yajl_tree_get(t, tp, yajl_t_any), tm = yajl_tree_get(t, mp, yajl_t_number);
+        cr_assert(to && (YAJL_IS_TRUE(to) || YAJL_IS_FALSE(to)) && tm, "%s", body);
+        *timed_out = YAJL_IS_TRUE(to);
+        *time_ms = YAJL_GET_INTEGER(tm);
+        yajl_tree_free(v);
+}
+
+/* timeoutMs is the test's wall-clock limit: a sleeper is timed out when it runs out, not
+ * at the 3 s default (EXECUTOR_TIMEOUT) nor at the judge's usual time limit + margin. */
+Test(http_e2e, execute_timeout_ms_is_the_test_wall_limit)
+{
+        const char *env[] = {"RUNNER_MAX_PARALLEL=1", NULL};
+        struct svc s = front_start("front", env);
+        /* a first job waits for the runner's consumer to join its group: not timed */
+        struct resp r = req(s.port, "POST", "/execute",
+                            "{\"language\":\"python\",\"source\":\"print(1)\"}", NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
+        free(r.body);
+        const char *body = "{\"language\":\"python\",\"source\":\"import time\\ntime.sleep(10)\","
+                           "\"tests\":[{\"timeoutMs\":700}]}";
+        double t0 = now_s();
+        r = req(s.port, "POST", "/execute", body, NULL);
+        double took = now_s() - t0;
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        bool timed_out;
+        long long ms;
+        first_result(r.body, &timed_out, &ms);
+        cr_assert(timed_out, "%s", r.body);
+        cr_assert(strstr(r.body, "\"status\":\"TL\"") && strstr(r.body, "\"ok\":false"), "%s",
+                  r.body);
+        cr_assert_geq(ms, 700, "%s", r.body);
+        cr_assert_lt(took, 3.0, "the whole answer took %.3f s: %s", took, r.body);
+        free(r.body);
+
+        /* without timeoutMs: EXECUTOR_TIMEOUT's 3 s, from the front door to the jail */
+        r = req(s.port, "POST", "/execute",
+                "{\"language\":\"python\",\"source\":\"import time\\ntime.sleep(10)\","
+                "\"tests\":[{}]}",
+                NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        first_result(r.body, &timed_out, &ms);
+        cr_assert(timed_out, "%s", r.body);
+        cr_assert_geq(ms, 3000, "%s", r.body);
+        /* not the CPU limit (3000) plus the judge's wall margin (500 ms) */
+        cr_assert_lt(ms, 3500, "%s", r.body);
+        free(r.body);
+        svc_stop(&s);
+}

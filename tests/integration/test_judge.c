@@ -323,6 +323,38 @@ Test(judge, sleeper_gets_tl_within_a_second_of_the_limit)
         cr_assert_lt(tu_int(t, "duration_ms"), 1500, "%s", j.out);
 }
 
+/* A test's wall_limit_ms replaces the time limit + margin, shorter or longer; the CPU
+ * limit stays the time limit when it is the smaller. The usual wall limit here is
+ * 2000 + 500 ms. */
+Test(judge, a_test_wall_limit_replaces_the_usual_one)
+{
+        const char *sub =
+            "{\"id\":\"walls\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":2000},"
+            "\"stop_on_failure\":false,"
+            "\"source\":\"#include <unistd.h>\\n#include <stdio.h>\\n"
+            "int main(void){int s=0;if(scanf(\\\"%d\\\",&s)==1&&s<0)for(;;);"
+            "sleep(100);return 0;}\\n\","
+            "\"tests\":[{\"wall_limit_ms\":400},{\"wall_limit_ms\":3500},{},"
+            "{\"input\":\"-1\",\"wall_limit_ms\":6000}]}";
+        struct judged j = judge(sub, NULL);
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        yajl_val ts = get(j.result, "tests", NULL);
+        cr_assert_eq(ts->u.array.len, 4);
+        long long lo[] = {400, 3500, 2500}, hi[] = {1400, 4500, 3500};
+        for (size_t i = 0; i < 3; i++) {
+                yajl_val t = ts->u.array.values[i];
+                cr_assert_str_eq(tu_str(t, "status"), "TL", "test %zu: %s", i, j.out);
+                cr_assert_str_eq(tu_str(t, "error"), "wall time", "test %zu: %s", i, j.out);
+                cr_assert_geq(tu_int(t, "duration_ms"), lo[i], "test %zu: %s", i, j.out);
+                cr_assert_lt(tu_int(t, "duration_ms"), hi[i], "test %zu: %s", i, j.out);
+        }
+        /* a busy loop under a wall limit above the time limit: the CPU limit decides */
+        yajl_val t = ts->u.array.values[3];
+        cr_assert_str_eq(tu_str(t, "status"), "TL", "%s", j.out);
+        cr_assert_str_eq(tu_str(t, "error"), "cpu time", "%s", j.out);
+        cr_assert_geq(tu_int(t, "cpu_ms"), 2000, "%s", j.out);
+}
+
 Test(judge, no_tests_means_one_run)
 {
         const char *sub = "{\"id\":\"one\",\"language\":\"python\",\"source\":\"print('hi')\\n\"}";

@@ -525,6 +525,42 @@ Test(parse, tests_field_errors)
                   JR_PARSE_INVALID, "field \"tests[0].number\": out of range");
 }
 
+Test(parse, wall_limit_of_a_test)
+{
+        _cleanup_submission_ jr_submission *s =
+            parse_ok("{\"language\":\"c\",\"source\":\"x\",\"tests\":[{\"wall_limit_ms\":700},"
+                     "{},{\"wall_limit_ms\":null},{\"wall_limit_ms\":0},"
+                     "{\"wall_limit_ms\":9223372036854775807},"
+                     "{\"wall_limit_ms\":5,\"wall_limit_ms\":1500}]}");
+        cr_assert_eq(s->n_tests, 6);
+        cr_assert_eq(s->tests[0].wall_limit_ms, 700);
+        cr_assert_eq(s->tests[1].wall_limit_ms, 0, "absent: the judge's usual limit");
+        cr_assert_eq(s->tests[2].wall_limit_ms, 0, "null is absent");
+        cr_assert_eq(s->tests[3].wall_limit_ms, 0);
+        cr_assert_eq(s->tests[4].wall_limit_ms, 9223372036854775807ULL);
+        cr_assert_eq(s->tests[5].wall_limit_ms, 1500, "the last duplicate wins");
+        /* not a field of the top level or of limits: ignored there like any unknown key */
+        _cleanup_submission_ jr_submission *s2 =
+            parse_ok("{\"language\":\"c\",\"source\":\"x\",\"wall_limit_ms\":\"x\","
+                     "\"limits\":{\"wall_limit_ms\":-1}}");
+        cr_assert_eq(s2->tests[0].wall_limit_ms, 0);
+
+        const char *bad[] = {"-1", "1.5", "1e3", "700.0", "\"700\"", "true", "[]", "{}"};
+        for (size_t i = 0; i < JR_ARRAY_SIZE(bad); i++) {
+                char doc[200];
+                snprintf(doc, sizeof doc,
+                         "{\"language\":\"c\",\"source\":\"x\",\"tests\":[{},{\"wall_limit_ms\":%"
+                         "s}]}",
+                         bad[i]);
+                parse_bad(doc, JR_PARSE_INVALID,
+                          "field \"tests[1].wall_limit_ms\": must be a non-negative integer");
+        }
+        parse_bad("{\"language\":\"c\",\"source\":\"x\",\"tests\":[{\"wall_limit_ms\":"
+                  "9223372036854775808}]}",
+                  JR_PARSE_INVALID,
+                  "field \"tests[0].wall_limit_ms\": out of range (at most 9223372036854775807)");
+}
+
 /* A submission with n tests, its id placed after the tests. */
 static char *many_tests(size_t n)
 {
