@@ -815,6 +815,59 @@ static bool only_space(const void *buf, size_t len)
         return true;
 }
 
+static bool json_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* A byte of a bare number or literal (1e-3, true, null). */
+static bool scalar_char(char c)
+{
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               c == '-' || c == '+' || c == '.';
+}
+
+/* The offset of the first byte that is not white space after the JSON value at the start
+ * of s; len when there is none. yajl has accepted the value whole, so a light scan is
+ * enough: a string (with its escapes), brackets, or a bare number or literal. It is
+ * needed because yajl takes an unfinished string after the value for a token still to
+ * come, not for trailing garbage: it accepts {} "x as one document. */
+static size_t after_value(const char *s, size_t len)
+{
+        size_t i = 0;
+        while (i < len && json_space(s[i]))
+                i++;
+        if (i < len && s[i] != '{' && s[i] != '[' && s[i] != '"') {
+                while (i < len && scalar_char(s[i]))
+                        i++;
+        } else {
+                unsigned depth = 0;
+                bool in_string = false, done = false;
+                for (; i < len && !done; i++) {
+                        char c = s[i];
+                        if (in_string && c == '\\') {
+                                i++; /* the escaped byte */
+                        } else if (in_string && c == '"') {
+                                in_string = false;
+                                done = depth == 0;
+                        } else if (in_string) {
+                                continue;
+                        } else if (c == '"') {
+                                in_string = true;
+                        } else if (c == '{' || c == '[') {
+                                depth++;
+                        } else if (c == '}' || c == ']') {
+                                done = --depth == 0;
+                        }
+                }
+                if (i > len)
+                        i = len;
+        }
+        while (i < len && json_space(s[i]))
+                i++;
+        return i;
+}
+
 int jr_submission_parse(const void *buf, size_t len, const jr_parse_options *opt,
                         jr_submission **out, jr_buf *err_id, jr_error *e)
 {
@@ -873,14 +926,23 @@ int jr_submission_parse(const void *buf, size_t len, const jr_parse_options *opt
                 return JR_PARSE_INTERNAL;
         }
         /* defaults kept on purpose: UTF-8 validated, no comments, one value, no
-         * trailing garbage */
+         * trailing garbage (which after_value completes) */
         yajl_status st = yajl_parse(h, buf ? buf : (const void *)"", len);
         size_t at = yajl_get_bytes_consumed(h);
         if (st == yajl_status_ok) {
                 st = yajl_complete_parse(h);
                 at = len;
         }
-        if (st == yajl_status_error && !p.root_seen && only_space(buf, len)) {
+        size_t garbage = st == yajl_status_ok ? after_value(buf, len) : len;
+        if (garbage < len) {
+                /* a syntax error, which outranks a field error found before it */
+                jr_error_set(e, 0,
+                             "not valid JSON at byte %zu: trailing garbage after the JSON "
+                             "document (only white space may follow it)",
+                             garbage);
+                p.failed = JR_PARSE_NOT_JSON;
+                st = yajl_status_error; /* nor is it a "done" message */
+        } else if (st == yajl_status_error && !p.root_seen && only_space(buf, len)) {
                 jr_error_set(e, 0, "not valid JSON: empty input");
                 p.failed = JR_PARSE_NOT_JSON;
         } else if (st == yajl_status_error) {

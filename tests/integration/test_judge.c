@@ -416,6 +416,13 @@ Test(judge, truncated_json_exit_2_nothing_on_stdout)
         cr_assert_eq(WEXITSTATUS(j.exit), 2);
         cr_assert_null(j.result);
         cr_assert(strstr(j.err, "invalid submission"), "%s", j.err);
+        /* a document followed by anything but white space is not JSON either (yajl takes
+         * an unfinished string there for a token to come) */
+        j = judge("{\"id\":\"x\",\"language\":\"c\",\"source\":\"x\"} \"x", NULL);
+        cr_assert_eq(WEXITSTATUS(j.exit), 2);
+        cr_assert_null(j.result);
+        cr_assert(strstr(j.err, "invalid submission: not valid JSON at byte 39: trailing garbage"),
+                  "%s", j.err);
 }
 
 static void expect_ie(const char *sub, const char *field)

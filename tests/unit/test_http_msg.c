@@ -319,7 +319,9 @@ Test(http_msg, enqueue_replaces_the_id_and_keeps_the_rest)
         cr_assert_lt(ret, 0);
         s = enqueue("{\"language\":\"c\",\"source\":\"s\"} \"x", &ret, &e);
         cr_assert_lt(ret, 0);
-        cr_assert(strstr(e.msg, "premature EOF in a string"), "%s", e.msg);
+        /* the runner's parser refuses it first, in its words */
+        cr_assert_str_eq(e.msg, "not valid JSON at byte 30: trailing garbage after the JSON "
+                                "document (only white space may follow it)");
         cr_assert_null(s);
 }
 

@@ -666,6 +666,41 @@ Test(parse, not_json)
         free(parse_bad_opt(NULL, 0, &o, JR_PARSE_NOT_JSON, "empty input"));
 }
 
+/* yajl takes an unfinished string after the document for a token still to come and
+ * accepts the whole ("{} \"x"): the parser refuses anything but white space after it. */
+Test(parse, nothing_but_white_space_after_the_document)
+{
+        const char *doc = "{\"id\":\"kept\",\"language\":\"c\",\"source\":\"x\"}";
+        const char *tails[] = {" \"x",  "\"",        " \"",     "\n\"abc\\",      " \"x\\\"",
+                               " \"}",  "\t\"\\u00", " \"\xff", "\"{\\\"a\\\":1", " 5",
+                               " true", "x",         " {}",     " \"x\"",         "}"};
+        jr_parse_options o = opts();
+        for (size_t i = 0; i < JR_ARRAY_SIZE(tails); i++) {
+                char buf[256];
+                int n = snprintf(buf, sizeof buf, "%s%s", doc, tails[i]);
+                _cleanup_free_ char *id =
+                    parse_bad_opt(buf, (size_t)n, &o, JR_PARSE_NOT_JSON, "not valid JSON at byte");
+                cr_assert_str_eq(id, "kept", "the IE answer keeps the id: %s", buf);
+        }
+        /* the wording, and where */
+        parse_bad("{\"language\":\"c\",\"source\":\"x\"}  \"x", JR_PARSE_NOT_JSON,
+                  "not valid JSON at byte 31: trailing garbage after the JSON document (only "
+                  "white space may follow it)");
+        /* it outranks a field error, and another root is no better */
+        parse_bad("{\"language\":5} \"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        parse_bad("[1,\"]\"] \"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        parse_bad("\"a\\\"\" \"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        parse_bad("-1.5e3 \"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        parse_bad("null\"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        /* a "done" message must be one whole object too */
+        parse_bad("{\"type\":\"done\"} \"x", JR_PARSE_NOT_JSON, "trailing garbage");
+        /* white space after it is fine, strings with brackets and escapes inside too */
+        _cleanup_submission_ jr_submission *s =
+            parse_ok("\r\n {\"language\":\"c\",\"source\":\"}]\\\\\\\"{[\",\"x\":[{\"y\":\"]\"}]}"
+                     " \t\r\n");
+        cr_assert(BYTES_IS(s->source, "}]\\\"{["));
+}
+
 Test(parse, every_truncation_fails_cleanly)
 {
         const char *doc =
