@@ -23,6 +23,7 @@
 #include "jury.h"
 #include "pyimports.h"
 #include "rootfs.h"
+#include "strv.h"
 #include "units.h"
 
 #define MiB                (1024ull * 1024ull)
@@ -154,11 +155,9 @@ struct jr_judge {
         char build_dir[PATH_MAX + 16];
         char run_dir[PATH_MAX + 16];
         int in_fd, out_fd, err_fd; /* memfds reused by every jail */
-        /* EXECUTOR_ALLOWED_MODULES, for languages whose source is a .py file: the static
-         * check before the build and the run-time guard (pyimports.h); NULL: no policy */
+        /* EXECUTOR_ALLOWED_MODULES, for languages whose source is a .py file; NULL: unset,
+         * the language files' allowed_modules apply (jr_judge_allowed_modules) */
         char **py_allowed;
-        size_t n_py_allowed;
-        char *py_guard;
         jr_jury *jury; /* checker programs and interactors */
 };
 
@@ -169,21 +168,21 @@ struct jr_judge {
 static int py_policy_load(jr_judge *j, jr_error *e)
 {
         const char *v = getenv("EXECUTOR_ALLOWED_MODULES");
+        size_t n;
         if (!v || !*v)
                 return 0;
-        if (jr_py_modules_parse(v, &j->py_allowed, &j->n_py_allowed, e) < 0)
+        if (jr_py_modules_parse(v, &j->py_allowed, &n, e) < 0)
                 return jr_error_wrap(e, "EXECUTOR_ALLOWED_MODULES");
-        j->py_guard = jr_py_guard_source((const char *const *)j->py_allowed, j->n_py_allowed);
-        if (!j->py_guard)
-                return jr_error_set(e, ENOMEM, "EXECUTOR_ALLOWED_MODULES");
         return 0;
 }
 
-/* Whether the policy covers this language: its source is Python. */
-static bool py_policy_for(const jr_judge *j, const jr_lang *lang)
+const char *const *jr_judge_allowed_modules(const jr_lang *l, char *const *env_list, size_t *n)
 {
-        size_t n = strlen(lang->source);
-        return j->py_allowed && n > 3 && !strcmp(lang->source + n - 3, ".py");
+        /* the host's setting wins over the language file's, as the Executor Service's
+         * variable is the operator's word on its host */
+        char *const *list = !jr_lang_is_python(l) ? NULL : env_list ? env_list : l->allowed_modules;
+        *n = jr_strv_len(list);
+        return (const char *const *)list;
 }
 
 int jr_judge_new(const jr_judge_opts *o, jr_judge **out, jr_error *e)
@@ -249,7 +248,6 @@ void jr_judge_free(jr_judge *j)
         if (j->err_fd >= 0)
                 close(j->err_fd);
         jr_py_modules_free(j->py_allowed);
-        free(j->py_guard);
         jr_jury_free(j->jury);
         free(j);
 }
@@ -418,6 +416,10 @@ struct exec_state {
         jr_test_result *tests;
         char error[JR_ERROR_MSG_MAX + 128];
         jr_bytes build_err; /* owned: the compiler's output on BF */
+        /* Python's allowed modules for this language (jr_judge_allowed_modules); NULL:
+         * no policy */
+        const char *const *py_allowed;
+        size_t n_py_allowed;
         uint64_t time_ms, mem_bytes;
         jr_judge_summary sum;
 };
@@ -528,17 +530,15 @@ static int build(struct exec_state *s)
         jr_judge *j = s->j;
         const jr_lang *lang = s->lang;
         jr_error e = {0};
-        if (py_policy_for(j, lang)) {
+        if (s->py_allowed) {
                 /* before any jail: an import outside the allowed list is a build failure
                  * that names the module and the list */
                 jr_py_import bad;
-                if (jr_py_check_imports(s->sub->source.ptr, s->sub->source.len,
-                                        (const char *const *)j->py_allowed, j->n_py_allowed,
-                                        &bad)) {
+                if (jr_py_check_imports(s->sub->source.ptr, s->sub->source.len, s->py_allowed,
+                                        s->n_py_allowed, &bad)) {
                         /* the message is this build's output (stderr), error one line */
                         char msg[JR_ERROR_MSG_MAX];
-                        jr_py_import_message(&bad, (const char *const *)j->py_allowed,
-                                             j->n_py_allowed, msg, sizeof msg);
+                        jr_py_import_message(&bad, s->py_allowed, s->n_py_allowed, msg, sizeof msg);
                         s->build_err.ptr = strdup(msg);
                         if (!s->build_err.ptr)
                                 return -1;
@@ -546,7 +546,10 @@ static int build(struct exec_state *s)
                         s->result.build_duration_ms = 0;
                         return build_failed(s, 1, "an import of a module that is not allowed");
                 }
-                if (write_file(j->run_dir, PY_GUARD_FILE, jr_bytes_cstr(j->py_guard), 0644, &e) < 0)
+                _cleanup_free_ char *guard = jr_py_guard_source(s->py_allowed, s->n_py_allowed);
+                if (!guard)
+                        return -1;
+                if (write_file(j->run_dir, PY_GUARD_FILE, jr_bytes_cstr(guard), 0644, &e) < 0)
                         goto ie;
         }
         if (write_file(lang->build ? j->build_dir : j->run_dir, lang->source, s->sub->source, 0644,
@@ -733,7 +736,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         }
         jr_lang_cmd cmd = {0};
         if (jr_lang_command(s->lang, JR_LANG_RUN, s->mem_bytes, &cmd, &e) < 0 ||
-            (py_policy_for(j, s->lang) && env_append(&cmd, PY_GUARD_PATH, &e) < 0)) {
+            (s->py_allowed && env_append(&cmd, PY_GUARD_PATH, &e) < 0)) {
                 jr_lang_cmd_free(&cmd);
                 t->status = JR_STATUS_IE;
                 t->error = jr_bytes_cstr(strdup(e.msg));
@@ -903,6 +906,7 @@ int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn
                              sub->language.ptr);
                 goto ie;
         }
+        s.py_allowed = jr_judge_allowed_modules(s.lang, j->py_allowed, &s.n_py_allowed);
         if (choose_limits(&s, &err) < 0)
                 goto ie;
         invalid = false;

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "kvfile.h"
 #include "paths.h"
+#include "pyimports.h"
 #include "strv.h"
 #include "units.h"
 
@@ -110,6 +111,7 @@ enum kind {
         K_ENV,      /* one word NAME=value, repeatable */
         K_PATTERNS, /* words without '/', repeatable */
         K_CHECK,    /* FILE FORMAT MESSAGE (artifact.h) */
+        K_MODULES,  /* Python module names, repeatable; none at all is a list too */
 };
 
 #define FIELD(f) offsetof(jr_lang, f)
@@ -139,6 +141,7 @@ static const struct key {
     {"artifacts", K_PATTERNS, FIELD(artifacts)},
     {"oom_marker", K_PATTERNS, FIELD(oom_markers)},
     {"artifact_check", K_CHECK, FIELD(artifact_check)},
+    {"allowed_modules", K_MODULES, FIELD(allowed_modules)},
 };
 
 struct lang_parse {
@@ -191,7 +194,7 @@ static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata
         if (i == JR_ARRAY_SIZE(keys))
                 return jr_error_set(e, 0, "unknown key \"%s\"", key);
         const struct key *k = &keys[i];
-        bool repeatable = k->kind == K_ENV || k->kind == K_PATTERNS;
+        bool repeatable = k->kind == K_ENV || k->kind == K_PATTERNS || k->kind == K_MODULES;
         if (lp->seen[i] && !repeatable)
                 return jr_error_set(e, 0, "duplicate key \"%s\" (first on line %u)", key,
                                     lp->seen[i]);
@@ -267,6 +270,21 @@ static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata
                 w = NULL;
                 return 0;
         }
+        case K_MODULES: {
+                _cleanup_strv_ char **w = NULL;
+                if (jr_strv_split_words(value, &w, NULL, e) < 0)
+                        return jr_error_wrap(e, "%s", key);
+                for (char **m = w; *m; m++)
+                        if (!jr_py_module_name_valid(*m))
+                                return jr_error_set(e, 0,
+                                                    "%s: \"%s\" is not a module name such as "
+                                                    "math or os.path",
+                                                    key, *m);
+                if (jr_strv_extend((char ***)field, w, e) < 0)
+                        return -1;
+                w = NULL;
+                return 0;
+        }
         case K_CHECK: {
                 _cleanup_strv_ char **w = NULL;
                 size_t n;
@@ -302,6 +320,7 @@ void jr_lang_free(jr_lang *l)
         jr_strv_free(l->artifacts);
         jr_strv_free(l->oom_markers);
         jr_strv_free(l->artifact_check);
+        jr_strv_free(l->allowed_modules);
         free(l);
 }
 
@@ -357,6 +376,13 @@ static int lang_finish(struct lang_parse *lp, const char *stem, unsigned *line, 
                 *line = seen_line(lp, "artifact_check");
                 return jr_error_set(e, 0, "artifact_check: \"%s\" is not one of the artifacts",
                                     l->artifact_check[0]);
+        }
+        if (l->allowed_modules && !jr_lang_is_python(l)) {
+                *line = seen_line(lp, "allowed_modules");
+                return jr_error_set(e, 0,
+                                    "allowed_modules: only for Python, a language whose source "
+                                    "is a .py file, not \"%s\"",
+                                    l->source);
         }
         /* so that {heap_mb} is never 0 or negative for a run */
         if (l->heap_reserve_bytes && l->heap_reserve_bytes >= l->min_memory_bytes)
@@ -465,6 +491,12 @@ const char *const *jr_lang_names(const jr_lang_set *s)
 const char *jr_lang_default_dir(void)
 {
         return jr_default_dir("JAILRUN_LANGS_DIR", SOURCE_LANGS, "/usr/share/jailrun/langs");
+}
+
+bool jr_lang_is_python(const jr_lang *l)
+{
+        size_t n = strlen(l->source);
+        return n > 3 && !strcmp(l->source + n - 3, ".py");
 }
 
 /* ---- commands ---- */

@@ -48,6 +48,10 @@ typedef struct jr_lang {
         char **artifact_check;       /* NULL, or {file, format, message}: after a build that
                                         succeeded, the artifact `file` must be of `format`
                                         (artifact.h), else BF saying `message` */
+        char **allowed_modules;      /* Python's allowed modules (pyimports.h) when the host
+                                        sets no EXECUTOR_ALLOWED_MODULES; NULL: no policy of
+                                        its own; an empty list allows none. Only for a
+                                        language whose source is a .py file */
 } jr_lang;
 
 /* The least memory limit of any run (the default min_memory): a jail needs some memory
@@ -85,6 +89,10 @@ size_t jr_lang_count(const jr_lang_set *s);
 const jr_lang *jr_lang_get(const jr_lang_set *s, size_t i);
 /* The names, sorted, NULL-terminated; owned by the set (for the message parser). */
 const char *const *jr_lang_names(const jr_lang_set *s);
+
+/* Whether the language's source is a .py file: the languages Python's allowed-modules
+ * policy covers. */
+bool jr_lang_is_python(const jr_lang *l);
 
 /* The memory limit a run really gets: max(requested, min_memory). */
 uint64_t jr_lang_memory(const jr_lang *l, uint64_t requested_bytes);

@@ -407,9 +407,11 @@ void jr_py_modules_free(char **list)
         free(list);
 }
 
-static bool valid_module(const char *s)
+bool jr_py_module_name_valid(const char *s)
 {
         /* dotted ASCII identifiers: what an import statement can name */
+        if (strlen(s) >= JR_PY_MODULE_MAX)
+                return false;
         bool want_start = true;
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
@@ -446,8 +448,7 @@ int jr_py_modules_parse(const char *json, char ***out, size_t *count, jr_error *
         }
         for (size_t i = 0; i < n; i++) {
                 yajl_val s = v->u.array.values[i];
-                if (!YAJL_IS_STRING(s) || !valid_module(s->u.string) ||
-                    strlen(s->u.string) >= JR_PY_MODULE_MAX) {
+                if (!YAJL_IS_STRING(s) || !jr_py_module_name_valid(s->u.string)) {
                         jr_py_modules_free(list);
                         yajl_tree_free(v);
                         return jr_error_set(e, EINVAL,
@@ -471,10 +472,10 @@ int jr_py_modules_parse(const char *json, char ***out, size_t *count, jr_error *
 /* ---- the run-time guard ---- */
 
 static const char guard_head[] =
-    "# jailrun: the allowed-modules policy (EXECUTOR_ALLOWED_MODULES), for teaching\n"
-    "# platforms; not a security boundary (the jail is). An import made by the program's\n"
-    "# own code of a module outside the list raises ImportError; imports made by the\n"
-    "# library's own code are not affected.\n"
+    "# jailrun: the allowed-modules policy (EXECUTOR_ALLOWED_MODULES or the language\n"
+    "# file), for teaching platforms; not a security boundary (the jail is). An import\n"
+    "# made by the program's own code of a module outside the list raises ImportError;\n"
+    "# imports made by the library's own code are not affected.\n"
     "def _jr_install(allowed):\n"
     "    import builtins, sys\n"
     "    real = builtins.__import__\n"

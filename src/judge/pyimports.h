@@ -40,6 +40,10 @@ int jr_py_check_imports(const char *src, size_t len, const char *const *allowed,
 void jr_py_import_message(const jr_py_import *bad, const char *const *allowed, size_t n, char *buf,
                           size_t size);
 
+/* Whether name can be an entry of the list: dotted ASCII identifiers ("os.path"), shorter
+ * than JR_PY_MODULE_MAX. */
+bool jr_py_module_name_valid(const char *name);
+
 /* A JSON array of module names (EXECUTOR_ALLOWED_MODULES, e.g. ["math","random"]):
  * *out is a malloc'd NULL-terminated array of malloc'd names (jr_py_modules_free), *n
  * its length. Each name must be a dotted Python identifier; errors name the element. */

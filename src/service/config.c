@@ -136,7 +136,8 @@ const jr_config_key jr_config_keys[] = {
     KEY("EXECUTOR_TIMEOUT", JR_CONFIG_TEXT, "3000",
         "default wall limit of a POST /execute test: milliseconds, or a duration (3s)"),
     KEY("EXECUTOR_ALLOWED_MODULES", JR_CONFIG_TEXT, "",
-        "JSON array of the modules Python programs may import; empty: no policy"),
+        "JSON array of the modules Python programs may import; empty: the language "
+        "files' allowed_modules where they have one, else no policy"),
 };
 const size_t jr_config_n_keys = JR_ARRAY_SIZE(jr_config_keys);
 

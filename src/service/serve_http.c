@@ -24,6 +24,7 @@
 #include "http.h"
 #include "judge.h"
 #include "log.h"
+#include "pyimports.h"
 #include "serve_internal.h"
 #include "store.h"
 #include "units.h"
@@ -467,11 +468,19 @@ static int languages_json(struct serve *s, char **out, jr_error *e)
         jr_judge_limits_default(&lim);
         if (jr_judge_limits_from_env(&lim, e) < 0)
                 return -1;
+        /* Python's allowed modules as the judge applies them (checked by the line above) */
+        char **env_modules = NULL;
+        size_t n_env;
+        const char *mods = getenv("EXECUTOR_ALLOWED_MODULES");
+        if (mods && *mods && jr_py_modules_parse(mods, &env_modules, &n_env, e) < 0)
+                return jr_error_wrap(e, "EXECUTOR_ALLOWED_MODULES");
         char *buf = NULL;
         size_t n = 0;
         FILE *f = open_memstream(&buf, &n);
-        if (!f)
+        if (!f) {
+                jr_py_modules_free(env_modules);
                 return jr_error_errno(e, "languages");
+        }
         fprintf(f, "{\"languages\":[");
         for (size_t i = 0; i < jr_lang_count(s->langs); i++) {
                 const jr_lang *l = jr_lang_get(s->langs, i);
@@ -479,11 +488,19 @@ static int languages_json(struct serve *s, char **out, jr_error *e)
                 fprintf(f,
                         "%s{\"name\":\"%s\",\"time_limit_ms\":%" PRIu64
                         ",\"memory_limit_bytes\":%" PRIu64 ",\"min_memory_bytes\":%" PRIu64
-                        ",\"max_memory_bytes\":%" PRIu64 ",\"compiled\":%s}",
+                        ",\"max_memory_bytes\":%" PRIu64 ",\"compiled\":%s",
                         i ? "," : "", l->name, lim.default_time_ms,
                         jr_lang_memory(l, lim.default_memory_bytes), l->min_memory_bytes,
                         lim.max_memory_bytes, l->build ? "true" : "false");
+                /* null: no policy; module names are dotted identifiers, nothing to escape */
+                size_t n_mods;
+                const char *const *m = jr_judge_allowed_modules(l, env_modules, &n_mods);
+                fprintf(f, ",\"allowed_modules\":%s", m ? "[" : "null");
+                for (size_t k = 0; m && k < n_mods; k++)
+                        fprintf(f, "%s\"%s\"", k ? "," : "", m[k]);
+                fprintf(f, "%s}", m ? "]" : "");
         }
+        jr_py_modules_free(env_modules);
         fprintf(f,
                 "],\"limits\":{\"max_test_wall_ms\":%" PRIu64 ",\"max_total_ms\":%" PRIu64
                 ",\"output_limit_bytes\":%" PRIu64

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -830,11 +831,64 @@ Test(http_e2e, bad_clients_get_their_status_and_cost_bounded_memory)
         svc_stop(&s);
 }
 
+/* A languages directory of python and c, python's file with "allowed_modules = <mods>";
+ * returns "JAILRUN_LANGS_DIR=...". */
+static char *langs_with_policy(const char *mods)
+{
+        char *dir = xasprintf("%s/langs", work);
+        cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+        char *py = slurp(JR_SOURCE_DIR "/langs/python.lang"),
+             *c = slurp(JR_SOURCE_DIR "/langs/c.lang");
+        cr_assert(py[0] && c[0]);
+        char *path = xasprintf("%s/python.lang", dir);
+        FILE *f = fopen(path, "we");
+        cr_assert(f);
+        fprintf(f, "%s\nallowed_modules = %s\n", py, mods);
+        fclose(f);
+        free(path);
+        path = xasprintf("%s/c.lang", dir);
+        f = fopen(path, "we");
+        cr_assert(f);
+        fputs(c, f);
+        fclose(f);
+        free(path);
+        free(py);
+        free(c);
+        char *env = xasprintf("JAILRUN_LANGS_DIR=%s", dir);
+        free(dir);
+        return env;
+}
+
+/* The allowed modules each language gets, as GET /v1/languages lists them: the last
+ * field of its object. */
+static void expect_listed_modules(unsigned port, const char *python, const char *c)
+{
+        struct resp r = req(port, "GET", "/v1/languages", NULL, NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        const char *names[] = {"python", "c"}, *lists[] = {python, c};
+        for (size_t i = 0; i < 2; i++) {
+                char *lang = xasprintf("{\"name\":\"%s\",", names[i]);
+                char *listed = xasprintf("\"allowed_modules\":%s}", lists[i]);
+                char *at = strstr(r.body, lang);
+                cr_assert(at, "%s: %s", names[i], r.body);
+                char *found = strstr(at, listed);
+                cr_assert(found && found + strlen(listed) - 1 == strchr(at, '}'), "%s: %s",
+                          names[i], r.body);
+                free(lang);
+                free(listed);
+        }
+        free(r.body);
+}
+
 Test(http_e2e, python_allowed_modules)
 {
+        /* the language file allows math alone: the variable wins over it */
+        char *langs = langs_with_policy("math");
         const char *env[] = {"RUNNER_MAX_PARALLEL=1",
-                             "EXECUTOR_ALLOWED_MODULES=[\"math\",\"random\",\"statistics\"]", NULL};
+                             "EXECUTOR_ALLOWED_MODULES=[\"math\",\"random\",\"statistics\"]", langs,
+                             NULL};
         struct svc s = front_start("front", env);
+        expect_listed_modules(s.port, "[\"math\",\"random\",\"statistics\"]", "null");
         /* the allowed ones work, even though they import others themselves */
         struct resp r =
             req(s.port, "POST", "/execute",
@@ -870,6 +924,43 @@ Test(http_e2e, python_allowed_modules)
                   "%s", r.body);
         free(r.body);
         svc_stop(&s);
+        free(langs);
+}
+
+/* Without EXECUTOR_ALLOWED_MODULES, a language file's allowed_modules is the policy. */
+Test(http_e2e, python_allowed_modules_from_the_language_file)
+{
+        char *langs = langs_with_policy("math os.path");
+        const char *env[] = {"RUNNER_MAX_PARALLEL=1", langs, NULL};
+        struct svc s = front_start("front", env);
+        expect_listed_modules(s.port, "[\"math\",\"os.path\"]", "null");
+        struct resp r = req(s.port, "POST", "/execute",
+                            "{\"language\":\"python\",\"source\":\"import math, os.path\\n"
+                            "print(int(math.sqrt(16)), os.path.basename('/a/b'))\","
+                            "\"tests\":[{\"expectedStdout\":\"4 b\\n\"}]}",
+                            NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
+        free(r.body);
+        r = req(s.port, "POST", "/execute",
+                "{\"language\":\"python\",\"source\":\"import statistics\",\"tests\":[{}]}", NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "import of module \\\"statistics\\\" is not allowed (line 1); "
+                                 "allowed modules: math, os.path") &&
+                      strstr(r.body, "\"status\":\"BF\""),
+                  "%s", r.body);
+        free(r.body);
+        r = req(s.port, "POST", "/execute",
+                "{\"language\":\"python\",\"source\":\"m = __import__('rand' + 'om')\","
+                "\"tests\":[{}]}",
+                NULL);
+        cr_assert_eq(r.status, 200);
+        cr_assert(strstr(r.body, "ImportError: import of module 'random' is not allowed") &&
+                      strstr(r.body, "\"status\":\"RE\""),
+                  "%s", r.body);
+        free(r.body);
+        svc_stop(&s);
+        free(langs);
 }
 
 /* The test's "timedOut" of the first /execute result, and its timeMs. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "judge.h"
 #include "lang.h"
 #include "strv.h"
 #include "testutil.h"
@@ -288,6 +289,18 @@ static const struct bad bad_files[] = {
      "a class name without a package"},
     {"name = x\nartifacts = *.o\nartifact_check = a elf-executable \"no a\"\n" OK_TAIL, 3,
      "artifact_check: \"a\" is not one of the artifacts"},
+    {"name = x\nallowed_modules = math\n" OK_TAIL, 2,
+     "allowed_modules: only for Python, a language whose source is a .py file, not "
+     "\"main.x\""},
+    {"name = x\nsource = main.py\nrun = ./a\nrun_rootfs = static\nallowed_modules = math "
+     "os/path\n",
+     5, "allowed_modules: \"os/path\" is not a module name such as math or os.path"},
+    {"name = x\nsource = main.py\nrun = ./a\nrun_rootfs = static\nallowed_modules = .math\n", 5,
+     "allowed_modules: \".math\" is not a module name"},
+    {"name = x\nsource = main.py\nrun = ./a\nrun_rootfs = static\nallowed_modules = os.\n", 5,
+     "allowed_modules: \"os.\" is not a module name"},
+    {"name = x\nsource = main.py\nrun = ./a\nrun_rootfs = static\nallowed_modules = 'ma th'\n", 5,
+     "allowed_modules: \"ma th\" is not a module name"},
 };
 
 /* Parameters are indices: criterion runs each test in a fresh process where the
@@ -433,6 +446,59 @@ Test(lang, shipped_languages)
         cr_assert_str_eq(jr_lang_find(s, "go")->artifact_check[1], "elf-executable");
         cr_assert_str_eq(jr_lang_find(s, "java")->artifact_check[1], "java-class:Main");
         jr_lang_set_free(s);
+}
+
+/* allowed_modules: Python's allowed-modules policy of one language, for hosts that do not
+ * set EXECUTOR_ALLOWED_MODULES; the variable wins where it is set. */
+Test(lang, allowed_modules)
+{
+        const char *path = write_file("py.lang", "name = py\nsource = main.py\nrun = python3 "
+                                                 "{src}\nrun_rootfs = python\n"
+                                                 "allowed_modules = math random\n"
+                                                 "allowed_modules = os.path  # more\n");
+        jr_lang *l = NULL;
+        jr_error e = {0};
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
+        cr_assert(jr_lang_is_python(l));
+        cr_assert_eq(jr_strv_len(l->allowed_modules), 3);
+        cr_assert_str_eq(l->allowed_modules[0], "math");
+        cr_assert_str_eq(l->allowed_modules[2], "os.path");
+        size_t n = 99;
+        const char *const *m = jr_judge_allowed_modules(l, NULL, &n);
+        cr_assert_eq(m, (const char *const *)l->allowed_modules,
+                     "the file's list without the variable");
+        cr_assert_eq(n, 3);
+        char *env[] = {"statistics", NULL};
+        m = jr_judge_allowed_modules(l, env, &n);
+        cr_assert_eq(m, (const char *const *)env, "the variable wins");
+        cr_assert_eq(n, 1);
+        jr_lang_free(l);
+
+        /* an empty value: a policy that allows no module */
+        path = write_file("py.lang", "name = py\nsource = main.py\nrun = python3 {src}\n"
+                                     "run_rootfs = python\nallowed_modules =\n");
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
+        cr_assert_not_null(l->allowed_modules);
+        cr_assert_eq(jr_strv_len(l->allowed_modules), 0);
+        m = jr_judge_allowed_modules(l, NULL, &n);
+        cr_assert_not_null(m);
+        cr_assert_eq(n, 0);
+        jr_lang_free(l);
+
+        /* none: no policy unless the variable says one; never one for another language */
+        path = write_file("py.lang", "name = py\nsource = main.py\nrun = python3 {src}\n"
+                                     "run_rootfs = python\n");
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
+        cr_assert_null(l->allowed_modules);
+        cr_assert_null(jr_judge_allowed_modules(l, NULL, &n));
+        cr_assert_eq(n, 0);
+        cr_assert_eq(jr_judge_allowed_modules(l, env, &n), (const char *const *)env);
+        jr_lang_free(l);
+        path = write_file("c.lang", "name = c\nsource = main.c\nrun = ./a\nrun_rootfs = static\n");
+        ASSERT_OK(jr_lang_load_file(path, &l, &e), e);
+        cr_assert_not(jr_lang_is_python(l));
+        cr_assert_null(jr_judge_allowed_modules(l, env, &n));
+        jr_lang_free(l);
 }
 
 /* oom_marker: a runtime's own out-of-memory report is the memory limit (ML). */

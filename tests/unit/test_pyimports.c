@@ -185,6 +185,25 @@ Test(pyimports, allowed_list_from_json)
         cr_assert(strstr(e.msg, "element 0"), "%s", e.msg);
 }
 
+/* The names of a list, from the variable or a language file's allowed_modules. */
+Test(pyimports, module_names)
+{
+        const char *good[] = {"math", "os.path", "_x", "a1.b_2.C", "__future__"};
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+                cr_assert(jr_py_module_name_valid(good[i]), "%s", good[i]);
+        const char *bad[] = {"",    "1x",      "a.", ".a",        "a..b",
+                             "a b", "os/path", "é",  "math\"),x", "a-b"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+                cr_assert_not(jr_py_module_name_valid(bad[i]), "%s", bad[i]);
+        char longest[JR_PY_MODULE_MAX + 1];
+        memset(longest, 'm', sizeof longest);
+        longest[JR_PY_MODULE_MAX - 1] = '\0';
+        cr_assert(jr_py_module_name_valid(longest));
+        longest[JR_PY_MODULE_MAX - 1] = 'm';
+        longest[JR_PY_MODULE_MAX] = '\0';
+        cr_assert_not(jr_py_module_name_valid(longest), "it would not fit jr_py_import");
+}
+
 Test(pyimports, guard_source_names_the_list)
 {
         char *g = jr_py_guard_source(allowed, 3);
