@@ -134,7 +134,8 @@ const jr_config_key jr_config_keys[] = {
     KEY("EXECUTOR_MEM_LIMIT", JR_CONFIG_SIZE, "",
         "memory limit of a submission that asks for 0, when RUNNER_MEMORY_LIMIT is unset"),
     KEY("EXECUTOR_TIMEOUT", JR_CONFIG_TEXT, "3000",
-        "default wall limit of a POST /execute test: milliseconds, or a duration (3s)"),
+        "default wall (and CPU) limit of a POST /execute test: milliseconds, or a duration "
+        "(3s)"),
     KEY("EXECUTOR_ALLOWED_MODULES", JR_CONFIG_TEXT, "",
         "JSON array of the modules Python programs may import; empty: the language "
         "files' allowed_modules where they have one, else no policy"),
