@@ -50,6 +50,7 @@ struct ctx {
         bool own_v2_is_root;
         char memory_v1[PATH_MAX]; /* v1: our memory cgroup directory */
         bool no_jail_cgroups;     /* v2: jail cgroups cannot be made from our cgroup */
+        uint64_t nano_cpus;       /* JAILRUN_CPUS / EXECUTOR_NANO_CPUS, for the trial jail */
 };
 
 const char *jr_doctor_level_name(jr_doctor_level l)
@@ -600,6 +601,51 @@ static void check_cgroup_features(struct ctx *c)
                     "may miss short spikes");
 }
 
+/* The CPU bandwidth of test runs (JAILRUN_CPUS, EXECUTOR_NANO_CPUS), and whether this
+ * host's cgroups can apply it. */
+static void check_cpus(struct ctx *c)
+{
+        jr_error e;
+        uint64_t nano = 0;
+        if (jr_config_nano_cpus(&nano, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "cpus", "%s", e.msg);
+                return;
+        }
+        if (!nano) {
+                say(c, JR_DOCTOR_OK, "cpus",
+                    "no CPU bandwidth limit (JAILRUN_CPUS and EXECUTOR_NANO_CPUS are unset): "
+                    "a test is limited by its CPU time");
+                return;
+        }
+        const char *from = getenv("JAILRUN_CPUS") && *getenv("JAILRUN_CPUS") ? "JAILRUN_CPUS"
+                                                                             : "EXECUTOR_NANO_CPUS";
+        char cpus[32];
+        jr_format_cpus(nano, cpus, sizeof cpus);
+        if (c->mode == JR_CG_V2) {
+                c->nano_cpus = nano;
+                say(c, JR_DOCTOR_OK, "cpus",
+                    "each test run gets %s CPU%s of bandwidth (%s; cpu.max)", cpus,
+                    nano == 1000000000u ? "" : "s", from);
+                return;
+        }
+        _cleanup_free_ char *mountinfo = read_all("/proc/self/mountinfo");
+        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
+        char dir[PATH_MAX];
+        if (!mountinfo || !self || v1_dir(mountinfo, self, "cpu", dir, sizeof dir) < 0 ||
+            !file_exists(dir)) {
+                say(c, JR_DOCTOR_FAIL, "cpus",
+                    "%s asks for %s CPUs, but no cgroup v1 \"cpu\" hierarchy is mounted "
+                    "(cpu.cfs_quota_us): every test would be IE; mount the cpu controller or "
+                    "unset %s",
+                    from, cpus, from);
+                return;
+        }
+        c->nano_cpus = nano;
+        say(c, JR_DOCTOR_OK, "cpus",
+            "each test run gets %s CPU%s of bandwidth (%s; cpu.cfs_quota_us below %s)", cpus,
+            nano == 1000000000u ? "" : "s", from, dir);
+}
+
 static void check_namespaces(struct ctx *c)
 {
         char msg[MSG_MAX];
@@ -776,10 +822,6 @@ static void check_http(struct ctx *c)
                 say(c, JR_DOCTOR_WARN, "http",
                     "EXECUTOR_LOCAL_FALLBACK is set and ignored: jailrun never runs code outside "
                     "a jail");
-        if (getenv("EXECUTOR_NANO_CPUS") && *getenv("EXECUTOR_NANO_CPUS"))
-                say(c, JR_DOCTOR_WARN, "http",
-                    "EXECUTOR_NANO_CPUS is set and not applied: jailrun limits each test's CPU "
-                    "time instead of its CPU bandwidth");
         if (!addr || !*addr) {
                 say(c, JR_DOCTOR_OK, "http", "no HTTP front door (JAILRUN_HTTP_ADDR is empty)");
                 return;
@@ -1018,6 +1060,7 @@ static void check_jail(struct ctx *c)
         cfg.wall_ms = 10000;
         cfg.mem_bytes = 64ull << 20;
         cfg.pids = 16;
+        cfg.nano_cpus = c->nano_cpus; /* the tests' bandwidth limit, when one is set */
         jr_run_result res;
         uint64_t a = jr_mono_ns();
         int r = jr_jail_run(slot, &cfg, &res, &e);
@@ -1028,7 +1071,8 @@ static void check_jail(struct ctx *c)
                 say(c, JR_DOCTOR_FAIL, "jail", "/bin/true in a jail ended %s (%s, exit %d)",
                     jr_jail_status_name(res.status), res.reason, res.exit_code);
         else
-                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail in %.1f ms: %s", ms,
+                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail%s in %.1f ms: %s",
+                    c->nano_cpus ? " under the CPU bandwidth limit" : "", ms,
                     jr_sandbox_describe(sb));
 }
 
@@ -1043,6 +1087,7 @@ void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *o
         check_syscalls(&c);
         check_cgroup(&c);
         check_cgroup_features(&c);
+        check_cpus(&c);
         check_namespaces(&c);
         check_seccomp(&c);
         check_mounts(&c);

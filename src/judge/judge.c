@@ -19,6 +19,7 @@
 #include "checker.h"
 #include "cleanup.h"
 #include "clock.h"
+#include "jailopts.h"
 #include "jury.h"
 #include "pyimports.h"
 #include "rootfs.h"
@@ -128,6 +129,8 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                                     getenv("JAILRUN_MAX_MESSAGE_SIZE"));
         if (r && x)
                 l->max_message_bytes = (size_t)x;
+        if (jr_config_nano_cpus(&l->nano_cpus, e) < 0)
+                return -1;
         return 0;
 }
 
@@ -643,6 +646,17 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
          * use its CPU (sleeping, blocked, waiting on a lock), so it is the time limit plus
          * a margin for the host's own load, not a multiple of it (README, "The judge"). */
         uint64_t wall = s->time_ms + j->lim.wall_margin_ms;
+        /* Under a CPU bandwidth of less than one CPU a busy program gets its time limit
+         * of CPU in time_ms / CPUs of wall time: stretch the wall limit by as much, so
+         * that the CPU limit still decides (and TL still says "cpu time"). */
+        if (j->lim.nano_cpus && j->lim.nano_cpus < 1000000000u) {
+                uint64_t cpus_ms =
+                    s->time_ms < UINT64_MAX / 1000000000u
+                        ? (s->time_ms * 1000000000u + j->lim.nano_cpus - 1) / j->lim.nano_cpus
+                        : UINT64_MAX;
+                wall = cpus_ms < j->lim.max_test_wall_ms ? cpus_ms + j->lim.wall_margin_ms
+                                                         : j->lim.max_test_wall_ms;
+        }
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
         wall *= j->lim.time_scale;
@@ -664,6 +678,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         jr_run_config_init(&cfg);
         cfg.cpu_ms = s->time_ms * j->lim.time_scale;
         cfg.wall_ms = wall;
+        cfg.nano_cpus = j->lim.nano_cpus;
         cfg.mem_bytes = s->mem_bytes;
         cfg.pids = j->lim.run_pids + s->lang->run_extra_pids;
         cfg.output_limit = j->lim.output_limit_bytes;

@@ -32,6 +32,8 @@ typedef struct jr_judge_limits {
                                           N times slower (an emulated test VM) keeps the
                                           verdicts of a real one (JAILRUN_TIME_SCALE) */
         size_t max_message_bytes;      /* one result or one event */
+        uint64_t nano_cpus;            /* CPU bandwidth of each test run, 1e9 = one CPU;
+                                          0 = none (JAILRUN_CPUS, EXECUTOR_NANO_CPUS) */
 } jr_judge_limits;
 
 void jr_judge_limits_default(jr_judge_limits *l);

@@ -75,15 +75,15 @@ Test(doctor, checks_this_host)
         cr_assert(r.exit == 0 || r.exit == 1, "exit %d\n%s%s", r.exit, r.out, r.err);
         int n = check_format(r.out);
         cr_assert_geq(n, 25, "%d checks", n);
-        static const char *const names[] = {"privileges",  "config",      "kernel",
-                                            "clone3",      "pidfd",       "close_range",
-                                            "openat2",     "cgroup",      "cgroup-delegation",
-                                            "cgroup.kill", "memory.peak", "namespaces",
-                                            "seccomp",     "tmpfs",       "overlay",
-                                            "langs",       "run-dir",     "spool",
-                                            "swap",        "smt",         "cpufreq",
-                                            "turbo",       "aslr",        "core_pattern",
-                                            "slot-uids",   "jail"};
+        static const char *const names[] = {"privileges",   "config",      "kernel",
+                                            "clone3",       "pidfd",       "close_range",
+                                            "openat2",      "cgroup",      "cgroup-delegation",
+                                            "cgroup.kill",  "memory.peak", "cpus",
+                                            "namespaces",   "seccomp",     "tmpfs",
+                                            "overlay",      "langs",       "run-dir",
+                                            "spool",        "swap",        "smt",
+                                            "cpufreq",      "turbo",       "aslr",
+                                            "core_pattern", "slot-uids",   "jail"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 char want[64];
                 snprintf(want, sizeof want, " %-18s ", names[i]);
@@ -103,6 +103,42 @@ Test(doctor, checks_this_host)
                   "the mode of this host (%s):\n%s", v2 ? "v2" : "v1", r.out);
         cr_assert_eq(r.exit, strstr(r.out, "\nFAIL ") || !strncmp(r.out, "FAIL ", 5) ? 1 : 0,
                      "exit status follows the FAIL lines");
+}
+
+/* EXECUTOR_NANO_CPUS is applied now: doctor says how, and the trial jail runs under it. */
+Test(doctor, cpu_bandwidth_is_checked)
+{
+        putenv("EXECUTOR_NANO_CPUS=500000000");
+        struct ran r = jailrun("doctor", NULL, NULL, NULL);
+        check_format(r.out);
+        cr_assert_null(strstr(r.out, "not applied"), "%s", r.out);
+        struct statfs sf;
+        bool v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+        bool cpu_v1 = access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", F_OK) == 0;
+        if (v2 || cpu_v1) {
+                cr_assert(has_check(r.out, "OK", "cpus"), "%s", r.out);
+                cr_assert(strstr(r.out, "each test run gets 0.5 CPUs of bandwidth "
+                                        "(EXECUTOR_NANO_CPUS; "),
+                          "%s", r.out);
+                if (has_check(r.out, "OK", "cgroup-delegation"))
+                        cr_assert(strstr(r.out, "ran in a jail under the CPU bandwidth limit"),
+                                  "%s", r.out);
+        } else {
+                cr_assert(has_check(r.out, "FAIL", "cpus"), "%s", r.out);
+        }
+
+        /* JAILRUN_CPUS wins, and a bad value is a failure naming it */
+        putenv("JAILRUN_CPUS=2");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert(strstr(r.out, "each test run gets 2 CPUs of bandwidth (JAILRUN_CPUS; ") ||
+                      has_check(r.out, "FAIL", "cpus"),
+                  "%s", r.out);
+        putenv("JAILRUN_CPUS=lots");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert_eq(r.exit, 1);
+        cr_assert(has_check(r.out, "FAIL", "cpus"), "%s", r.out);
+        cr_assert(strstr(r.out, "JAILRUN_CPUS: CPUs \"lots\": expected a decimal number"), "%s",
+                  r.out);
 }
 
 Test(doctor, an_empty_rootfs_dir_fails)
