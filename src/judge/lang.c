@@ -100,14 +100,15 @@ static int expand(const char *t, const struct vars *v, char **out, jr_error *e)
 /* ---- the .lang file ---- */
 
 enum kind {
-        K_NAME,    /* one word: [a-z0-9][a-z0-9_+.-]* */
-        K_FILE,    /* one word: a plain file name */
-        K_ARGV,    /* words, at least one, placeholders checked */
-        K_TIME,    /* duration */
-        K_SIZE,    /* byte size */
-        K_COUNT,   /* plain integer */
-        K_ENV,     /* one word NAME=value, repeatable */
-        K_PATTERNS /* words without '/', repeatable */
+        K_NAME,     /* one word: [a-z0-9][a-z0-9_+.-]* */
+        K_FILE,     /* one word: a plain file name */
+        K_ARGV,     /* words, at least one, placeholders checked */
+        K_TIME,     /* duration */
+        K_SIZE,     /* byte size */
+        K_COUNT,    /* plain integer */
+        K_ENV,      /* one word NAME=value, repeatable */
+        K_PATTERNS, /* words without '/', repeatable */
+        K_WORD,     /* one word, any characters but white space */
 };
 
 #define FIELD(f) offsetof(jr_lang, f)
@@ -136,6 +137,7 @@ static const struct key {
     {"run_env", K_ENV, FIELD(run_env)},
     {"artifacts", K_PATTERNS, FIELD(artifacts)},
     {"oom_marker", K_PATTERNS, FIELD(oom_markers)},
+    {"comment", K_WORD, FIELD(comment)},
 };
 
 struct lang_parse {
@@ -197,6 +199,8 @@ static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata
         void *field = (char *)lp->l + k->off;
 
         switch (k->kind) {
+        case K_WORD:
+                return one_word(key, value, (char **)field, e);
         case K_NAME:
         case K_FILE: {
                 _cleanup_free_ char *w = NULL;
@@ -284,6 +288,7 @@ void jr_lang_free(jr_lang *l)
         jr_strv_free(l->run_env);
         jr_strv_free(l->artifacts);
         jr_strv_free(l->oom_markers);
+        free(l->comment);
         free(l);
 }
 

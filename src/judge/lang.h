@@ -44,6 +44,9 @@ typedef struct jr_lang {
         char **artifacts;            /* fnmatch patterns of /work files kept for the run */
         char **oom_markers;          /* text in a failed run's output that means the runtime
                                         ran out of its memory limit itself (ML, not RE) */
+        char *comment;               /* what starts a comment to the end of the line in a
+                                        source ("//", "#", "--"), for tools that append a
+                                        line to one (bench/); NULL when the file names none */
 } jr_lang;
 
 typedef struct jr_lang_set jr_lang_set;
