@@ -704,22 +704,53 @@ struct tree_need {
         char langs[256];
 };
 
+/* The command that rebuilds tree from its current recipe, with the directories when
+ * they are not the defaults. */
+static void rebuild_hint(const char *rootfs_dir, const char *recipes_dir, const char *tree,
+                         char *buf, size_t n)
+{
+        size_t o = (size_t)snprintf(buf, n, "jailrun rootfs build");
+        if (strcmp(rootfs_dir, jr_rootfs_default_dir()) && o < n)
+                o += (size_t)snprintf(buf + o, n - o, " --dir %s", rootfs_dir);
+        if (strcmp(recipes_dir, jr_rootfs_default_recipes_dir()) && o < n)
+                o += (size_t)snprintf(buf + o, n - o, " --recipes %s", recipes_dir);
+        if (o < n)
+                snprintf(buf + o, n - o, " tree:%s", tree);
+}
+
+static const jr_rootfs_recipe *recipe_named(jr_rootfs_recipe **v, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(v[i]->name, name))
+                        return v[i];
+        return NULL;
+}
+
 static void check_langs_and_trees(struct ctx *c)
 {
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
+        const char *recipes_dir =
+            c->o->recipes_dir ? c->o->recipes_dir : jr_rootfs_default_recipes_dir();
         _cleanup_lang_set_ jr_lang_set *langs = NULL;
         jr_rootfs_recipe **recipes = NULL;
         size_t n_recipes = 0;
         jr_error e;
         struct tree_need trees[64];
         size_t nt = 0;
+        /* The recipes, to tell a tree built from an older one: nothing rebuilds a tree
+         * when its recipe changes until someone asks, and the tree from before the change
+         * lacks what the language files now expect of it (a go tree without the build
+         * cache fails every go build). */
+        if (jr_rootfs_recipes_load(recipes_dir, &recipes, &n_recipes, &e) < 0) {
+                say(c, JR_DOCTOR_WARN, "recipes", "%s: trees cannot be compared with their recipes",
+                    e.msg);
+                recipes = NULL;
+                n_recipes = 0;
+        }
         if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
                 say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
                 /* still say which trees are there: those of every recipe */
-                if (jr_rootfs_recipes_load(jr_rootfs_default_recipes_dir(), &recipes, &n_recipes,
-                                           &e) < 0)
-                        return;
                 for (size_t i = 0; i < n_recipes && nt < JR_ARRAY_SIZE(trees); i++)
                         trees[nt++] =
                             (struct tree_need){.name = recipes[i]->name, .langs = "a recipe"};
@@ -766,14 +797,27 @@ static void check_langs_and_trees(struct ctx *c)
                 long days = (long)((now - info.built) / DAY_SECONDS);
                 char size[32];
                 jr_format_size(info.size_bytes, size, sizeof size);
-                if (days > (long)max_age)
+                char hint[3 * PATH_MAX];
+                rebuild_hint(rootfs_dir, recipes_dir, trees[k].name, hint, sizeof hint);
+                const jr_rootfs_recipe *r = recipe_named(recipes, n_recipes, trees[k].name);
+                int current = r ? jr_rootfs_built_from(rootfs_dir, r, &e) : 1;
+                if (current < 0) {
+                        say(c, JR_DOCTOR_FAIL, check, "%s", e.msg);
+                } else if (!current) {
+                        say(c, JR_DOCTOR_WARN, check,
+                            "built from another version of %s (%ld day%s ago): the tree may "
+                            "lack what its languages (%s) now expect; rebuild it with `%s`",
+                            r->path, days, days == 1 ? "" : "s", trees[k].langs, hint);
+                } else if (days > (long)max_age) {
                         say(c, JR_DOCTOR_WARN, check,
                             "built %ld days ago (%s, %ld packages): rebuild for security "
                             "updates with `jailrun rootfs build --force %s`",
                             days, size, info.packages, trees[k].name);
-                else
-                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages", days,
-                            days == 1 ? "" : "s", size, info.packages);
+                } else {
+                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages%s", days,
+                            days == 1 ? "" : "s", size, info.packages,
+                            r ? ", from its current recipe" : "");
+                }
         }
         jr_rootfs_recipes_free(recipes, n_recipes);
 }

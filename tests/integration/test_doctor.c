@@ -160,6 +160,121 @@ Test(doctor, an_empty_rootfs_dir_fails)
                   "--no-jail skips the trial");
 }
 
+static void write_text(const char *dir, const char *name, const char *text, const char *mode)
+{
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, mode);
+        cr_assert(f, "%s", path);
+        fputs(text, f);
+        fclose(f);
+}
+
+/* The line of check `name` (up to its newline), or NULL. */
+static const char *line_of(const char *out, const char *name, char *buf, size_t n)
+{
+        char want[128];
+        snprintf(want, sizeof want, " %-18s ", name);
+        const char *p = strstr(out, want);
+        if (!p)
+                return NULL;
+        while (p > out && p[-1] != '\n')
+                p--;
+        snprintf(buf, n, "%.*s", (int)strcspn(p, "\n"), p);
+        return buf;
+}
+
+/* A tree built from an older version of its recipe (a go tree from before the build cache
+ * made every go build fail) is a warning with the command that rebuilds it; that command
+ * makes it current. Scratch recipes, languages, trees and apt cache; trees without
+ * packages. */
+Test(doctor, a_tree_from_an_older_recipe_is_a_warning_with_the_fix)
+{
+        char base[] = "/tmp/jr-doctor-recipe-XXXXXX";
+        cr_assert(mkdtemp(base));
+        char recipes[128], langs[128], trees[128], cache[128];
+        snprintf(recipes, sizeof recipes, "%s/recipes", base);
+        snprintf(langs, sizeof langs, "%s/langs", base);
+        snprintf(trees, sizeof trees, "%s/trees", base);
+        snprintf(cache, sizeof cache, "%s/cache", base);
+        cr_assert_eq(
+            mkdir(recipes, 0755) | mkdir(langs, 0755) | mkdir(trees, 0755) | mkdir(cache, 0755), 0);
+        write_text(recipes, "dual.rootfs", "name = dual\nvariant = none\n", "w");
+        write_text(recipes, "runner.rootfs", "name = runner\nvariant = none\n", "w");
+        write_text(langs, "dual.lang",
+                   "name = dual\nsource = main.x\nbuild = cc main.x\nbuild_rootfs = dual\n"
+                   "run = /work/a.out\nrun_rootfs = runner\nartifacts = a.out\n",
+                   "w");
+        static char env[3][160];
+        snprintf(env[0], sizeof env[0], "JAILRUN_ROOTFS_DIR=%s", trees);
+        snprintf(env[1], sizeof env[1], "JAILRUN_RECIPES_DIR=%s", recipes);
+        snprintf(env[2], sizeof env[2], "JAILRUN_LANGS_DIR=%s", langs);
+        for (int i = 0; i < 3; i++)
+                putenv(env[i]);
+
+        char *const build[] = {
+            (char *)tu_build("jailrun"), "rootfs", "build", "--cache", cache, "dual", NULL};
+        char *out, *err;
+        int st = tu_run(build, NULL, &out, &err);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+
+        char line[2048];
+        struct ran r = jailrun("doctor", "--no-jail", NULL, NULL);
+        check_format(r.out);
+        cr_assert(has_check(r.out, "OK", "rootfs dual"), "%s", r.out);
+        cr_assert(
+            strstr(line_of(r.out, "rootfs dual", line, sizeof line), ", from its current recipe"),
+            "%s", r.out);
+
+        /* the recipe changes; the tree does not */
+        write_text(recipes, "dual.rootfs", "description = now with more\n", "a");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        check_format(r.out);
+        cr_assert(has_check(r.out, "WARN", "rootfs dual"), "%s", r.out);
+        cr_assert(has_check(r.out, "OK", "rootfs runner"), "only the changed one:\n%s", r.out);
+        line_of(r.out, "rootfs dual", line, sizeof line);
+        char want[512];
+        snprintf(want, sizeof want, "built from another version of %s/dual.rootfs", recipes);
+        cr_assert(strstr(line, want), "%s", line);
+        cr_assert(strstr(line, "its languages (dual)"), "names the languages: %s", line);
+        const char *cmd = strstr(line, "rebuild it with `jailrun rootfs build tree:dual`");
+        cr_assert(cmd, "%s", line);
+
+        /* the command it names (with the scratch cache) makes the tree current */
+        char *const fix[] = {
+            (char *)tu_build("jailrun"), "rootfs", "build", "--cache", cache, "tree:dual", NULL};
+        st = tu_run(fix, NULL, &out, &err);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+        cr_assert(strstr(err, "rootfs dual: built in"), "%s", err);
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert(has_check(r.out, "OK", "rootfs dual"), "%s", r.out);
+
+        /* with the directories given as options, the command names them */
+        write_text(recipes, "dual.rootfs", "# and again\n", "a");
+        for (int i = 0; i < 3; i++)
+                unsetenv(i == 0   ? "JAILRUN_ROOTFS_DIR"
+                         : i == 1 ? "JAILRUN_RECIPES_DIR"
+                                  : "JAILRUN_LANGS_DIR");
+        char *const doc[] = {(char *)tu_build("jailrun"),
+                             "doctor",
+                             "--no-jail",
+                             "--rootfs-dir",
+                             trees,
+                             "--recipes",
+                             recipes,
+                             "--langs",
+                             langs,
+                             NULL};
+        st = tu_run(doc, NULL, &out, &err);
+        line_of(out, "rootfs dual", line, sizeof line);
+        snprintf(want, sizeof want, "`jailrun rootfs build --dir %s --recipes %s tree:dual`", trees,
+                 recipes);
+        cr_assert(strstr(line, want), "%s", out);
+
+        char *const rm[] = {"/bin/rm", "-rf", "--one-file-system", base, NULL};
+        tu_run(rm, NULL, &out, &err);
+}
+
 Test(doctor, a_broken_config_is_one_failure)
 {
         char path[] = "/tmp/jr-doctor-conf-XXXXXX";
