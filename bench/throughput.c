@@ -17,11 +17,14 @@
  * pipeline's own cost: end-to-end latency minus the result's duration_ms (Kafka both ways,
  * spool writes with fsync, the executor round trip).
  *
- * Usage: throughput [--parallel 1,2,4] [--rounds N] [--langs c,cpp,go,java,python]
+ * Usage: throughput [--parallel 1,2,4] [--rounds N] [--langs c,cpp,go,java,python|all]
  *                   [--outcomes ok,wa,tl_busy,ml,bf] [--window-factor F]
  *                   [--spool-root DIR] [--probe N] [--kafka-config PROPS]
- * --outcomes picks the mix (default: every case file; the reference simulator's mix is
- * ok,wa,tl_busy,ml,bf); --kafka-config adds JAILRUN_KAFKA_CONFIG properties for serve.
+ * --langs picks the languages (default: the five the reference worker had; `all`: every
+ * language with cases, bench/cases.h); --outcomes picks the mix (default: every case file;
+ * the reference simulator's mix is ok,wa,tl_busy,ml,bf); --kafka-config adds
+ * JAILRUN_KAFKA_CONFIG properties for serve. A source is made unique with a line comment
+ * in the language's syntax (its `comment` key).
  * Run as root (jails). The spool lives on disk by default (/var/tmp/jailrun-bench), as in
  * production: every record is fsync'd. */
 #include <dirent.h>
@@ -42,7 +45,9 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "cases.h"
 #include "kafka.h"
+#include "lang.h"
 
 extern char **environ;
 
@@ -92,16 +97,19 @@ static char *slurp(const char *path)
 /* ---- the cases -------------------------------------------------------------------------- */
 
 struct tcase {
-        char lang[16];
+        char lang[32];
+        const jr_lang *l;
         char outcome[32];
         yajl_val tree;
         char expect[8];
 };
 
-static struct tcase cases[128];
+#define MAX_CASES 512
+static struct tcase cases[MAX_CASES];
 static size_t n_cases;
 /* the cases that make the mix (--outcomes), in arrival order */
-static const struct tcase *mix[128];
+static const struct tcase *mix[MAX_CASES];
+static jr_lang_set *lang_set;
 static size_t n_mix;
 
 static int cmp_case(const void *a, const void *b)
@@ -130,15 +138,34 @@ static bool outcome_wanted(const char *name)
 
 static void load_cases(char *langs)
 {
+        lang_set = bench_langs("throughput");
+        if (!strcmp(langs, "all")) {
+                /* every language with cases, comma-separated in place of "all" */
+                const char **all =
+                    bench_case_langs("throughput", lang_set, JR_SOURCE_DIR "/tests/cases");
+                size_t o = 0;
+                for (const char **a = all; *a && o < 255; a++)
+                        o += (size_t)snprintf(langs + o, 256 - o, "%s%s", o ? "," : "", *a);
+                free(all);
+        }
         for (char *save = NULL, *l = strtok_r(langs, ",", &save); l;
              l = strtok_r(NULL, ",", &save)) {
+                const jr_lang *lang = jr_lang_find(lang_set, l);
+                if (!lang)
+                        die("--langs: no language \"%s\" in %s", l, jr_lang_default_dir());
+                if (!lang->comment)
+                        die("%s has no `comment` key: its sources cannot be made unique "
+                            "(langs/README.md)",
+                            lang->path);
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, l);
                 DIR *d = opendir(dir);
                 if (!d)
                         die("no cases in %s", dir);
                 struct dirent *de;
-                while ((de = readdir(d)) && n_cases < 128) {
+                while ((de = readdir(d))) {
+                        if (n_cases == MAX_CASES)
+                                die("more than %d cases", MAX_CASES);
                         size_t len = strlen(de->d_name);
                         if (len < 6 || strcmp(de->d_name + len - 5, ".json"))
                                 continue;
@@ -151,6 +178,7 @@ static void load_cases(char *langs)
                                 die("%s: %s", path, err);
                         free(text);
                         snprintf(c->lang, sizeof c->lang, "%s", l);
+                        c->l = lang;
                         snprintf(c->outcome, sizeof c->outcome, "%.*s", (int)(len - 5), de->d_name);
                         const char *p[] = {"expect", "status", NULL};
                         yajl_val v = yajl_tree_get(c->tree, p, yajl_t_string);
@@ -217,11 +245,12 @@ static char *make_message(const struct tcase *c, const char *id, unsigned long c
                 if (!strcmp(k, "id")) {
                         gen_str(g, id);
                 } else if (!strcmp(k, "source") && YAJL_IS_STRING(v)) {
-                        const char *src = YAJL_GET_STRING(v);
-                        const char *cm = !strcmp(c->lang, "python") ? "#" : "//";
-                        size_t n = strlen(src) + 64;
-                        char *s = malloc(n);
-                        snprintf(s, n, "%s\n%s jailrun-bench %lu\n", src, cm, counter);
+                        char tag[64], why[512];
+                        snprintf(tag, sizeof tag, "jailrun-bench %lu", counter);
+                        char *s =
+                            bench_unique_source(c->l, YAJL_GET_STRING(v), tag, why, sizeof why);
+                        if (!s)
+                                die("%s", why);
                         gen_str(g, s);
                         free(s);
                 } else {
@@ -616,7 +645,7 @@ int main(int argc, char **argv)
                 else if (!strcmp(a, "--kafka-config") && v)
                         kafka_extra = argv[++i];
                 else
-                        die("usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST] "
+                        die("usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST|all] "
                             "[--outcomes LIST] [--window-factor F] [--spool-root DIR] [--probe N] "
                             "[--kafka-config PROPS]");
         }

@@ -938,6 +938,12 @@ int jr_cg_run_create(jr_cg *cg, const char *name, const jr_cg_limits *lim, jr_cg
         jr_cg_limits none = {0};
         if (!lim)
                 lim = &none;
+        if (lim->nano_cpus &&
+            (lim->nano_cpus < JR_NANO_CPUS_MIN || lim->nano_cpus > JR_NANO_CPUS_MAX))
+                return jr_error_set(e, EINVAL,
+                                    "cgroup: CPU bandwidth of %" PRIu64
+                                    " nano-CPUs: want 0.01 to 1024 CPUs",
+                                    lim->nano_cpus);
 
         jr_cg_run *run = calloc(1, sizeof *run);
         if (!run)

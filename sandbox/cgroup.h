@@ -5,7 +5,9 @@
  *   v2: <own>/supervisor holds this process (the no-internal-process rule), controllers
  *       +memory +pids +cpu are enabled in <own>/cgroup.subtree_control, and each run gets
  *       <own>/jr-<pid>-<name>. When <own> is the root cgroup nothing moves.
- *   v1: in each of the memory, pids, cpuacct hierarchies, <own path>/jr-<pid>-<name>.
+ *   v1: in each of the memory, pids, cpuacct hierarchies, <own path>/jr-<pid>-<name>;
+ *       in the cpu hierarchy too when it is mounted apart from those and the run has a
+ *       CPU bandwidth limit (a run without one does not need it).
  * Internal to the sandbox library. */
 #pragma once
 
@@ -22,6 +24,7 @@ typedef struct jr_cg_run jr_cg_run;
 typedef struct jr_cg_limits {
         uint64_t mem_bytes; /* 0 = no limit; swap is always off when set */
         uint64_t pids;      /* 0 = no limit */
+        uint64_t nano_cpus; /* CPU bandwidth, 1e9 = one CPU (jail.h); 0 = no limit */
 } jr_cg_limits;
 
 typedef struct jr_cg_stats {

@@ -20,7 +20,19 @@ enum {
         JR_CG_PIDS = 1u << 1,
         JR_CG_CPU = 1u << 2, /* v2 "cpu"; v1 the "cpuacct" hierarchy */
         JR_CG_ALL = JR_CG_MEMORY | JR_CG_PIDS | JR_CG_CPU,
+        /* v1 only: the "cpu" hierarchy (cpu.cfs_quota_us), optional; on v2 the "cpu"
+         * controller (JR_CG_CPU) serves the bandwidth limit as well */
+        JR_CG_CPU_BW = 1u << 3,
 };
+
+/* The CPU bandwidth period: the kernel's default, 100 ms. A quota is nano_cpus of it. */
+#define JR_CG_CPU_PERIOD_US 100000ull
+/* The quota in microseconds per JR_CG_CPU_PERIOD_US for nano_cpus (1e9 = one CPU),
+ * rounded down; JR_NANO_CPUS_MIN gives the kernel's smallest, 1000. */
+static inline uint64_t jr_cg_cpu_quota_us(uint64_t nano_cpus)
+{
+        return nano_cpus / (1000000000ull / JR_CG_CPU_PERIOD_US);
+}
 
 /* Degradations that are not JR_FB_* flags but are worth a word in jr_cg_describe(). */
 enum {
@@ -29,6 +41,7 @@ enum {
                                   << 1, /* v1 kernel < 4.13: no "oom_kill" in memory.oom_control */
         JR_CGQ_NO_OOM_GROUP = 1u << 2,  /* v2 kernel < 4.19: no memory.oom.group */
         JR_CGQ_NO_FREEZE = 1u << 3,     /* v2 kernel < 5.2: kill each pid without freezing */
+        JR_CGQ_NO_CPU_BW = 1u << 4,     /* v1 without a "cpu" hierarchy: no bandwidth limit */
 };
 
 /* A directory of one cgroup: an fd to reach its files and its path for messages. */
@@ -38,7 +51,7 @@ typedef struct jr_cg_dir {
         char path[PATH_MAX];
 } jr_cg_dir;
 
-#define JR_CG_MAX_DIRS   3  /* v1: memory, pids, cpuacct (fewer when co-mounted) */
+#define JR_CG_MAX_DIRS   4  /* v1: memory, pids, cpuacct, cpu (fewer when co-mounted) */
 #define JR_CG_NAME_MAX   64 /* caller's part of jr-<pid>-<name> */
 #define JR_CG_PREFIX     "jr-"
 #define JR_CG_SUPERVISOR "supervisor"
@@ -85,6 +98,9 @@ struct jr_cg {
         unsigned v2_required;    /* controllers open must enable (tests: 0) */
         bool v2_always_leaf;     /* tests: move into supervisor even with nothing to enable */
         char v2_mount[PATH_MAX]; /* where cgroup2 is mounted; "" = discover */
+        /* v1: bases[nbases - 1] is the cpu hierarchy alone (not co-mounted with one of
+         * the others), whose run directory is made only for a CPU bandwidth limit */
+        bool v1_cpu_apart;
         char describe[PATH_MAX + 512];
 };
 

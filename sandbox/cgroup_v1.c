@@ -1,9 +1,14 @@
 /* cgroup v1 backend: the legacy/hybrid layout of the build machines.
  *
- * Three hierarchies are used: memory (limit, peak, OOM kills), pids (pids.max) and
- * cpuacct (CPU time of every thread). cpuacct is often co-mounted with cpu ("cpu,cpuacct")
- * and any of them may share a mount; a mount point serving several is used once. In each,
- * a run gets <mount>/<our own cgroup there>/jr-<pid>-<name>.
+ * Three hierarchies are required: memory (limit, peak, OOM kills), pids (pids.max) and
+ * cpuacct (CPU time of every thread); a fourth, cpu (cpu.cfs_quota_us), serves the CPU
+ * bandwidth limit and is optional: without it a run that asks for that limit fails (IE,
+ * naming the missing hierarchy) rather than running unlimited, and every other run works.
+ * cpuacct is often co-mounted with cpu ("cpu,cpuacct") and any of them may share a mount;
+ * a mount point serving several is used once. In each, a run gets
+ * <mount>/<our own cgroup there>/jr-<pid>-<name>; in a cpu hierarchy mounted apart (as on
+ * the build machines) only when the run has a bandwidth limit, which saves a mkdir, an
+ * attach and an rmdir on every other run.
  *
  * What v1 lacks and how it is covered:
  *   - no CLONE_INTO_CGROUP: the jail's program moves itself in before it execs,
@@ -29,14 +34,18 @@
 
 #include "cleanup.h"
 
+/* In this order: an optional hierarchy comes last, so that its base, when it is a
+ * directory of its own, is the last of cg->bases (v1_run_create may leave it out). */
 static const struct {
         unsigned bit;
         const char *ctrl;
         const char *conventional[2]; /* when mountinfo does not say */
+        bool optional;
 } v1_hier[] = {
-    {JR_CG_MEMORY, "memory", {"/sys/fs/cgroup/memory", NULL}},
-    {JR_CG_PIDS, "pids", {"/sys/fs/cgroup/pids", NULL}},
-    {JR_CG_CPU, "cpuacct", {"/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"}},
+    {JR_CG_MEMORY, "memory", {"/sys/fs/cgroup/memory", NULL}, false},
+    {JR_CG_PIDS, "pids", {"/sys/fs/cgroup/pids", NULL}, false},
+    {JR_CG_CPU, "cpuacct", {"/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"}, false},
+    {JR_CG_CPU_BW, "cpu", {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"}, true},
 };
 
 static bool is_cgroup1(const char *path)
@@ -74,7 +83,9 @@ static void v1_describe(jr_cg *cg)
         if ((cg->quirks & JR_CGQ_NO_SWAP_LIMIT) && off < size)
                 off += (size_t)snprintf(out + off, size - off, ", swap not limited");
         if ((cg->quirks & JR_CGQ_OOM_FROM_FAILCNT) && off < size)
-                snprintf(out + off, size - off, ", oom from memory.failcnt");
+                off += (size_t)snprintf(out + off, size - off, ", oom from memory.failcnt");
+        if ((cg->quirks & JR_CGQ_NO_CPU_BW) && off < size)
+                snprintf(out + off, size - off, ", no cpu hierarchy (no CPU bandwidth limit)");
 }
 
 static const jr_cg_dir *dir_for(const jr_cg_dir *dirs, size_t n, unsigned bit)
@@ -95,12 +106,16 @@ static int v1_open(jr_cg *cg, jr_error *e)
 
         for (size_t h = 0; h < JR_ARRAY_SIZE(v1_hier); h++) {
                 const char *ctrl = v1_hier[h].ctrl;
+                bool optional = v1_hier[h].optional;
                 char own[PATH_MAX], path[PATH_MAX];
-                if (jr_cg_proc_cgroup_find(self, ctrl, own, sizeof own) < 0)
+                if (jr_cg_proc_cgroup_find(self, ctrl, own, sizeof own) < 0) {
+                        if (optional)
+                                continue;
                         return jr_error_set(e, ENOENT,
                                             "no \"%s\" hierarchy in /proc/self/cgroup (is the %s "
                                             "controller mounted as cgroup v1?)",
                                             ctrl, ctrl);
+                }
                 jr_cg_mount m;
                 bool found =
                     mountinfo && jr_cg_mountinfo_find(mountinfo, "cgroup", ctrl, own, &m) == 0;
@@ -111,13 +126,18 @@ static int v1_open(jr_cg *cg, jr_error *e)
                                 found = true;
                         }
                 }
+                if (!found && optional)
+                        continue;
                 if (!found)
                         return jr_error_set(e, ENOENT, "no cgroup v1 mount of the %s controller",
                                             ctrl);
-                if (jr_cg_join_path(&m, own, path, sizeof path) < 0)
+                if (jr_cg_join_path(&m, own, path, sizeof path) < 0) {
+                        if (optional)
+                                continue;
                         return jr_error_set(e, ENOENT,
                                             "our %s cgroup \"%s\" is not visible under \"%s\"",
                                             ctrl, own, m.mnt);
+                }
 
                 /* Co-mounted controllers share one directory: use it once. */
                 bool shared = false;
@@ -127,13 +147,23 @@ static int v1_open(jr_cg *cg, jr_error *e)
                                 shared = true;
                         }
                 }
-                if (shared)
+                if (shared) {
+                        cg->ctrl |= v1_hier[h].bit;
                         continue;
-                if (jr_cg_dir_open(&cg->bases[cg->nbases], path, v1_hier[h].bit, e) < 0)
+                }
+                if (jr_cg_dir_open(&cg->bases[cg->nbases], path, v1_hier[h].bit,
+                                   optional ? NULL : e) < 0) {
+                        if (optional)
+                                continue;
                         return -1;
+                }
                 cg->nbases++;
+                cg->ctrl |= v1_hier[h].bit;
+                if (optional)
+                        cg->v1_cpu_apart = true; /* the last base: v1_hier's order */
         }
-        cg->ctrl = JR_CG_ALL;
+        if (!(cg->ctrl & JR_CG_CPU_BW))
+                cg->quirks |= JR_CGQ_NO_CPU_BW;
 
         const jr_cg_dir *mem = dir_for(cg->bases, cg->nbases, JR_CG_MEMORY);
         /* memsw files exist only when the kernel accounts swap (swapaccount=1). */
@@ -152,7 +182,17 @@ static int v1_open(jr_cg *cg, jr_error *e)
 static int v1_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
 {
         jr_cg *cg = run->cg;
-        for (size_t i = 0; i < cg->nbases; i++) {
+        if (lim->nano_cpus && !(cg->ctrl & JR_CG_CPU_BW))
+                return jr_error_set(e, ENOENT,
+                                    "CPU bandwidth limit: no cgroup v1 \"cpu\" hierarchy "
+                                    "(cpu.cfs_quota_us) for our process in /proc/self/cgroup "
+                                    "and /proc/self/mountinfo (mount the cpu controller, or "
+                                    "run without a CPU limit)");
+        /* The cpu hierarchy on its own is the last base; only a bandwidth limit needs it. */
+        size_t n = cg->nbases;
+        if (cg->v1_cpu_apart && !lim->nano_cpus)
+                n--;
+        for (size_t i = 0; i < n; i++) {
                 if (jr_cg_dir_mkdir(&cg->bases[i], run->name, O_PATH, false, &run->dirs[i], NULL,
                                     e) < 0)
                         return -1;
@@ -174,6 +214,15 @@ static int v1_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
         }
         if (lim->pids && jr_cg_write_u64(pids, "pids.max", lim->pids, e) < 0)
                 return -1;
+        if (lim->nano_cpus) {
+                /* The period first: the quota is checked against it (and against the
+                 * parent's quota/period ratio: EINVAL when more than the parent has). */
+                const jr_cg_dir *cpu = dir_for(run->dirs, run->ndirs, JR_CG_CPU_BW);
+                if (jr_cg_write_u64(cpu, "cpu.cfs_period_us", JR_CG_CPU_PERIOD_US, e) < 0 ||
+                    jr_cg_write_u64(cpu, "cpu.cfs_quota_us", jr_cg_cpu_quota_us(lim->nano_cpus),
+                                    e) < 0)
+                        return -1;
+        }
         return 0;
 }
 

@@ -337,6 +337,9 @@ static int v2_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
                 return jr_error_set(e, EINVAL, "memory limit without the memory controller");
         if (lim->pids && !(cg->ctrl & JR_CG_PIDS))
                 return jr_error_set(e, EINVAL, "pids limit without the pids controller");
+        if (lim->nano_cpus && !(cg->ctrl & JR_CG_CPU))
+                return jr_error_set(e, EINVAL,
+                                    "CPU bandwidth limit without the cpu controller (cpu.max)");
 
         /* A real (not O_PATH) directory fd: it doubles as the clone3 cgroup fd. */
         jr_cg_dir *d = &run->dirs[0];
@@ -358,6 +361,14 @@ static int v2_run_create(jr_cg_run *run, const jr_cg_limits *lim, jr_error *e)
                 return -1;
         if (lim->pids && jr_cg_write_u64(d, "pids.max", lim->pids, e) < 0)
                 return -1;
+        if (lim->nano_cpus) {
+                /* "QUOTA PERIOD": the jail's threads together run QUOTA us per PERIOD */
+                char max[64];
+                snprintf(max, sizeof max, "%" PRIu64 " %llu", jr_cg_cpu_quota_us(lim->nano_cpus),
+                         JR_CG_CPU_PERIOD_US);
+                if (jr_cg_write(d, "cpu.max", max, e) < 0)
+                        return -1;
+        }
         return 0;
 }
 

@@ -930,7 +930,8 @@ static int run_cgroup(jr_slot *slot, const jr_run_config *cfg, jr_cg_run **out, 
 {
         char name[64];
         snprintf(name, sizeof name, "s%u-%llu", slot->index, (unsigned long long)++slot->sb->seq);
-        jr_cg_limits lim = {.mem_bytes = cfg->mem_bytes, .pids = cfg->pids};
+        jr_cg_limits lim = {
+            .mem_bytes = cfg->mem_bytes, .pids = cfg->pids, .nano_cpus = cfg->nano_cpus};
         return jr_cg_run_create(slot->sb->cg, name, &lim, out, e);
 }
 

@@ -92,8 +92,15 @@ typedef struct jr_run_config {
         const char *workdir;  /* cwd inside the jail; default "/work" */
         const jr_bind *binds; /* extra bind mounts, in order */
         size_t nbinds;
-        uint64_t cpu_ms;       /* CPU time of the whole cgroup; 0 = none */
-        uint64_t wall_ms;      /* wall clock from exec; 0 = none */
+        uint64_t cpu_ms;  /* CPU time of the whole cgroup; 0 = none */
+        uint64_t wall_ms; /* wall clock from exec; 0 = none */
+        /* CPU bandwidth of the whole cgroup, in billionths of a CPU (1000000000 = one
+         * CPU: the jail's threads together get nano_cpus / 1e9 of a 100 ms period, then
+         * wait for the next one); 0 = none, else JR_NANO_CPUS_MIN..JR_NANO_CPUS_MAX.
+         * v2 cpu.max; v1 cpu.cfs_quota_us in the "cpu" hierarchy (a run that asks for
+         * it fails with IE when that hierarchy is not mounted). It stretches the wall
+         * time a CPU-bound program needs, not its CPU time. */
+        uint64_t nano_cpus;
         uint64_t mem_bytes;    /* memory.max, swap off; 0 = none */
         uint64_t pids;         /* pids.max; 0 = none */
         uint64_t output_limit; /* stdout + stderr bytes; 0 = none */
@@ -114,6 +121,11 @@ typedef struct jr_run_config {
          * other end of a pipe sees EOF or EPIPE once the program is gone. */
         bool close_stdio;
 } jr_run_config;
+
+/* The CPU bandwidth a run may ask for: the kernel's smallest quota is 1 ms of a 100 ms
+ * period (0.01 CPU); the largest is a bound of ours (1024 CPUs). */
+#define JR_NANO_CPUS_MIN 10000000ull
+#define JR_NANO_CPUS_MAX (1024ull * 1000000000ull)
 
 /* Defaults for every field (all limits off, fds -1). */
 void jr_run_config_init(jr_run_config *cfg);

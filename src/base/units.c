@@ -237,6 +237,41 @@ int jr_parse_uint(const char *s, uint64_t max, uint64_t *out, jr_error *e)
         return 0;
 }
 
+int jr_parse_cpus(const char *s, uint64_t *out_nano, jr_error *e)
+{
+        char q[QUOTE_MAX * 4 + 8];
+        uint64_t whole = 0, frac = 0;
+        unsigned frac_digits = 0;
+        const char *p = s;
+
+        if (!is_digit(*p) && !(*p == '.' && is_digit(p[1])))
+                return jr_error_set(e, 0, "CPUs \"%s\": expected a decimal number (0.5, 2)",
+                                    quote(s, q, sizeof q));
+        for (; is_digit(*p); p++) {
+                whole = whole * 10 + (uint64_t)(*p - '0');
+                if (whole > JR_CPUS_PARSE_MAX)
+                        return jr_error_set(e, 0, "CPUs \"%s\": out of range (at most %u)",
+                                            quote(s, q, sizeof q), (unsigned)JR_CPUS_PARSE_MAX);
+        }
+        if (*p == '.') {
+                for (p++; is_digit(*p); p++) {
+                        if (++frac_digits > 9)
+                                return jr_error_set(e, 0,
+                                                    "CPUs \"%s\": more than 9 decimals (the unit "
+                                                    "is a billionth of a CPU)",
+                                                    quote(s, q, sizeof q));
+                        frac = frac * 10 + (uint64_t)(*p - '0');
+                }
+        }
+        if (*p)
+                return jr_error_set(e, 0, "CPUs \"%s\": expected a decimal number (0.5, 2)",
+                                    quote(s, q, sizeof q));
+        for (; frac_digits < 9; frac_digits++)
+                frac *= 10;
+        *out_nano = whole * 1000000000ull + frac;
+        return 0;
+}
+
 char *jr_format_size(uint64_t bytes, char *buf, size_t n)
 {
         static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

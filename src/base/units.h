@@ -36,6 +36,12 @@ int jr_parse_size(const char *s, uint64_t *out_bytes, jr_error *e);
  * RUNNER_MAX_PARALLEL or SCRIPT_EXPECTED. */
 int jr_parse_uint(const char *s, uint64_t max, uint64_t *out, jr_error *e);
 
+/* A number of CPUs, as a decimal ("0.5", "2", "1.25", ".5"; no sign, no exponent, at
+ * most 9 decimals, at most JR_CPUS_PARSE_MAX), in billionths of a CPU (Docker's
+ * NanoCPUs: 1000000000 is one CPU): "0.5" -> 500000000. "0" is 0. */
+#define JR_CPUS_PARSE_MAX 1000000u
+int jr_parse_cpus(const char *s, uint64_t *out_nano, jr_error *e);
+
 /* v within [min, max] (max 0: no upper bound); the message quotes text, the value as it
  * was written: "0" is below the minimum of 1. */
 int jr_check_range(uint64_t v, uint64_t min, uint64_t max, const char *text, jr_error *e);

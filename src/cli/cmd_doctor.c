@@ -15,8 +15,9 @@ static const char usage_text[] =
     "Check this host for judging: privileges, the config file, kernel features (clone3,\n"
     "pidfd, close_range, openat2, cgroup.kill, memory.peak), the cgroup mode and whether\n"
     "jail cgroups can be created here, namespaces and seccomp (tried in a child), tmpfs\n"
-    "and overlay mounts, the language files and the rootfs trees they need (and their\n"
-    "age), swap accounting, SMT, the CPU frequency governor and turbo, the clock source,\n"
+    "and overlay mounts, the CPU bandwidth limit, the language files and the rootfs\n"
+    "trees they need (their age, and whether each was built from its current recipe),\n"
+    "swap accounting, SMT, the CPU frequency governor and turbo, the clock source,\n"
     "ASLR, core_pattern, the slot uids, and finally a trial jail running /bin/true.\n"
     "One line per check:\n"
     "  OK   name          what was found\n"
@@ -29,6 +30,8 @@ static const char usage_text[] =
     "                     /var/lib/jailrun/rootfs)\n"
     "  --langs DIR        language files (default $JAILRUN_LANGS_DIR or\n"
     "                     /usr/share/jailrun/langs)\n"
+    "  --recipes DIR      rootfs recipes the trees are compared with (default\n"
+    "                     $JAILRUN_RECIPES_DIR or /usr/share/jailrun/rootfs)\n"
     "  --cgroup auto|v1|v2  the cgroup backend to check (default $JAILRUN_CGROUP or auto)\n"
     "  --slots N          slot uids to check (default $RUNNER_MAX_PARALLEL or 1)\n"
     "  --max-age DAYS     older rootfs trees are a warning (default 30)\n"
@@ -58,6 +61,7 @@ int jr_cmd_doctor(int argc, char **argv)
             {"cgroup", required_argument, NULL, 'c'},
             {"slots", required_argument, NULL, 's'},
             {"max-age", required_argument, NULL, 'a'},
+            {"recipes", required_argument, NULL, 'R'}, /* the trees' recipes, to compare */
             {"no-jail", no_argument, NULL, 'n'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -79,6 +83,9 @@ int jr_cmd_doctor(int argc, char **argv)
                         break;
                 case 'l':
                         o.langs_dir = optarg;
+                        break;
+                case 'R':
+                        o.recipes_dir = optarg;
                         break;
                 case 'c': {
                         jr_error ce;

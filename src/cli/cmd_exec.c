@@ -40,6 +40,9 @@ static const char usage_text[] =
     "Limits (0 = none):\n"
     "  --time-ms N          CPU time of the whole jail, every thread and child\n"
     "  --wall-ms N          wall-clock time\n"
+    "  --cpus N             CPU bandwidth: N CPUs for the whole jail, e.g. 0.5 or 2\n"
+    "                       (0.01 to 1024; a quota per 100 ms period: cgroup v2\n"
+    "                       cpu.max, v1 cpu.cfs_quota_us, IE without a cpu hierarchy)\n"
     "  --mem SIZE           memory (cgroup, swap off), e.g. 64M\n"
     "  --pids N             processes and threads\n"
     "  --output-limit SIZE  stdout + stderr together (OL)\n"
@@ -76,6 +79,7 @@ enum {
         OPT_TMP,
         OPT_TIME,
         OPT_WALL,
+        OPT_CPUS,
         OPT_MEM,
         OPT_PIDS,
         OPT_OUTLIM,
@@ -101,6 +105,7 @@ static const struct option options[] = {
     {"tmp-size", required_argument, NULL, OPT_TMP},
     {"time-ms", required_argument, NULL, OPT_TIME},
     {"wall-ms", required_argument, NULL, OPT_WALL},
+    {"cpus", required_argument, NULL, OPT_CPUS},
     {"mem", required_argument, NULL, OPT_MEM},
     {"pids", required_argument, NULL, OPT_PIDS},
     {"output-limit", required_argument, NULL, OPT_OUTLIM},
@@ -212,6 +217,10 @@ static int parse_args(int argc, char **argv, struct exec_opts *o, jr_error *e)
                 case OPT_WALL:
                         if (parse_u64_opt("wall-ms", optarg, false, &c->wall_ms, e) < 0)
                                 return -1;
+                        break;
+                case OPT_CPUS:
+                        if (jr_parse_cpus_limit(optarg, &c->nano_cpus, e) < 0)
+                                return jr_error_wrap(e, "option --cpus");
                         break;
                 case OPT_MEM:
                         if (parse_u64_opt("mem", optarg, true, &c->mem_bytes, e) < 0)

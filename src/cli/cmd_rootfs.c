@@ -11,13 +11,16 @@
 static void usage(FILE *out)
 {
         fprintf(out,
-                "Usage: jailrun rootfs build [OPTIONS] LANG|TREE|all...\n"
+                "Usage: jailrun rootfs build [OPTIONS] LANG|TREE|lang:LANG|tree:TREE|all...\n"
                 "       jailrun rootfs list [OPTIONS]\n"
                 "       jailrun rootfs path [OPTIONS] TREE\n"
                 "\n"
                 "build  builds trees with mmdebstrap (as root) from the recipes: a language\n"
-                "       name builds its build and run trees, `all` every recipe. A tree built\n"
-                "       from an unchanged recipe is kept unless --force.\n"
+                "       name builds its build and run trees, a tree name that tree, `all`\n"
+                "       every recipe. A name that is both (rust, python, go, ...) is the\n"
+                "       language: `tree:rust` builds the tree rust alone, `lang:rust` says\n"
+                "       the language explicitly. A tree built from an unchanged recipe is\n"
+                "       kept unless --force.\n"
                 "list   shows every tree with its size, age and package count, and how to\n"
                 "       build the missing ones.\n"
                 "path   prints the directory of a built tree (exit 1 when missing).\n"

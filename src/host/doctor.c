@@ -50,6 +50,7 @@ struct ctx {
         bool own_v2_is_root;
         char memory_v1[PATH_MAX]; /* v1: our memory cgroup directory */
         bool no_jail_cgroups;     /* v2: jail cgroups cannot be made from our cgroup */
+        uint64_t nano_cpus;       /* JAILRUN_CPUS / EXECUTOR_NANO_CPUS, for the trial jail */
 };
 
 const char *jr_doctor_level_name(jr_doctor_level l)
@@ -600,6 +601,51 @@ static void check_cgroup_features(struct ctx *c)
                     "may miss short spikes");
 }
 
+/* The CPU bandwidth of test runs (JAILRUN_CPUS, EXECUTOR_NANO_CPUS), and whether this
+ * host's cgroups can apply it. */
+static void check_cpus(struct ctx *c)
+{
+        jr_error e;
+        uint64_t nano = 0;
+        if (jr_config_nano_cpus(&nano, &e) < 0) {
+                say(c, JR_DOCTOR_FAIL, "cpus", "%s", e.msg);
+                return;
+        }
+        if (!nano) {
+                say(c, JR_DOCTOR_OK, "cpus",
+                    "no CPU bandwidth limit (JAILRUN_CPUS and EXECUTOR_NANO_CPUS are unset): "
+                    "a test is limited by its CPU time");
+                return;
+        }
+        const char *from = getenv("JAILRUN_CPUS") && *getenv("JAILRUN_CPUS") ? "JAILRUN_CPUS"
+                                                                             : "EXECUTOR_NANO_CPUS";
+        char cpus[32];
+        jr_format_cpus(nano, cpus, sizeof cpus);
+        if (c->mode == JR_CG_V2) {
+                c->nano_cpus = nano;
+                say(c, JR_DOCTOR_OK, "cpus",
+                    "each test run gets %s CPU%s of bandwidth (%s; cpu.max)", cpus,
+                    nano == 1000000000u ? "" : "s", from);
+                return;
+        }
+        _cleanup_free_ char *mountinfo = read_all("/proc/self/mountinfo");
+        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
+        char dir[PATH_MAX];
+        if (!mountinfo || !self || v1_dir(mountinfo, self, "cpu", dir, sizeof dir) < 0 ||
+            !file_exists(dir)) {
+                say(c, JR_DOCTOR_FAIL, "cpus",
+                    "%s asks for %s CPUs, but no cgroup v1 \"cpu\" hierarchy is mounted "
+                    "(cpu.cfs_quota_us): every test would be IE; mount the cpu controller or "
+                    "unset %s",
+                    from, cpus, from);
+                return;
+        }
+        c->nano_cpus = nano;
+        say(c, JR_DOCTOR_OK, "cpus",
+            "each test run gets %s CPU%s of bandwidth (%s; cpu.cfs_quota_us below %s)", cpus,
+            nano == 1000000000u ? "" : "s", from, dir);
+}
+
 static void check_namespaces(struct ctx *c)
 {
         char msg[MSG_MAX];
@@ -658,22 +704,53 @@ struct tree_need {
         char langs[256];
 };
 
+/* The command that rebuilds tree from its current recipe, with the directories when
+ * they are not the defaults. */
+static void rebuild_hint(const char *rootfs_dir, const char *recipes_dir, const char *tree,
+                         char *buf, size_t n)
+{
+        size_t o = (size_t)snprintf(buf, n, "jailrun rootfs build");
+        if (strcmp(rootfs_dir, jr_rootfs_default_dir()) && o < n)
+                o += (size_t)snprintf(buf + o, n - o, " --dir %s", rootfs_dir);
+        if (strcmp(recipes_dir, jr_rootfs_default_recipes_dir()) && o < n)
+                o += (size_t)snprintf(buf + o, n - o, " --recipes %s", recipes_dir);
+        if (o < n)
+                snprintf(buf + o, n - o, " tree:%s", tree);
+}
+
+static const jr_rootfs_recipe *recipe_named(jr_rootfs_recipe **v, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(v[i]->name, name))
+                        return v[i];
+        return NULL;
+}
+
 static void check_langs_and_trees(struct ctx *c)
 {
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
+        const char *recipes_dir =
+            c->o->recipes_dir ? c->o->recipes_dir : jr_rootfs_default_recipes_dir();
         _cleanup_lang_set_ jr_lang_set *langs = NULL;
         jr_rootfs_recipe **recipes = NULL;
         size_t n_recipes = 0;
         jr_error e;
         struct tree_need trees[64];
         size_t nt = 0;
+        /* The recipes, to tell a tree built from an older one: nothing rebuilds a tree
+         * when its recipe changes until someone asks, and the tree from before the change
+         * lacks what the language files now expect of it (a go tree without the build
+         * cache fails every go build). */
+        if (jr_rootfs_recipes_load(recipes_dir, &recipes, &n_recipes, &e) < 0) {
+                say(c, JR_DOCTOR_WARN, "recipes", "%s: trees cannot be compared with their recipes",
+                    e.msg);
+                recipes = NULL;
+                n_recipes = 0;
+        }
         if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
                 say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
                 /* still say which trees are there: those of every recipe */
-                if (jr_rootfs_recipes_load(jr_rootfs_default_recipes_dir(), &recipes, &n_recipes,
-                                           &e) < 0)
-                        return;
                 for (size_t i = 0; i < n_recipes && nt < JR_ARRAY_SIZE(trees); i++)
                         trees[nt++] =
                             (struct tree_need){.name = recipes[i]->name, .langs = "a recipe"};
@@ -720,14 +797,27 @@ static void check_langs_and_trees(struct ctx *c)
                 long days = (long)((now - info.built) / DAY_SECONDS);
                 char size[32];
                 jr_format_size(info.size_bytes, size, sizeof size);
-                if (days > (long)max_age)
+                char hint[3 * PATH_MAX];
+                rebuild_hint(rootfs_dir, recipes_dir, trees[k].name, hint, sizeof hint);
+                const jr_rootfs_recipe *r = recipe_named(recipes, n_recipes, trees[k].name);
+                int current = r ? jr_rootfs_built_from(rootfs_dir, r, &e) : 1;
+                if (current < 0) {
+                        say(c, JR_DOCTOR_FAIL, check, "%s", e.msg);
+                } else if (!current) {
+                        say(c, JR_DOCTOR_WARN, check,
+                            "built from another version of %s (%ld day%s ago): the tree may "
+                            "lack what its languages (%s) now expect; rebuild it with `%s`",
+                            r->path, days, days == 1 ? "" : "s", trees[k].langs, hint);
+                } else if (days > (long)max_age) {
                         say(c, JR_DOCTOR_WARN, check,
                             "built %ld days ago (%s, %ld packages): rebuild for security "
                             "updates with `jailrun rootfs build --force %s`",
                             days, size, info.packages, trees[k].name);
-                else
-                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages", days,
-                            days == 1 ? "" : "s", size, info.packages);
+                } else {
+                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages%s", days,
+                            days == 1 ? "" : "s", size, info.packages,
+                            r ? ", from its current recipe" : "");
+                }
         }
         jr_rootfs_recipes_free(recipes, n_recipes);
 }
@@ -776,10 +866,6 @@ static void check_http(struct ctx *c)
                 say(c, JR_DOCTOR_WARN, "http",
                     "EXECUTOR_LOCAL_FALLBACK is set and ignored: jailrun never runs code outside "
                     "a jail");
-        if (getenv("EXECUTOR_NANO_CPUS") && *getenv("EXECUTOR_NANO_CPUS"))
-                say(c, JR_DOCTOR_WARN, "http",
-                    "EXECUTOR_NANO_CPUS is set and not applied: jailrun limits each test's CPU "
-                    "time instead of its CPU bandwidth");
         if (!addr || !*addr) {
                 say(c, JR_DOCTOR_OK, "http", "no HTTP front door (JAILRUN_HTTP_ADDR is empty)");
                 return;
@@ -1018,6 +1104,7 @@ static void check_jail(struct ctx *c)
         cfg.wall_ms = 10000;
         cfg.mem_bytes = 64ull << 20;
         cfg.pids = 16;
+        cfg.nano_cpus = c->nano_cpus; /* the tests' bandwidth limit, when one is set */
         jr_run_result res;
         uint64_t a = jr_mono_ns();
         int r = jr_jail_run(slot, &cfg, &res, &e);
@@ -1028,7 +1115,8 @@ static void check_jail(struct ctx *c)
                 say(c, JR_DOCTOR_FAIL, "jail", "/bin/true in a jail ended %s (%s, exit %d)",
                     jr_jail_status_name(res.status), res.reason, res.exit_code);
         else
-                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail in %.1f ms: %s", ms,
+                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail%s in %.1f ms: %s",
+                    c->nano_cpus ? " under the CPU bandwidth limit" : "", ms,
                     jr_sandbox_describe(sb));
 }
 
@@ -1043,6 +1131,7 @@ void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *o
         check_syscalls(&c);
         check_cgroup(&c);
         check_cgroup_features(&c);
+        check_cpus(&c);
         check_namespaces(&c);
         check_seccomp(&c);
         check_mounts(&c);

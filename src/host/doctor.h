@@ -39,6 +39,7 @@ typedef struct jr_doctor_opts {
         const char *config_path;           /* NULL: $JAILRUN_CONFIG or the default file */
         const char *rootfs_dir;            /* NULL: jr_rootfs_default_dir() */
         const char *langs_dir;             /* NULL: jr_lang_default_dir() */
+        const char *recipes_dir;           /* NULL: jr_rootfs_default_recipes_dir() */
         jr_cg_mode cg_mode;                /* JR_CG_AUTO unless forced */
         unsigned slots;                    /* slot uids checked: base .. base + slots - 1
                                             * (0: RUNNER_MAX_PARALLEL, else 1) */

@@ -2,6 +2,7 @@
 #include "jailopts.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,57 @@ int jr_slot_ids(unsigned slot, uid_t *uid, gid_t *gid, jr_error *e)
         *uid = base + slot;
         *gid = (gid_t)(base + slot);
         return 0;
+}
+
+int jr_check_nano_cpus(uint64_t nano, const char *text, jr_error *e)
+{
+        if (nano != 0 && (nano < JR_NANO_CPUS_MIN || nano > JR_NANO_CPUS_MAX))
+                return jr_error_set(e, ERANGE,
+                                    "CPUs \"%s\": want 0 (no limit) or 0.01 to 1024 CPUs (%" PRIu64
+                                    " to %" PRIu64 " nano-CPUs)",
+                                    text, (uint64_t)JR_NANO_CPUS_MIN, (uint64_t)JR_NANO_CPUS_MAX);
+        return 0;
+}
+
+int jr_parse_cpus_limit(const char *arg, uint64_t *nano, jr_error *e)
+{
+        uint64_t v;
+        if (jr_parse_cpus(arg, &v, e) < 0 || jr_check_nano_cpus(v, arg, e) < 0)
+                return -1;
+        *nano = v;
+        return 0;
+}
+
+int jr_parse_nano_cpus_limit(const char *arg, uint64_t *nano, jr_error *e)
+{
+        uint64_t v;
+        if (jr_parse_uint(arg, UINT64_MAX, &v, e) < 0 || jr_check_nano_cpus(v, arg, e) < 0)
+                return -1;
+        *nano = v;
+        return 0;
+}
+
+int jr_config_nano_cpus(uint64_t *nano, jr_error *e)
+{
+        const char *v = getenv("JAILRUN_CPUS");
+        if (v && *v)
+                return jr_parse_cpus_limit(v, nano, e) < 0 ? jr_error_wrap(e, "JAILRUN_CPUS") : 0;
+        v = getenv("EXECUTOR_NANO_CPUS");
+        if (v && *v)
+                return jr_parse_nano_cpus_limit(v, nano, e) < 0
+                           ? jr_error_wrap(e, "EXECUTOR_NANO_CPUS")
+                           : 0;
+        return 0;
+}
+
+char *jr_format_cpus(uint64_t nano, char *buf, size_t n)
+{
+        /* "0.5", "2", "0.125": as few decimals as the value needs */
+        char frac[16];
+        snprintf(frac, sizeof frac, "%09" PRIu64, nano % 1000000000u);
+        size_t len = strlen(frac);
+        while (len > 0 && frac[len - 1] == '0')
+                frac[--len] = '\0';
+        snprintf(buf, n, "%" PRIu64 "%s%s", nano / 1000000000u, len ? "." : "", frac);
+        return buf;
 }

@@ -1,9 +1,11 @@
 /* jr_jailopts: how this host runs its jails, for every command and process that makes
  * them (exec, run, serve and its executors, doctor): the cgroup backend, forced
- * fallbacks and the slots' ids, from the command line or from the environment that the
- * configuration file fills (JAILRUN_CGROUP, JAILRUN_CG_FALLBACKS, JAILRUN_SLOT_UID_BASE). */
+ * fallbacks, the slots' ids and the CPU bandwidth of test runs, from the command line or
+ * from the environment that the configuration file fills (JAILRUN_CGROUP,
+ * JAILRUN_CG_FALLBACKS, JAILRUN_SLOT_UID_BASE, JAILRUN_CPUS or EXECUTOR_NANO_CPUS). */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,3 +34,17 @@ int jr_config_slot_uid_base(uid_t *base, jr_error *e);
 int jr_sandbox_opts_from_env(jr_sandbox_opts *o, jr_error *e);
 /* The ids slot N runs as: JAILRUN_SLOT_UID_BASE (default 60000) + N, for uid and gid. */
 int jr_slot_ids(unsigned slot, uid_t *uid, gid_t *gid, jr_error *e);
+
+/* A CPU bandwidth limit: 0 (none) or JR_NANO_CPUS_MIN..JR_NANO_CPUS_MAX nano-CPUs; the
+ * message quotes text. */
+int jr_check_nano_cpus(uint64_t nano, const char *text, jr_error *e);
+/* `--cpus 0.5`, JAILRUN_CPUS: a decimal number of CPUs (jr_parse_cpus), checked. */
+int jr_parse_cpus_limit(const char *arg, uint64_t *nano, jr_error *e);
+/* EXECUTOR_NANO_CPUS: an integer of nano-CPUs (Docker's NanoCPUs, 1e9 = one CPU),
+ * checked. */
+int jr_parse_nano_cpus_limit(const char *arg, uint64_t *nano, jr_error *e);
+/* The CPU bandwidth of every test run: JAILRUN_CPUS, else EXECUTOR_NANO_CPUS; *nano is
+ * untouched when both are unset or empty. Errors name the variable. */
+int jr_config_nano_cpus(uint64_t *nano, jr_error *e);
+/* nano-CPUs as a number of CPUs: "0.5", "2". Returns buf. */
+char *jr_format_cpus(uint64_t nano, char *buf, size_t n);

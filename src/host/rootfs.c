@@ -589,6 +589,25 @@ int jr_rootfs_info_get(const char *dir, const char *tree, jr_rootfs_info *out, j
         return 0;
 }
 
+int jr_rootfs_built_from(const char *dir, const jr_rootfs_recipe *r, jr_error *e)
+{
+        if (!dir)
+                dir = jr_rootfs_default_dir();
+        _cleanup_close_ int fd = -1;
+        if (open_tree_dir(dir, r->name, &fd, e) < 0)
+                return -1;
+        _cleanup_free_ char *old = NULL;
+        jr_error re;
+        if (read_small_file(fd, META_DIR "/recipe", RECIPE_MAX, &old, NULL, &re) < 0) {
+                /* a tree without its recipe cannot have been built from this one */
+                if (re.err == ENOENT)
+                        return 0;
+                *e = re;
+                return jr_error_wrap(e, "rootfs \"%s/%s\"", dir, r->name);
+        }
+        return strcmp(old, r->text) == 0;
+}
+
 /* ---- running helpers ---- */
 
 /* Run argv (PATH lookup) with envp, stdout to out_fd (-1: inherit), and wait. With

@@ -90,6 +90,12 @@ typedef struct jr_rootfs_info {
 /* Facts about a built tree (ENOENT when missing or incomplete). */
 int jr_rootfs_info_get(const char *dir, const char *tree, jr_rootfs_info *out, jr_error *e);
 
+/* Whether the built tree dir/r->name (dir NULL: the default) was built from recipe r:
+ * 1 when its .jailrun/recipe holds r's text (a build would say "up to date"), 0 when it
+ * holds another (an older version of the recipe) or none, < 0 when the tree cannot be
+ * opened or read. */
+int jr_rootfs_built_from(const char *dir, const jr_rootfs_recipe *r, jr_error *e);
+
 /* Disk usage of dirfd/name (a file or a tree), walked with dirfds: symlinks are never
  * followed and other filesystems are not entered. */
 int jr_rootfs_du(int dirfd, const char *name, uint64_t *bytes, jr_error *e);

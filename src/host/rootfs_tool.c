@@ -82,14 +82,66 @@ static void names_of_langs(const jr_lang_set *s, char *buf, size_t n)
                 o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", *p);
 }
 
-/* The recipes of names, each once, in the order named. */
+static void names_of_recipes(const struct ctx *c, char *buf, size_t n)
+{
+        size_t o = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < c->n_recipes && o < n; i++)
+                o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", c->recipes[i]->name);
+}
+
+/* The recipes of names, each once, in the order named. A plain name is a language when
+ * there is one (its trees), else a tree; "tree:NAME" and "lang:NAME" say which. */
 static int select_trees(struct ctx *c, char *const *names, size_t n_names,
-                        const jr_rootfs_recipe ***list, size_t *n, jr_error *e)
+                        const jr_rootfs_recipe ***list, size_t *n, FILE *log, jr_error *e)
 {
         for (size_t i = 0; i < n_names; i++) {
-                const jr_lang *l = jr_lang_find(c->langs, names[i]);
-                const jr_rootfs_recipe *r = find_recipe(c, names[i]);
-                if (!strcmp(names[i], "all")) {
+                const char *name = names[i];
+                if (!strncmp(name, JR_ROOTFS_TREE_PREFIX, strlen(JR_ROOTFS_TREE_PREFIX))) {
+                        const char *tree = name + strlen(JR_ROOTFS_TREE_PREFIX);
+                        const jr_rootfs_recipe *r = find_recipe(c, tree);
+                        if (!r) {
+                                char trees[1024];
+                                names_of_recipes(c, trees, sizeof trees);
+                                jr_error_set(e, 0, "\"%s\": no recipe %s/%s.rootfs (trees: %s)",
+                                             name, c->o->recipes, tree, trees);
+                                return JR_ROOTFS_TOOL_USAGE;
+                        }
+                        if (add_unique(list, n, r, e) < 0)
+                                return JR_ROOTFS_TOOL_FAILED;
+                        continue;
+                }
+                if (!strncmp(name, JR_ROOTFS_LANG_PREFIX, strlen(JR_ROOTFS_LANG_PREFIX))) {
+                        const char *lang = name + strlen(JR_ROOTFS_LANG_PREFIX);
+                        const jr_lang *l = jr_lang_find(c->langs, lang);
+                        if (!l) {
+                                char langs[512];
+                                names_of_langs(c->langs, langs, sizeof langs);
+                                jr_error_set(e, 0, "\"%s\": no language \"%s\" in %s (%s)", name,
+                                             lang, c->o->langs, langs);
+                                return JR_ROOTFS_TOOL_USAGE;
+                        }
+                        if (need_lang(c, l, list, n, e) < 0)
+                                return JR_ROOTFS_TOOL_FAILED;
+                        continue;
+                }
+                const jr_lang *l = jr_lang_find(c->langs, name);
+                const jr_rootfs_recipe *r = find_recipe(c, name);
+                if (l && r && log) {
+                        /* "rust" is a language and a tree: say which one this is, and how
+                         * to name the other */
+                        char trees[256];
+                        if (!l->build_rootfs || !strcmp(l->build_rootfs, l->run_rootfs))
+                                snprintf(trees, sizeof trees, "tree %s", l->run_rootfs);
+                        else
+                                snprintf(trees, sizeof trees, "trees %s and %s", l->build_rootfs,
+                                         l->run_rootfs);
+                        fprintf(log,
+                                "jailrun: \"%s\" is a language: building its %s "
+                                "(`%s%s` names the tree alone)\n",
+                                name, trees, JR_ROOTFS_TREE_PREFIX, name);
+                }
+                if (!strcmp(name, "all")) {
                         for (size_t j = 0; j < c->n_recipes; j++)
                                 if (add_unique(list, n, c->recipes[j], e) < 0)
                                         return JR_ROOTFS_TOOL_FAILED;
@@ -109,7 +161,7 @@ static int select_trees(struct ctx *c, char *const *names, size_t n_names,
                         jr_error_set(e, 0,
                                      "\"%s\" is neither a language (%s) nor a recipe in %s (see "
                                      "`jailrun rootfs list`)",
-                                     names[i], langs, c->o->recipes);
+                                     name, langs, c->o->recipes);
                         return JR_ROOTFS_TOOL_USAGE;
                 }
         }
@@ -160,7 +212,7 @@ int jr_rootfs_build_trees(const jr_rootfs_tool_opts *o, char *const *names, size
                 return jr_error_set(e, 0, "name a language, a tree or `all`"), JR_ROOTFS_TOOL_USAGE;
         _cleanup_free_ const jr_rootfs_recipe **list = NULL;
         size_t n = 0;
-        int r = select_trees(&c, names, n_names, &list, &n, e);
+        int r = select_trees(&c, names, n_names, &list, &n, log, e);
         if (r < 0)
                 return r;
         jr_rootfs_build_opts bo = {.dir = o->dir,

@@ -25,8 +25,15 @@ typedef enum jr_rootfs_tool_failure {
         JR_ROOTFS_TOOL_USAGE = -2,  /* a name that is neither a language nor a recipe */
 } jr_rootfs_tool_failure;
 
+/* How a name says what it is: "tree:rust" is the tree of rootfs/rust.rootfs alone,
+ * "lang:rust" the trees of langs/rust.lang. */
+#define JR_ROOTFS_TREE_PREFIX "tree:"
+#define JR_ROOTFS_LANG_PREFIX "lang:"
+
 /* Build the trees of names (n >= 1): a language's build and run trees, a tree by its
- * recipe's name, or "all" (every recipe, and every language's trees must have one). Each
+ * recipe's name, or "all" (every recipe, and every language's trees must have one). A
+ * plain name that is both a language and a tree is the language (a note on log says so);
+ * "tree:NAME" and "lang:NAME" choose. Each
  * tree is announced on log, mmdebstrap's progress goes there too, and its outcome (up to
  * date, built in how long and how large) follows; a failed tree goes to o->warn and the
  * others are still built. */

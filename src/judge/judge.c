@@ -20,6 +20,7 @@
 #include "checker.h"
 #include "cleanup.h"
 #include "clock.h"
+#include "jailopts.h"
 #include "jury.h"
 #include "pyimports.h"
 #include "rootfs.h"
@@ -141,6 +142,8 @@ int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e)
                                     "JAILRUN_DEFAULT_CHECKER \"%s\" is not a built-in checker "
                                     "(lines, exact, tokens, tokens-lines, float:EPS, sorted)",
                                     checker);
+        if (jr_config_nano_cpus(&l->nano_cpus, e) < 0)
+                return -1;
         return 0;
 }
 
@@ -725,6 +728,16 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 wall = tc->wall_limit_ms;
                 if (cpu > wall)
                         cpu = wall;
+        } else if (j->lim.nano_cpus && j->lim.nano_cpus < 1000000000u) {
+                /* Under a CPU bandwidth of less than one CPU a busy program gets its time limit
+                 * of CPU in time_ms / CPUs of wall time: stretch the wall limit by as much, so
+                 * that the CPU limit still decides (and TL still says "cpu time"). */
+                uint64_t cpus_ms =
+                    s->time_ms < UINT64_MAX / 1000000000u
+                        ? (s->time_ms * 1000000000u + j->lim.nano_cpus - 1) / j->lim.nano_cpus
+                        : UINT64_MAX;
+                wall = cpus_ms < j->lim.max_test_wall_ms ? cpus_ms + j->lim.wall_margin_ms
+                                                         : j->lim.max_test_wall_ms;
         }
         if (wall > j->lim.max_test_wall_ms)
                 wall = j->lim.max_test_wall_ms;
@@ -747,6 +760,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         jr_run_config_init(&cfg);
         cfg.cpu_ms = cpu * j->lim.time_scale;
         cfg.wall_ms = wall;
+        cfg.nano_cpus = j->lim.nano_cpus;
         cfg.mem_bytes = s->mem_bytes;
         cfg.pids = j->lim.run_pids + s->lang->run_extra_pids;
         cfg.output_limit = j->lim.output_limit_bytes;

@@ -35,6 +35,8 @@ typedef struct jr_judge_limits {
         jr_checker default_checker;    /* of a submission that names none
                                           (JAILRUN_DEFAULT_CHECKER; lines) */
         double default_checker_eps;    /* its tolerance, for float:EPS */
+        uint64_t nano_cpus;            /* CPU bandwidth of each test run, 1e9 = one CPU;
+                                          0 = none (JAILRUN_CPUS, EXECUTOR_NANO_CPUS) */
 } jr_judge_limits;
 
 void jr_judge_limits_default(jr_judge_limits *l);

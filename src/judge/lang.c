@@ -112,6 +112,7 @@ enum kind {
         K_PATTERNS, /* words without '/', repeatable */
         K_CHECK,    /* FILE FORMAT MESSAGE (artifact.h) */
         K_MODULES,  /* Python module names, repeatable; none at all is a list too */
+        K_WORD,     /* one word, any characters but white space */
 };
 
 #define FIELD(f) offsetof(jr_lang, f)
@@ -142,6 +143,7 @@ static const struct key {
     {"oom_marker", K_PATTERNS, FIELD(oom_markers)},
     {"artifact_check", K_CHECK, FIELD(artifact_check)},
     {"allowed_modules", K_MODULES, FIELD(allowed_modules)},
+    {"comment", K_WORD, FIELD(comment)},
 };
 
 struct lang_parse {
@@ -203,6 +205,8 @@ static int lang_kv(const char *key, char *value, unsigned lineno, void *userdata
         void *field = (char *)lp->l + k->off;
 
         switch (k->kind) {
+        case K_WORD:
+                return one_word(key, value, (char **)field, e);
         case K_NAME:
         case K_FILE: {
                 _cleanup_free_ char *w = NULL;
@@ -321,6 +325,7 @@ void jr_lang_free(jr_lang *l)
         jr_strv_free(l->oom_markers);
         jr_strv_free(l->artifact_check);
         jr_strv_free(l->allowed_modules);
+        free(l->comment);
         free(l);
 }
 

@@ -52,6 +52,9 @@ typedef struct jr_lang {
                                         sets no EXECUTOR_ALLOWED_MODULES; NULL: no policy of
                                         its own; an empty list allows none. Only for a
                                         language whose source is a .py file */
+        char *comment;               /* what starts a comment to the end of the line in a
+                                        source ("//", "#", "--"), for tools that append a
+                                        line to one (bench/); NULL when the file names none */
 } jr_lang;
 
 /* The least memory limit of any run (the default min_memory): a jail needs some memory

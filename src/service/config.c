@@ -80,6 +80,8 @@ const jr_config_key jr_config_keys[] = {
     KEY("JAILRUN_TIME_SCALE", JR_CONFIG_UINT, "1",
         "multiply every time limit (a slower host, e.g. an emulated test VM)", .min = 1,
         .max = 1000),
+    KEY("JAILRUN_CPUS", JR_CONFIG_CPUS, "",
+        "CPU bandwidth of each test run in CPUs (0.5, 2; 0.01 to 1024); empty: no limit"),
     KEY("JAILRUN_OUTPUT_LIMIT", JR_CONFIG_SIZE, "64MiB", "stdout + stderr of one run (more is OL)",
         .max = 1024ull * MiB),
     KEY("JAILRUN_MAX_MESSAGE_SIZE", JR_CONFIG_SIZE, "256KiB",
@@ -133,6 +135,8 @@ const jr_config_key jr_config_keys[] = {
         "executions at a time when RUNNER_MAX_PARALLEL is unset", .max = 1024),
     KEY("EXECUTOR_MEM_LIMIT", JR_CONFIG_SIZE, "",
         "memory limit of a submission that asks for 0, when RUNNER_MEMORY_LIMIT is unset"),
+    KEY("EXECUTOR_NANO_CPUS", JR_CONFIG_NANO_CPUS, "",
+        "JAILRUN_CPUS in billionths of a CPU (1000000000 = one CPU), when that is unset"),
     KEY("EXECUTOR_TIMEOUT", JR_CONFIG_TEXT, "3000",
         "default wall (and CPU) limit of a POST /execute test: milliseconds, or a duration "
         "(3s)"),
@@ -210,6 +214,10 @@ int jr_config_check_value(const jr_config_key *k, const char *value, jr_error *e
                 char host[256], port[16];
                 return jr_metrics_split_address(value, host, sizeof host, port, sizeof port, e);
         }
+        case JR_CONFIG_CPUS:
+                return jr_parse_cpus_limit(value, &v, e);
+        case JR_CONFIG_NANO_CPUS:
+                return jr_parse_nano_cpus_limit(value, &v, e);
         }
         return jr_error_set(e, 0, "unknown type");
 }

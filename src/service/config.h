@@ -52,6 +52,8 @@ typedef enum jr_config_type {
         JR_CONFIG_CHOICE,    /* one of `choices`, '|'-separated */
         JR_CONFIG_FALLBACKS, /* jr_parse_fallbacks: "memory-peak,cgroup-kill" */
         JR_CONFIG_ADDRESS,   /* HOST:PORT, [V6]:PORT or :PORT (all addresses) */
+        JR_CONFIG_CPUS,      /* jr_parse_cpus_limit: "0.5" CPUs (0: none) */
+        JR_CONFIG_NANO_CPUS, /* jr_parse_nano_cpus_limit: 500000000 (1e9 = one CPU) */
 } jr_config_type;
 
 typedef struct jr_config_key {

@@ -75,15 +75,15 @@ Test(doctor, checks_this_host)
         cr_assert(r.exit == 0 || r.exit == 1, "exit %d\n%s%s", r.exit, r.out, r.err);
         int n = check_format(r.out);
         cr_assert_geq(n, 25, "%d checks", n);
-        static const char *const names[] = {"privileges",  "config",      "kernel",
-                                            "clone3",      "pidfd",       "close_range",
-                                            "openat2",     "cgroup",      "cgroup-delegation",
-                                            "cgroup.kill", "memory.peak", "namespaces",
-                                            "seccomp",     "tmpfs",       "overlay",
-                                            "langs",       "run-dir",     "spool",
-                                            "swap",        "smt",         "cpufreq",
-                                            "turbo",       "aslr",        "core_pattern",
-                                            "slot-uids",   "jail"};
+        static const char *const names[] = {"privileges",   "config",      "kernel",
+                                            "clone3",       "pidfd",       "close_range",
+                                            "openat2",      "cgroup",      "cgroup-delegation",
+                                            "cgroup.kill",  "memory.peak", "cpus",
+                                            "namespaces",   "seccomp",     "tmpfs",
+                                            "overlay",      "langs",       "run-dir",
+                                            "spool",        "swap",        "smt",
+                                            "cpufreq",      "turbo",       "aslr",
+                                            "core_pattern", "slot-uids",   "jail"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 char want[64];
                 snprintf(want, sizeof want, " %-18s ", names[i]);
@@ -105,6 +105,42 @@ Test(doctor, checks_this_host)
                      "exit status follows the FAIL lines");
 }
 
+/* EXECUTOR_NANO_CPUS is applied now: doctor says how, and the trial jail runs under it. */
+Test(doctor, cpu_bandwidth_is_checked)
+{
+        putenv("EXECUTOR_NANO_CPUS=500000000");
+        struct ran r = jailrun("doctor", NULL, NULL, NULL);
+        check_format(r.out);
+        cr_assert_null(strstr(r.out, "not applied"), "%s", r.out);
+        struct statfs sf;
+        bool v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+        bool cpu_v1 = access("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", F_OK) == 0;
+        if (v2 || cpu_v1) {
+                cr_assert(has_check(r.out, "OK", "cpus"), "%s", r.out);
+                cr_assert(strstr(r.out, "each test run gets 0.5 CPUs of bandwidth "
+                                        "(EXECUTOR_NANO_CPUS; "),
+                          "%s", r.out);
+                if (has_check(r.out, "OK", "cgroup-delegation"))
+                        cr_assert(strstr(r.out, "ran in a jail under the CPU bandwidth limit"),
+                                  "%s", r.out);
+        } else {
+                cr_assert(has_check(r.out, "FAIL", "cpus"), "%s", r.out);
+        }
+
+        /* JAILRUN_CPUS wins, and a bad value is a failure naming it */
+        putenv("JAILRUN_CPUS=2");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert(strstr(r.out, "each test run gets 2 CPUs of bandwidth (JAILRUN_CPUS; ") ||
+                      has_check(r.out, "FAIL", "cpus"),
+                  "%s", r.out);
+        putenv("JAILRUN_CPUS=lots");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert_eq(r.exit, 1);
+        cr_assert(has_check(r.out, "FAIL", "cpus"), "%s", r.out);
+        cr_assert(strstr(r.out, "JAILRUN_CPUS: CPUs \"lots\": expected a decimal number"), "%s",
+                  r.out);
+}
+
 Test(doctor, an_empty_rootfs_dir_fails)
 {
         char dir[] = "/tmp/jr-doctor-rootfs-XXXXXX";
@@ -122,6 +158,121 @@ Test(doctor, an_empty_rootfs_dir_fails)
         cr_assert(strstr(r.out, dir), "names the directory:\n%s", r.out);
         cr_assert(!has_check(r.out, "OK", "jail") && !has_check(r.out, "FAIL", "jail"),
                   "--no-jail skips the trial");
+}
+
+static void write_text(const char *dir, const char *name, const char *text, const char *mode)
+{
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, mode);
+        cr_assert(f, "%s", path);
+        fputs(text, f);
+        fclose(f);
+}
+
+/* The line of check `name` (up to its newline), or NULL. */
+static const char *line_of(const char *out, const char *name, char *buf, size_t n)
+{
+        char want[128];
+        snprintf(want, sizeof want, " %-18s ", name);
+        const char *p = strstr(out, want);
+        if (!p)
+                return NULL;
+        while (p > out && p[-1] != '\n')
+                p--;
+        snprintf(buf, n, "%.*s", (int)strcspn(p, "\n"), p);
+        return buf;
+}
+
+/* A tree built from an older version of its recipe (a go tree from before the build cache
+ * made every go build fail) is a warning with the command that rebuilds it; that command
+ * makes it current. Scratch recipes, languages, trees and apt cache; trees without
+ * packages. */
+Test(doctor, a_tree_from_an_older_recipe_is_a_warning_with_the_fix)
+{
+        char base[] = "/tmp/jr-doctor-recipe-XXXXXX";
+        cr_assert(mkdtemp(base));
+        char recipes[128], langs[128], trees[128], cache[128];
+        snprintf(recipes, sizeof recipes, "%s/recipes", base);
+        snprintf(langs, sizeof langs, "%s/langs", base);
+        snprintf(trees, sizeof trees, "%s/trees", base);
+        snprintf(cache, sizeof cache, "%s/cache", base);
+        cr_assert_eq(
+            mkdir(recipes, 0755) | mkdir(langs, 0755) | mkdir(trees, 0755) | mkdir(cache, 0755), 0);
+        write_text(recipes, "dual.rootfs", "name = dual\nvariant = none\n", "w");
+        write_text(recipes, "runner.rootfs", "name = runner\nvariant = none\n", "w");
+        write_text(langs, "dual.lang",
+                   "name = dual\nsource = main.x\nbuild = cc main.x\nbuild_rootfs = dual\n"
+                   "run = /work/a.out\nrun_rootfs = runner\nartifacts = a.out\n",
+                   "w");
+        static char env[3][160];
+        snprintf(env[0], sizeof env[0], "JAILRUN_ROOTFS_DIR=%s", trees);
+        snprintf(env[1], sizeof env[1], "JAILRUN_RECIPES_DIR=%s", recipes);
+        snprintf(env[2], sizeof env[2], "JAILRUN_LANGS_DIR=%s", langs);
+        for (int i = 0; i < 3; i++)
+                putenv(env[i]);
+
+        char *const build[] = {
+            (char *)tu_build("jailrun"), "rootfs", "build", "--cache", cache, "dual", NULL};
+        char *out, *err;
+        int st = tu_run(build, NULL, &out, &err);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+
+        char line[2048];
+        struct ran r = jailrun("doctor", "--no-jail", NULL, NULL);
+        check_format(r.out);
+        cr_assert(has_check(r.out, "OK", "rootfs dual"), "%s", r.out);
+        cr_assert(
+            strstr(line_of(r.out, "rootfs dual", line, sizeof line), ", from its current recipe"),
+            "%s", r.out);
+
+        /* the recipe changes; the tree does not */
+        write_text(recipes, "dual.rootfs", "description = now with more\n", "a");
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        check_format(r.out);
+        cr_assert(has_check(r.out, "WARN", "rootfs dual"), "%s", r.out);
+        cr_assert(has_check(r.out, "OK", "rootfs runner"), "only the changed one:\n%s", r.out);
+        line_of(r.out, "rootfs dual", line, sizeof line);
+        char want[512];
+        snprintf(want, sizeof want, "built from another version of %s/dual.rootfs", recipes);
+        cr_assert(strstr(line, want), "%s", line);
+        cr_assert(strstr(line, "its languages (dual)"), "names the languages: %s", line);
+        const char *cmd = strstr(line, "rebuild it with `jailrun rootfs build tree:dual`");
+        cr_assert(cmd, "%s", line);
+
+        /* the command it names (with the scratch cache) makes the tree current */
+        char *const fix[] = {
+            (char *)tu_build("jailrun"), "rootfs", "build", "--cache", cache, "tree:dual", NULL};
+        st = tu_run(fix, NULL, &out, &err);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+        cr_assert(strstr(err, "rootfs dual: built in"), "%s", err);
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        cr_assert(has_check(r.out, "OK", "rootfs dual"), "%s", r.out);
+
+        /* with the directories given as options, the command names them */
+        write_text(recipes, "dual.rootfs", "# and again\n", "a");
+        for (int i = 0; i < 3; i++)
+                unsetenv(i == 0   ? "JAILRUN_ROOTFS_DIR"
+                         : i == 1 ? "JAILRUN_RECIPES_DIR"
+                                  : "JAILRUN_LANGS_DIR");
+        char *const doc[] = {(char *)tu_build("jailrun"),
+                             "doctor",
+                             "--no-jail",
+                             "--rootfs-dir",
+                             trees,
+                             "--recipes",
+                             recipes,
+                             "--langs",
+                             langs,
+                             NULL};
+        st = tu_run(doc, NULL, &out, &err);
+        line_of(out, "rootfs dual", line, sizeof line);
+        snprintf(want, sizeof want, "`jailrun rootfs build --dir %s --recipes %s tree:dual`", trees,
+                 recipes);
+        cr_assert(strstr(line, want), "%s", out);
+
+        char *const rm[] = {"/bin/rm", "-rf", "--one-file-system", base, NULL};
+        tu_run(rm, NULL, &out, &err);
 }
 
 Test(doctor, a_broken_config_is_one_failure)

@@ -30,7 +30,9 @@ struct run {
 static int leftover_cgroups(void)
 {
         static const char *const roots[] = {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
-                                            "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup"};
+                                            "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu",
+                                            "/sys/fs/cgroup"};
+        const size_t v2 = sizeof roots / sizeof roots[0] - 1; /* the last: the others are v1 */
         int found = 0;
         FILE *f = fopen("/proc/self/cgroup", "re");
         cr_assert(f);
@@ -45,14 +47,14 @@ static int leftover_cgroups(void)
                 for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
                         const char *r = roots[i];
                         const char *last = strrchr(r, '/');
-                        if (i < 3 ? strcmp(ctrl, last + 1) : ctrl[0] != '\0')
+                        if (i < v2 ? strcmp(ctrl, last + 1) : ctrl[0] != '\0')
                                 continue;
                         char dir[8192];
                         snprintf(dir, sizeof dir, "%s%s", r, path);
                         /* on v2 jailrun keeps itself in <own>/supervisor and its jails
                          * beside it, in <own> */
                         char *leaf = strrchr(dir, '/');
-                        if (i == 3 && leaf && !strcmp(leaf, "/supervisor"))
+                        if (i == v2 && leaf && !strcmp(leaf, "/supervisor"))
                                 *leaf = '\0';
                         DIR *d = opendir(dir);
                         if (!d)
@@ -371,6 +373,190 @@ Test(exec, cpu_time_counts_every_thread)
         cr_assert_str_eq(STATUS(r), "TL", "%s %s", r.out, r.err);
         cr_assert_str_eq(tu_str(r.report, "reason"), "cpu time");
         cr_assert(tu_int(r.report, "cpu_ms") >= 500);
+}
+
+/* A small file's text (malloc'd), NULL when it cannot be read. */
+static char *read_small(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        char *buf = calloc(1, 1 << 16);
+        size_t n = buf ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+        fclose(f);
+        if (buf && n == 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* The directory of the cgroup hierarchy that holds the CPU bandwidth files, below which
+ * jailrun (started by this test, in the same cgroups) makes its run cgroups: v1 the cpu
+ * hierarchy at our own cpu cgroup, v2 our own cgroup (without jailrun's /supervisor).
+ * NULL on a v1 host without a cpu hierarchy. */
+static const char *cpu_parent_dir(bool *is_v2)
+{
+        static char dir[8192];
+        FILE *f = fopen("/proc/self/cgroup", "re");
+        cr_assert(f);
+        char line[4096];
+        const char *found = NULL;
+        *is_v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+        while (!found && fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = '\0';
+                char *ctrl = strchr(line, ':'), *path = ctrl ? strchr(ctrl + 1, ':') : NULL;
+                if (!path)
+                        continue;
+                *path++ = '\0';
+                ctrl++;
+                if (*is_v2 ? ctrl[0] == '\0' : !strcmp(ctrl, "cpu")) {
+                        snprintf(dir, sizeof dir, "%s%s",
+                                 *is_v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu",
+                                 strcmp(path, "/") ? path : "");
+                        char *leaf = strrchr(dir, '/');
+                        if (*is_v2 && leaf && !strcmp(leaf, "/supervisor"))
+                                *leaf = '\0';
+                        found = dir;
+                }
+        }
+        fclose(f);
+        return found;
+}
+
+/* `--cpus 0.5`: the run's cgroup gets a quota of 50 ms per 100 ms period, read from the
+ * host while the jail lives. */
+Test(exec, cpus_writes_the_bandwidth_files)
+{
+        bool v2;
+        const char *parent = cpu_parent_dir(&v2);
+        if (!parent)
+                cr_skip_test("no cgroup v1 cpu hierarchy on this host");
+        char report[] = "/tmp/jr-test-report-XXXXXX";
+        int fd = mkstemp(report);
+        cr_assert(fd >= 0);
+        close(fd);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                dup2(null, 1);
+                dup2(null, 2);
+                execl(tu_build("jailrun"), "jailrun", "exec", "--report", report, "--cpus", "0.5",
+                      "--wall-ms", "20000", "--", "/bin/sleep", "3", (char *)NULL);
+                _exit(127);
+        }
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "jr-%d-", (int)pid);
+        char quota[256] = "", period[256] = "";
+        for (int tries = 0; tries < 500 && !*quota; tries++) {
+                DIR *d = opendir(parent);
+                cr_assert(d, "%s", parent);
+                struct dirent *de;
+                while ((de = readdir(d)) && !*quota) {
+                        /* the run's cgroup, not the probe of the kernel's files that
+                         * jailrun makes at start (jr-<pid>-.probe, never limited) */
+                        if (strncmp(de->d_name, prefix, strlen(prefix)) ||
+                            de->d_name[strlen(prefix)] == '.')
+                                continue;
+                        /* once the program is in, its limits are written: they come first */
+                        char path[8192 + 512];
+                        snprintf(path, sizeof path, "%s/%s/cgroup.procs", parent, de->d_name);
+                        char *procs = read_small(path);
+                        bool populated = procs && *procs;
+                        free(procs);
+                        if (!populated)
+                                continue;
+                        snprintf(path, sizeof path, "%s/%s/%s", parent, de->d_name,
+                                 v2 ? "cpu.max" : "cpu.cfs_quota_us");
+                        char *q = read_small(path);
+                        if (q)
+                                snprintf(quota, sizeof quota, "%s", q);
+                        free(q);
+                        if (!v2) {
+                                snprintf(path, sizeof path, "%s/%s/cpu.cfs_period_us", parent,
+                                         de->d_name);
+                                char *p = read_small(path);
+                                if (p)
+                                        snprintf(period, sizeof period, "%s", p);
+                                free(p);
+                        }
+                }
+                closedir(d);
+                if (!*quota)
+                        usleep(10000);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        char *text = read_small(report);
+        unlink(report);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d: %s", st, text ? text : "");
+        yajl_val rep = tu_json(text);
+        cr_assert_str_eq(tu_str(rep, "status"), "OK", "%s", text);
+        free(text);
+        cr_assert(*quota, "no run cgroup jr-%d-* with a quota appeared in %s", (int)pid, parent);
+        if (v2) {
+                cr_assert_str_eq(quota, "50000 100000\n");
+        } else {
+                cr_assert_str_eq(quota, "50000\n");
+                cr_assert_str_eq(period, "100000\n");
+        }
+        cr_assert_eq(leftover_cgroups(), 0);
+}
+
+static double loadavg(void)
+{
+        double l = 1e9;
+        FILE *f = fopen("/proc/loadavg", "re");
+        if (f) {
+                if (fscanf(f, "%lf", &l) != 1)
+                        l = 1e9;
+                fclose(f);
+        }
+        return l;
+}
+
+/* Four threads burning under --cpus 0.5 for one second of wall time: the limit is on the
+ * whole cgroup, so together they get half a CPU, whatever the number of cores. The
+ * ceiling holds on any host; the floor (a quarter) only on an idle enough one. */
+Test(exec, cpus_limits_every_thread_together)
+{
+        bool v2;
+        if (!cpu_parent_dir(&v2))
+                cr_skip_test("no cgroup v1 cpu hierarchy on this host");
+        double load = loadavg();
+        struct run r =
+            jexec("--cpus", "0.5", "--wall-ms", "1000", NULL, hostile("cpuburn"), "4", "0", NULL);
+        cr_assert_str_eq(STATUS(r), "TL", "%s %s", r.out, r.err);
+        cr_assert_str_eq(tu_str(r.report, "reason"), "wall time");
+        long long cpu = tu_int(r.report, "cpu_ms"), wall = tu_int(r.report, "wall_ms");
+        cr_log_info("--cpus 0.5: %lld ms of CPU in %lld ms of wall (load %.1f)", cpu, wall, load);
+        cr_assert_geq(wall, 1000);
+        cr_assert_lt(cpu, wall, "cpu %lld ms, wall %lld ms", cpu, wall);
+        /* Half the wall time, plus: the quota of the two periods the run only partly
+         * spans (100 ms), a bandwidth slice that each CPU may run ahead of the pool (5 ms,
+         * sched_cfs_bandwidth_slice_us), the jail's own setup and kill (40 ms). Without
+         * the limit the four threads would burn about 1000 ms per core. */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cr_assert_leq(cpu, wall / 2 + 100 + 5 * cores + 40, "cpu %lld ms, wall %lld ms", cpu, wall);
+        if (load < (double)cores / 2)
+                cr_assert_geq(cpu, wall / 4, "cpu %lld ms, wall %lld ms at load %.1f", cpu, wall,
+                              load);
+}
+
+Test(exec, cpus_option_is_checked)
+{
+        struct run r = jexec("--cpus", "0.001", NULL, "/bin/true", NULL);
+        cr_assert_eq(WEXITSTATUS(r.exit), 2);
+        cr_assert_str_eq(STATUS(r), "IE");
+        cr_assert(strstr(r.err, "option --cpus: CPUs \"0.001\": want 0 (no limit) or 0.01 to 1024"),
+                  "%s", r.err);
+        r = jexec("--cpus", "half", NULL, "/bin/true", NULL);
+        cr_assert_eq(WEXITSTATUS(r.exit), 2);
+        cr_assert(strstr(r.err, "option --cpus: CPUs \"half\": expected a decimal number"), "%s",
+                  r.err);
+        r = jexec("--cpus", "0", NULL, "/bin/true", NULL);
+        cr_assert_str_eq(STATUS(r), "OK", "0 is no limit: %s", r.err);
 }
 
 Test(exec, sleeper_is_wall_tl)

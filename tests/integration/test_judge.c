@@ -355,6 +355,28 @@ Test(judge, a_test_wall_limit_replaces_the_usual_one)
         cr_assert_geq(tu_int(t, "cpu_ms"), 2000, "%s", j.out);
 }
 
+/* JAILRUN_CPUS reaches the test runs, and stretches their wall limit: at 0.1 CPU a busy
+ * program needs about ten seconds of wall time for its 1 s of CPU, far more than the time
+ * limit plus the margin (4 s), and still gets TL for its CPU time. */
+Test(judge, cpu_bandwidth_stretches_the_wall_limit)
+{
+        const char *sub =
+            "{\"id\":\"bw\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
+            "\"source\":\"int main(void){volatile unsigned long x=0;for(;;)x++;}\\n\","
+            "\"tests\":[{}]}";
+        putenv("JAILRUN_WALL_MARGIN=3s");
+        struct judged j = judge(sub, "JAILRUN_CPUS=0.1");
+        unsetenv("JAILRUN_CPUS");
+        unsetenv("JAILRUN_WALL_MARGIN");
+        cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
+        yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
+        cr_assert_str_eq(tu_str(t, "error"), "cpu time", "%s", j.out);
+        cr_assert_geq(tu_int(t, "cpu_ms"), 1000, "%s", j.out);
+        /* 10 ms of CPU per 100 ms period: 1000 ms of CPU take about 10 s (8 s leaves room
+         * for the partial first and last periods and a 5 ms bandwidth slice per CPU) */
+        cr_assert_geq(tu_int(t, "duration_ms"), 8000, "%s", j.out);
+}
+
 Test(judge, no_tests_means_one_run)
 {
         const char *sub = "{\"id\":\"one\",\"language\":\"python\",\"source\":\"print('hi')\\n\"}";

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -236,6 +237,115 @@ Test(rootfs, build_static_tree)
         cr_assert_eq(st, 0);
         cr_assert(strstr(out, "\nstatic "), "%s", out);
         cr_assert_null(strstr(out, "rootfs \"static\" is missing"), "%s", out);
+        free(out);
+        free(err);
+}
+
+/* Run build/jailrun with up to 15 arguments, NULL-terminated. */
+static int jailrun_v(char **out, char **err, ...)
+{
+        char *argv[17] = {(char *)tu_build("jailrun")};
+        va_list ap;
+        va_start(ap, err);
+        for (size_t i = 1; i < 16; i++)
+                if (!(argv[i] = va_arg(ap, char *)))
+                        break;
+        va_end(ap);
+        int st = tu_run(argv, NULL, out, err);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static ino_t inode_of(const char *dir, const char *name)
+{
+        _cleanup_free_ char *p = path_in(dir, name);
+        struct stat sb;
+        return stat(p, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* A language and a tree of the same name ("rust" builds "rust" and "static"): the plain
+ * name is the language, tree: and lang: say which. Scratch recipes, languages, trees and
+ * cache, with trees without packages (variant none), so nothing is downloaded. */
+Test(rootfs, tree_and_lang_prefixes_choose_what_a_name_is)
+{
+        _cleanup_free_ char *recipes = path_in(tmpdir, "recipes");
+        _cleanup_free_ char *langs = path_in(tmpdir, "langs");
+        _cleanup_free_ char *trees = path_in(tmpdir, "trees");
+        _cleanup_free_ char *cache = path_in(tmpdir, "cache");
+        cr_assert_eq(mkdir(recipes, 0755), 0);
+        cr_assert_eq(mkdir(langs, 0755), 0);
+        cr_assert_eq(mkdir(trees, 0755), 0);
+        cr_assert_eq(mkdir(cache, 0755), 0);
+        _cleanup_free_ char *r1 = path_in(recipes, "dual.rootfs");
+        write_text(r1, "name = dual\nvariant = none\n");
+        _cleanup_free_ char *r2 = path_in(recipes, "runner.rootfs");
+        write_text(r2, "name = runner\nvariant = none\n");
+        _cleanup_free_ char *l1 = path_in(langs, "dual.lang");
+        write_text(l1, "name = dual\nsource = main.x\nbuild = cc main.x\nbuild_rootfs = dual\n"
+                       "run = /work/a.out\nrun_rootfs = runner\nartifacts = a.out\n");
+
+        /* plain: the language, both of its trees, and a note saying so */
+        char *out, *err;
+        int st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                           "--langs", langs, "--cache", cache, "dual", NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "jailrun: \"dual\" is a language: building its trees dual and "
+                              "runner (`tree:dual` names the tree alone)"),
+                  "%s", err);
+        cr_assert(strstr(err, "rootfs dual: built in") && strstr(err, "rootfs runner: built in"),
+                  "%s", err);
+        free(out);
+        free(err);
+        ino_t dual = inode_of(trees, "dual"), runner = inode_of(trees, "runner");
+        cr_assert(dual && runner);
+
+        /* tree: the tree alone, even with --force */
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                       "--langs", langs, "--cache", cache, "--force", "tree:dual", NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "rootfs dual: built in"), "%s", err);
+        cr_assert_null(strstr(err, "rootfs runner"), "the language's other tree: %s", err);
+        cr_assert_null(strstr(err, "is a language"), "%s", err);
+        free(out);
+        free(err);
+        cr_assert_neq(inode_of(trees, "dual"), dual, "tree:dual was not rebuilt");
+        cr_assert_eq(inode_of(trees, "runner"), runner, "tree:dual rebuilt runner");
+        dual = inode_of(trees, "dual");
+
+        /* lang: both, explicitly, without the note; a tree that is no language is
+         * fine as tree: */
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                       "--langs", langs, "--cache", cache, "--force", "lang:dual", "tree:runner",
+                       NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert_null(strstr(err, "is a language"), "%s", err);
+        free(out);
+        free(err);
+        cr_assert_neq(inode_of(trees, "dual"), dual);
+        cr_assert_neq(inode_of(trees, "runner"), runner);
+
+        /* each prefix refuses what is not one; nothing is built then */
+        dual = inode_of(trees, "dual");
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                       "--langs", langs, "--cache", cache, "--force", "tree:dual", "lang:runner",
+                       NULL);
+        cr_assert_eq(st, 2, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "\"lang:runner\": no language \"runner\" in "), "%s", err);
+        free(out);
+        free(err);
+        cr_assert_eq(inode_of(trees, "dual"), dual, "built before the usage error");
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                       "--langs", langs, "--cache", cache, "tree:static", NULL);
+        cr_assert_eq(st, 2, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "\"tree:static\": no recipe "), "%s", err);
+        cr_assert(strstr(err, "(trees: dual, runner)"), "%s", err);
+        free(out);
+        free(err);
+
+        /* --help tells */
+        st = jailrun_v(&out, &err, "rootfs", "--help", NULL);
+        cr_assert_eq(st, 0);
+        cr_assert(strstr(out, "tree:TREE") && strstr(out, "`tree:rust` builds the tree rust"), "%s",
+                  out);
         free(out);
         free(err);
 }

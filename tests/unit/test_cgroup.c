@@ -524,6 +524,110 @@ Test(auto, pids_limit_stops_forks)
         jr_cg_close(cg);
 }
 
+/* The CPU bandwidth limit: cpu.max on v2; on v1 the cpu hierarchy's quota and period,
+ * in a directory made only for runs that have the limit when that hierarchy is mounted
+ * apart (as on the hybrid build machines). */
+Test(auto, cpu_bandwidth_is_written)
+{
+        jr_cg *cg;
+        jr_cg_run *run, *plain;
+        jr_error e = {0};
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        cr_log_info("%s", jr_cg_describe(cg));
+        jr_cg_limits lim = {.nano_cpus = 500000000, .pids = 8};
+        if (jr_cg_get_mode(cg) == JR_CG_V1 && !(cg->ctrl & JR_CG_CPU_BW)) {
+                /* no cpu hierarchy: the run that asks fails, naming what is missing */
+                cr_assert_lt(jr_cg_run_create(cg, "bw", &lim, &run, &e), 0);
+                cr_assert(strstr(e.msg, "no cgroup v1 \"cpu\" hierarchy (cpu.cfs_quota_us)"), "%s",
+                          e.msg);
+                cr_assert(strstr(jr_cg_describe(cg), "no CPU bandwidth limit"), "%s",
+                          jr_cg_describe(cg));
+                jr_cg_close(cg);
+                cr_skip_test("no cgroup v1 cpu hierarchy here");
+        }
+        ASSERT_OK(jr_cg_run_create(cg, "bw", &lim, &run, &e), e);
+        ASSERT_OK(jr_cg_run_create(cg, "plain", NULL, &plain, &e), e);
+        if (jr_cg_get_mode(cg) == JR_CG_V1) {
+                cr_assert(strstr(jr_cg_describe(cg), "cpu at /"), "%s", jr_cg_describe(cg));
+                cr_assert_str_eq(run_file(run, JR_CG_CPU_BW, "cpu.cfs_quota_us"), "50000\n");
+                cr_assert_str_eq(run_file(run, JR_CG_CPU_BW, "cpu.cfs_period_us"), "100000\n");
+                cr_assert_str_eq(run_file(run, JR_CG_PIDS, "pids.max"), "8\n");
+                cr_assert_eq(run->ndirs, cg->nbases);
+                if (cg->v1_cpu_apart) {
+                        /* the cpu hierarchy's own directory: the last, and only for the
+                         * run with the limit */
+                        cr_assert_eq(cg->bases[cg->nbases - 1].what, JR_CG_CPU_BW);
+                        cr_assert_eq(plain->ndirs, cg->nbases - 1);
+                        char p[PATH_MAX + 80];
+                        snprintf(p, sizeof p, "%s/%s", cg->bases[cg->nbases - 1].path, plain->name);
+                        cr_assert_not(exists(p), "%s made for a run without a CPU limit", p);
+                } else {
+                        cr_assert_eq(plain->ndirs, cg->nbases);
+                }
+        } else {
+                cr_assert_str_eq(run_file(run, JR_CG_CPU, "cpu.max"), "50000 100000\n");
+                cr_assert_str_eq(run_file(plain, JR_CG_CPU, "cpu.max"), "max 100000\n");
+        }
+        /* the smallest quota the kernel takes, and what it refuses */
+        jr_cg_run *small;
+        jr_cg_limits min = {.nano_cpus = JR_NANO_CPUS_MIN};
+        ASSERT_OK(jr_cg_run_create(cg, "small", &min, &small, &e), e);
+        cr_assert_str_eq(run_file(small, jr_cg_get_mode(cg) == JR_CG_V1 ? JR_CG_CPU_BW : JR_CG_CPU,
+                                  jr_cg_get_mode(cg) == JR_CG_V1 ? "cpu.cfs_quota_us" : "cpu.max"),
+                         jr_cg_get_mode(cg) == JR_CG_V1 ? "1000\n" : "1000 100000\n");
+        ASSERT_OK(jr_cg_run_destroy(small, &e), e);
+        jr_cg_limits tiny = {.nano_cpus = JR_NANO_CPUS_MIN - 1};
+        cr_assert_lt(jr_cg_run_create(cg, "tiny", &tiny, &small, &e), 0);
+        cr_assert_eq(e.err, EINVAL);
+        cr_assert(strstr(e.msg, "want 0.01 to 1024 CPUs"), "%s", e.msg);
+
+        char paths[JR_CG_MAX_DIRS][PATH_MAX];
+        size_t n = run->ndirs;
+        for (size_t i = 0; i < n; i++)
+                snprintf(paths[i], sizeof paths[i], "%s", run->dirs[i].path);
+        ASSERT_OK(jr_cg_run_destroy(plain, &e), e);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
+        for (size_t i = 0; i < n; i++)
+                cr_assert_not(exists(paths[i]), "%s still there", paths[i]);
+        jr_cg_close(cg);
+}
+
+/* A busy child under 0.5 CPU for 400 ms of wall time: the kernel throttles it. Only the
+ * ceiling is asserted (a loaded host may give it less, never more). */
+Test(auto, cpu_bandwidth_throttles)
+{
+        jr_cg *cg;
+        jr_cg_run *run;
+        jr_error e = {0};
+        ASSERT_OK(jr_cg_open(JR_CG_AUTO, 0, &cg, &e), e);
+        if (jr_cg_get_mode(cg) == JR_CG_V1 && !(cg->ctrl & JR_CG_CPU_BW)) {
+                jr_cg_close(cg);
+                cr_skip_test("no cgroup v1 cpu hierarchy here");
+        }
+        jr_cg_limits lim = {.nano_cpus = 500000000};
+        ASSERT_OK(jr_cg_run_create(cg, "throttle", &lim, &run, &e), e);
+        int g;
+        pid_t pid = fork_waiting(&g, body_busy, (void *)(intptr_t)100000);
+        attach_or_clone(run, pid);
+        uint64_t t0 = now_ms();
+        go(g);
+        usleep(400000);
+        uint64_t cpu_ns = 0;
+        ASSERT_OK(jr_cg_run_poll(run, &cpu_ns, &e), e);
+        uint64_t wall = now_ms() - t0;
+        ASSERT_OK(jr_cg_run_kill(run, &e), e);
+        wait_status(pid);
+        cr_log_info("wall %llu ms, cpu %llu ms", (unsigned long long)wall,
+                    (unsigned long long)(cpu_ns / 1000000));
+        /* half of the wall time, plus the quota of the two periods it only partly spans
+         * and a 5 ms bandwidth slice per CPU; unlimited it would be all of the wall time */
+        uint64_t slack = 100 + 5 * (uint64_t)sysconf(_SC_NPROCESSORS_ONLN);
+        cr_assert_leq(cpu_ns / 1000000, wall / 2 + slack, "cpu %llu ms in %llu ms of wall",
+                      (unsigned long long)(cpu_ns / 1000000), (unsigned long long)wall);
+        ASSERT_OK(jr_cg_run_destroy(run, &e), e);
+        jr_cg_close(cg);
+}
+
 Test(auto, cpu_time_is_counted)
 {
         jr_cg *cg;
@@ -847,6 +951,9 @@ Test(v2bare, clone_attach_cpu_kill_destroy)
         cr_assert_eq(jr_cg_get_fallbacks(cg), 0);
         jr_cg_limits lim = {.mem_bytes = 64 * MiB};
         cr_assert_lt(jr_cg_run_create(cg, "x", &lim, &run, &e), 0); /* no memory controller */
+        jr_cg_limits bw = {.nano_cpus = 500000000};
+        cr_assert_lt(jr_cg_run_create(cg, "x", &bw, &run, &e), 0);
+        cr_assert(strstr(e.msg, "without the cpu controller (cpu.max)"), "%s", e.msg);
         ASSERT_OK(jr_cg_run_create(cg, "r", NULL, &run, &e), e);
         char rel[64];
         snprintf(rel, sizeof rel, "/jr-%d-r", (int)getpid());

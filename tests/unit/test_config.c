@@ -275,6 +275,48 @@ Test(config, host_caps_reach_the_judge)
         cr_assert(strstr(e.msg, "JAILRUN_MAX_MESSAGE_SIZE"), "%s", e.msg);
 }
 
+Test(config, cpu_bandwidth_reaches_the_judge)
+{
+        clear_keys();
+        jr_judge_limits l;
+        jr_error e = {0};
+        jr_judge_limits_default(&l);
+        ASSERT_OK(jr_judge_limits_from_env(&l, &e), e);
+        cr_assert_eq(l.nano_cpus, 0, "no limit by default");
+
+        /* the Executor Service's name, in nano-CPUs */
+        load_ok("EXECUTOR_NANO_CPUS = 500000000\n");
+        jr_judge_limits_default(&l);
+        ASSERT_OK(jr_judge_limits_from_env(&l, &e), e);
+        cr_assert_eq(l.nano_cpus, 500000000);
+        /* jailrun's, in CPUs, wins */
+        load_ok("EXECUTOR_NANO_CPUS = 500000000\nJAILRUN_CPUS = 1.5\n");
+        jr_judge_limits_default(&l);
+        ASSERT_OK(jr_judge_limits_from_env(&l, &e), e);
+        cr_assert_eq(l.nano_cpus, 1500000000);
+        ASSERT_OK(jr_config_check_env(&e), e);
+
+        /* out of range, in the file and in the environment */
+        clear_keys();
+        char *path = write_conf("JAILRUN_CPUS = 0.001\n");
+        cr_assert_lt(jr_config_load(path, &e), 0);
+        cr_assert(strstr(e.msg, ":1: JAILRUN_CPUS: CPUs \"0.001\": want 0 (no limit) or 0.01 to "
+                                "1024 CPUs"),
+                  "%s", e.msg);
+        unlink(path);
+        path = write_conf("EXECUTOR_NANO_CPUS = 0.5\n");
+        cr_assert_lt(jr_config_load(path, &e), 0);
+        cr_assert(strstr(e.msg, "EXECUTOR_NANO_CPUS: number \"0.5\""), "%s", e.msg);
+        unlink(path);
+        setenv("EXECUTOR_NANO_CPUS", "2000000000000", 1);
+        jr_judge_limits_default(&l);
+        cr_assert_lt(jr_judge_limits_from_env(&l, &e), 0);
+        cr_assert(strstr(e.msg, "EXECUTOR_NANO_CPUS: CPUs \"2000000000000\""), "%s", e.msg);
+        cr_assert_lt(jr_config_check_env(&e), 0);
+        cr_assert(strstr(e.msg, "EXECUTOR_NANO_CPUS (from the environment)"), "%s", e.msg);
+        unsetenv("EXECUTOR_NANO_CPUS");
+}
+
 Test(config, check_env_names_the_source)
 {
         clear_keys();

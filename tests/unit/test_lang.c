@@ -73,7 +73,8 @@ static const char full[] =
     "run_env   = X=run\n"
     "run_env   = MEM={mem_mb}\n"
     "artifacts = Main.class\n"
-    "artifacts = Main$*.class\n";
+    "artifacts = Main$*.class\n"
+    "comment   = \"#\"\n";
 
 Test(lang, full_file)
 {
@@ -102,7 +103,19 @@ Test(lang, full_file)
         cr_assert_eq(jr_strv_len(l->env), 3);
         cr_assert_eq(jr_strv_len(l->artifacts), 2);
         cr_assert_str_eq(l->artifacts[1], "Main$*.class");
+        cr_assert_str_eq(l->comment, "#");
         jr_lang_free(l);
+
+        /* optional, and one word */
+        const char *p2 = write_file("c.lang", "name = c\nsource = main.c\nrun = /work/a.out\n"
+                                              "run_rootfs = static\n");
+        ASSERT_OK(jr_lang_load_file(p2, &l, &e), e);
+        cr_assert_null(l->comment);
+        jr_lang_free(l);
+        p2 = write_file("c.lang", "name = c\nsource = main.c\nrun = /work/a.out\n"
+                                  "run_rootfs = static\ncomment = / /\n");
+        cr_assert_lt(jr_lang_load_file(p2, &l, &e), 0);
+        cr_assert(strstr(e.msg, "c.lang:5: comment"), "%s", e.msg);
 }
 
 Test(lang, commands_expand_placeholders_and_merge_env)
@@ -419,6 +432,7 @@ Test(lang, shipped_languages)
                 cr_assert_not_null(l->build, "%s: every language has a build step", l->name);
                 cr_assert_not_null(l->build_rootfs);
                 cr_assert_not_null(l->artifacts, "%s: no artifacts", l->name);
+                cr_assert_not_null(l->comment, "%s: no comment marker (bench/ needs it)", l->name);
                 /* every language has a minimum: a request of a byte is raised to it */
                 cr_assert_geq(l->min_memory_bytes, JR_LANG_MIN_MEMORY, "%s", l->name);
                 cr_assert_eq(jr_lang_memory(l, 1), l->min_memory_bytes, "%s", l->name);

@@ -149,6 +149,46 @@ Test(units, uints)
         cr_assert_eq(v, UINT64_MAX);
 }
 
+static uint64_t cpus(const char *s)
+{
+        jr_error e = {0};
+        uint64_t v = 12345;
+        cr_assert_eq(jr_parse_cpus(s, &v, &e), 0, "%s: %s", s, e.msg);
+        return v;
+}
+
+Test(units, cpus_in_nano_cpus)
+{
+        cr_assert_eq(cpus("0"), 0);
+        cr_assert_eq(cpus("0.5"), 500000000);
+        cr_assert_eq(cpus(".5"), 500000000);
+        cr_assert_eq(cpus("2"), 2000000000);
+        cr_assert_eq(cpus("2."), 2000000000);
+        cr_assert_eq(cpus("1.25"), 1250000000);
+        cr_assert_eq(cpus("0.000000001"), 1);
+        cr_assert_eq(cpus("1000000"), 1000000ull * 1000000000ull);
+        static const char *const bad[][2] = {
+            {"", "expected a decimal number"},
+            {"-1", "expected a decimal number"},
+            {"1e9", "expected a decimal number"},
+            {" 1", "expected a decimal number"},
+            {"0.5 ", "expected a decimal number"},
+            {"half", "CPUs \"half\": expected a decimal number (0.5, 2)"},
+            {".", "expected a decimal number"},
+            {"0.0000000001", "more than 9 decimals"},
+            {"1000001", "out of range (at most 1000000)"},
+            {"99999999999999999999999", "out of range"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                jr_error e = {0};
+                uint64_t v = 777;
+                cr_assert_lt(jr_parse_cpus(bad[i][0], &v, &e), 0, "%s accepted", bad[i][0]);
+                cr_assert_eq(v, 777, "out-param changed on failure");
+                cr_assert(strstr(e.msg, bad[i][1]), "%s: \"%s\" lacks \"%s\"", bad[i][0], e.msg,
+                          bad[i][1]);
+        }
+}
+
 Test(units, long_values_are_cut_in_messages)
 {
         char big[4096];
