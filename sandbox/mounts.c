@@ -442,9 +442,13 @@ int jr_mount_run_enter(const jr_mount_plan *plan, const int *bind_fds, uid_t uid
                 const jr_mount_op *op = &plan->ops[i];
                 switch (op->kind) {
                 case JR_MNT_PROC:
-                        /* We are PID 1 of the new pid namespace: this proc shows only the jail. */
+                        /* We are PID 1 of the new pid namespace: this proc shows only the
+                         * jail. hidepid=2 ("invisible"): a process sees only the /proc/PID
+                         * of its own uid, so the program sees its own processes and not
+                         * init, a root clone of the supervisor whose cmdline and environ are
+                         * the supervisor's (the host's path to jailrun, its arguments). */
                         r = sys_mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                      NULL);
+                                      "hidepid=2");
                         if (r < 0)
                                 return jr_error_raw(e, (int)-r, "mount /proc");
                         break;

@@ -340,6 +340,13 @@ static int init_main(void *arg)
 
         /* If the supervisor dies, so does the jail (init's death kills the namespace). */
         JR_SYS(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* Init shares the supervisor's memory, so its /proc/PID/cmdline and environ are
+         * the supervisor's (the host's path to jailrun and its arguments): changing them
+         * (PR_SET_MM_ARG_START) would change the supervisor's too, and an execve of an
+         * init of its own would cost a new address space per run. The jail's /proc hides
+         * init from the program instead (hidepid, mounts.c); its name, which is per task,
+         * becomes its own, for the host's ps and top too. */
+        JR_SYS(SYS_prctl, PR_SET_NAME, "jailrun-init", 0, 0, 0);
         close_all_except(c->keep, c->nkeep);
 
         if ((r = JR_SYS(SYS_setns, slot->netns_fd, CLONE_NEWNET)) < 0) {
