@@ -67,7 +67,7 @@ typedef struct jr_mount_op {
         bool rw;
         bool is_dir;
         bool owned;   /* tmpfs: its root belongs to the jail's uid:gid */
-        bool in_tree; /* bind or symlink of the tree's top-level entry dst, through root_fd */
+        bool in_tree; /* bind of the tree's top-level entry dst, made through root_fd */
         bool per_run; /* bind: given by the caller, mounted by each run (not the template) */
         uint64_t size;
         unsigned mode;

@@ -39,9 +39,10 @@ for exe in "$FB"/tests/fuzz/fuzz_*; do
     [ -d "$corpus" ] || echo "fuzz $name: no corpus at $corpus: starting from nothing"
     [ -d "$corpus" ] && set -- "$@" "$new" "$corpus" || set -- "$@" "$new"
     echo "fuzz $name: $S s from $corpus ($(ls "$corpus" 2>/dev/null | wc -l) inputs)"
+    had=$(ls "$new" | wc -l)
     if "$exe" "$@" >"$log" 2>&1; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-        echo "fuzz $name: ok, $runs inputs run, $(ls "$new" | wc -l) new in $new"
+        echo "fuzz $name: ok, $runs inputs run, $(($(ls "$new" | wc -l) - had)) new in $new"
         if [ "${FUZZ_MERGE:-0}" = 1 ]; then
             mkdir -p "$corpus"
             before=$(ls "$corpus" | wc -l)
