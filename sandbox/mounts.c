@@ -122,7 +122,10 @@ static int lock_tree(const char *path, int *fdp, struct stat *st, jr_error *e)
                 if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
                         if (errno == EWOULDBLOCK)
                                 continue;
-                        return jr_error_errno(e, "rootfs \"%s\": lock", path);
+                        /* a file system without locks (some network ones): the tree is
+                         * used unlocked, as before trees were locked */
+                        if (errno != ENOLCK && errno != EOPNOTSUPP && errno != EINVAL)
+                                return jr_error_errno(e, "rootfs \"%s\": lock", path);
                 }
                 struct stat now;
                 if (fstat(fd, st) < 0)
