@@ -12,8 +12,12 @@
 /* A mount namespace holding a jail's root without its per-run file systems: each run
  * joins it and unshares a copy (see mounts.c). */
 typedef struct jr_root_template {
-        char *key; /* jr_mount_plan_key(); NULL for an empty entry */
-        int nsfd;  /* its mount namespace */
+        char *key;  /* jr_mount_plan_key(); NULL for an empty entry */
+        int nsfd;   /* its mount namespace */
+        int treefd; /* its tree, locked shared (see jr_mount_plan.root_fd); -1: the host's */
+        char *tree; /* the tree's path as the caller gave it; NULL: the host's */
+        dev_t dev;  /* and the directory it named then */
+        ino_t ino;
 } jr_root_template;
 
 #define JR_TEMPLATES   8
@@ -63,6 +67,7 @@ typedef struct jr_mount_op {
         bool rw;
         bool is_dir;
         bool owned;   /* tmpfs: its root belongs to the jail's uid:gid */
+        bool in_tree; /* bind of the tree's top-level entry dst, made through root_fd */
         bool per_run; /* bind: given by the caller, mounted by each run (not the template) */
         uint64_t size;
         unsigned mode;
@@ -73,6 +78,12 @@ typedef struct jr_mount_plan {
         size_t n, cap;
         dev_t root_dev; /* the tree directory (0, 0 for the host's): a rebuilt tree, */
         ino_t root_ino; /* swapped in by rename, is another template */
+        /* The tree directory, open and flock()ed LOCK_SH for as long as a template of it
+         * exists: `jailrun rootfs build --force` swaps a new tree in by rename and deletes
+         * the old one only if it can lock it exclusively, so no running jail loses a file
+         * of its tree. The tree's binds are made through this fd, never through the path
+         * again, so a jail gets all of one tree. -1 for the host's root. */
+        int root_fd;
 } jr_mount_plan;
 
 int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error *e);
@@ -80,9 +91,15 @@ void jr_mount_plan_free(jr_mount_plan *plan);
 /* What identifies the template a plan needs (the tree and the per-run mount points). */
 int jr_mount_plan_key(const jr_run_config *cfg, const jr_mount_plan *plan, char *buf, size_t n,
                       jr_error *e);
+/* In the parent: detached clones (open_tree) of the tree's entries that the template
+ * binds, from the plan's locked tree directory, in plan order. fds needs room for
+ * plan->n; *n counts the fds opened, also on failure. */
+int jr_mount_tree_clones(const jr_mount_plan *plan, int *fds, size_t *n, jr_error *e);
 /* In a child with a new mount namespace: build the jail's root without the per-run file
- * systems on `newroot` and pivot into it. Raw syscalls only; errors via jr_error_raw. */
-int jr_mount_template_enter(const jr_mount_plan *plan, const char *newroot, jr_error *e);
+ * systems on `newroot` and pivot into it; tree_fds from jr_mount_tree_clones. Raw
+ * syscalls only; errors via jr_error_raw. */
+int jr_mount_template_enter(const jr_mount_plan *plan, const int *tree_fds, const char *newroot,
+                            jr_error *e);
 /* In init, in its own copy of the template namespace: /proc, /dev/shm, /tmp, /work and the
  * caller's binds (bind_fds: detached clones of their sources, in plan order). Raw
  * syscalls only. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +28,10 @@
 #include "cleanup.h"
 #include "internal.h"
 #include "sys.h"
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
 
 #define DEFAULT_TMP_SIZE (64ull << 20)
 
@@ -73,20 +78,21 @@ static int plan_add(jr_mount_plan *p, jr_mount_kind kind, const char *src, const
         return 0;
 }
 
-/* Add host path `src` at `dst`: a symlink is recreated, a directory or file is bound.
- * Missing optional entries are skipped. */
-static int plan_host_entry(jr_mount_plan *p, const char *src, const char *dst, bool optional,
-                           jr_error *e)
+/* Add `name` (relative to dirfd, or a path with AT_FDCWD; `src` names it in messages) at
+ * `dst`: a symlink is recreated, a directory or file is bound. Missing optional entries
+ * are skipped. */
+static int plan_entry(jr_mount_plan *p, int dirfd, const char *name, const char *src,
+                      const char *dst, bool optional, jr_error *e)
 {
         struct stat st;
-        if (lstat(src, &st) < 0) {
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (optional && errno == ENOENT)
                         return 0;
                 return jr_error_errno(e, "stat \"%s\"", src);
         }
         if (S_ISLNK(st.st_mode)) {
                 char target[PATH_MAX];
-                ssize_t n = readlink(src, target, sizeof target - 1);
+                ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
                 if (n < 0)
                         return jr_error_errno(e, "readlink \"%s\"", src);
                 target[n] = '\0';
@@ -98,7 +104,40 @@ static int plan_host_entry(jr_mount_plan *p, const char *src, const char *dst, b
         if (plan_add(p, JR_MNT_BIND, src, dst, e) < 0)
                 return -1;
         p->ops[p->n - 1].is_dir = S_ISDIR(st.st_mode);
+        p->ops[p->n - 1].in_tree = dirfd != AT_FDCWD;
         return 0;
+}
+
+/* Open the tree directory and lock it shared (see jr_mount_plan.root_fd). A rebuild
+ * renames the new tree into place, then locks the old one exclusively to delete it; so
+ * between our open and our lock the path may have moved on: a directory we cannot lock
+ * is being deleted, one without links was, and one the path no longer names was swapped
+ * out (a jail starting now gets the new tree). Each time, try what the path names now. */
+static int lock_tree(const char *path, int *fdp, struct stat *st, jr_error *e)
+{
+        for (int tries = 0; tries < 16; tries++) {
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return jr_error_errno(e, "rootfs \"%s\"", path);
+                if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+                        if (errno == EWOULDBLOCK)
+                                continue;
+                        /* a file system without locks (some network ones): the tree is
+                         * used unlocked, as before trees were locked */
+                        if (errno != ENOLCK && errno != EOPNOTSUPP && errno != EINVAL)
+                                return jr_error_errno(e, "rootfs \"%s\": lock", path);
+                }
+                struct stat now;
+                if (fstat(fd, st) < 0)
+                        return jr_error_errno(e, "rootfs \"%s\"", path);
+                if (st->st_nlink == 0 || stat(path, &now) < 0 || now.st_dev != st->st_dev ||
+                    now.st_ino != st->st_ino)
+                        continue;
+                *fdp = TAKE_FD(fd);
+                return 0;
+        }
+        return jr_error_set(e, EBUSY, "rootfs \"%s\": replaced again and again while opening it",
+                            path);
 }
 
 static bool bind_covers(const jr_run_config *cfg, const char *dst)
@@ -111,20 +150,14 @@ static bool bind_covers(const jr_run_config *cfg, const char *dst)
 
 int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error *e)
 {
-        jr_mount_plan p = {0};
+        jr_mount_plan p = {.root_fd = -1};
         char src[PATH_MAX], dst[PATH_MAX];
         uint64_t tmp_size = cfg->tmp_size ? cfg->tmp_size : DEFAULT_TMP_SIZE;
 
         if (cfg->rootfs) {
                 struct stat st;
-                if (stat(cfg->rootfs, &st) < 0) {
-                        jr_error_errno(e, "rootfs \"%s\"", cfg->rootfs);
+                if (lock_tree(cfg->rootfs, &p.root_fd, &st, e) < 0)
                         goto fail;
-                }
-                if (!S_ISDIR(st.st_mode)) {
-                        jr_error_set(e, ENOTDIR, "rootfs \"%s\"", cfg->rootfs);
-                        goto fail;
-                }
                 p.root_dev = st.st_dev;
                 p.root_ino = st.st_ino;
                 for (size_t i = 0; i < JR_ARRAY_SIZE(tree_dirs); i++) {
@@ -133,20 +166,20 @@ int jr_mount_plan_build(const jr_run_config *cfg, jr_mount_plan *plan, jr_error 
                                 jr_error_set(e, ENAMETOOLONG, "rootfs \"%s\"", cfg->rootfs);
                                 goto fail;
                         }
-                        if (plan_host_entry(&p, src, dst, true, e) < 0)
+                        if (plan_entry(&p, p.root_fd, tree_dirs[i], src, dst, true, e) < 0)
                                 goto fail;
                 }
         } else {
                 for (size_t i = 0; i < JR_ARRAY_SIZE(host_dirs); i++) {
                         snprintf(src, sizeof src, "/%s", host_dirs[i]);
-                        if (plan_host_entry(&p, src, src, true, e) < 0)
+                        if (plan_entry(&p, AT_FDCWD, src, src, src, true, e) < 0)
                                 goto fail;
                 }
                 if (plan_add(&p, JR_MNT_DIR, NULL, "/etc", e) < 0)
                         goto fail;
                 for (size_t i = 0; i < JR_ARRAY_SIZE(host_etc); i++) {
                         snprintf(src, sizeof src, "/etc/%s", host_etc[i]);
-                        if (plan_host_entry(&p, src, src, true, e) < 0)
+                        if (plan_entry(&p, AT_FDCWD, src, src, src, true, e) < 0)
                                 goto fail;
                 }
         }
@@ -200,7 +233,10 @@ void jr_mount_plan_free(jr_mount_plan *plan)
                 free(plan->ops[i].dst);
         }
         free(plan->ops);
+        if (plan->root_fd >= 0)
+                close(plan->root_fd);
         memset(plan, 0, sizeof *plan);
+        plan->root_fd = -1;
 }
 
 /* The template's identity: the tree (path and directory inode: `jailrun rootfs build
@@ -356,9 +392,27 @@ static bool under_per_run(const jr_mount_plan *plan, const char *dst)
         return !strncmp(dst, "/dev/", 5);
 }
 
-int jr_mount_template_enter(const jr_mount_plan *plan, const char *newroot, jr_error *e)
+int jr_mount_tree_clones(const jr_mount_plan *plan, int *fds, size_t *n, jr_error *e)
+{
+        for (size_t i = 0; i < plan->n; i++) {
+                const jr_mount_op *op = &plan->ops[i];
+                if (op->kind != JR_MNT_BIND || !op->in_tree)
+                        continue;
+                long fd =
+                    syscall(SYS_open_tree, plan->root_fd, op->dst + 1, OPEN_TREE_CLONE | O_CLOEXEC);
+                if (fd < 0)
+                        return jr_error_errno(e, "\"%s\": clone the mount of \"%s\"", op->dst,
+                                              op->src);
+                fds[(*n)++] = (int)fd;
+        }
+        return 0;
+}
+
+int jr_mount_template_enter(const jr_mount_plan *plan, const int *tree_fds, const char *newroot,
+                            jr_error *e)
 {
         char full[PATH_MAX];
+        size_t t = 0;
         long r;
 
         /* Nothing we mount may propagate back to the host's mount namespace, and the runs'
@@ -398,7 +452,15 @@ int jr_mount_template_enter(const jr_mount_plan *plan, const char *newroot, jr_e
                                                     op->dst);
                         if (op->per_run)
                                 break;
-                        r = sys_mount(op->src, full, NULL, MS_BIND, NULL);
+                        /* A tree's entry comes from the locked directory, not its path
+                         * (see jr_mount_plan.root_fd), cloned by the parent: the fd's
+                         * mount is in the parent's namespace, where mount(2) cannot
+                         * bind from. */
+                        if (op->in_tree)
+                                r = JR_SYS(SYS_move_mount, tree_fds[t++], "", AT_FDCWD, full,
+                                           MOVE_MOUNT_F_EMPTY_PATH);
+                        else
+                                r = sys_mount(op->src, full, NULL, MS_BIND, NULL);
                         if (r == 0)
                                 r = restrict_bind(full, op->rw);
                         if (r < 0)
@@ -442,9 +504,13 @@ int jr_mount_run_enter(const jr_mount_plan *plan, const int *bind_fds, uid_t uid
                 const jr_mount_op *op = &plan->ops[i];
                 switch (op->kind) {
                 case JR_MNT_PROC:
-                        /* We are PID 1 of the new pid namespace: this proc shows only the jail. */
+                        /* We are PID 1 of the new pid namespace: this proc shows only the
+                         * jail. hidepid=2 ("invisible"): a process sees only the /proc/PID
+                         * of its own uid, so the program sees its own processes and not
+                         * init, a root clone of the supervisor whose cmdline and environ are
+                         * the supervisor's (the host's path to jailrun, its arguments). */
                         r = sys_mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                      NULL);
+                                      "hidepid=2");
                         if (r < 0)
                                 return jr_error_raw(e, (int)-r, "mount /proc");
                         break;

@@ -99,7 +99,10 @@ void jr_sandbox_free(jr_sandbox *sb)
         for (size_t i = 0; i < JR_TEMPLATES; i++) {
                 if (sb->templates[i].key) {
                         free(sb->templates[i].key);
+                        free(sb->templates[i].tree);
                         close(sb->templates[i].nsfd);
+                        if (sb->templates[i].treefd >= 0)
+                                close(sb->templates[i].treefd);
                 }
         }
         free(sb);

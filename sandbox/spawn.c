@@ -340,6 +340,13 @@ static int init_main(void *arg)
 
         /* If the supervisor dies, so does the jail (init's death kills the namespace). */
         JR_SYS(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* Init shares the supervisor's memory, so its /proc/PID/cmdline and environ are
+         * the supervisor's (the host's path to jailrun and its arguments): changing them
+         * (PR_SET_MM_ARG_START) would change the supervisor's too, and an execve of an
+         * init of its own would cost a new address space per run. The jail's /proc hides
+         * init from the program instead (hidepid, mounts.c); its name, which is per task,
+         * becomes its own, for the host's ps and top too. */
+        JR_SYS(SYS_prctl, PR_SET_NAME, "jailrun-init", 0, 0, 0);
         close_all_except(c->keep, c->nkeep);
 
         if ((r = JR_SYS(SYS_setns, slot->netns_fd, CLONE_NEWNET)) < 0) {
@@ -408,6 +415,7 @@ fail:
  * table while we wait (CLONE_VFORK); it leaves an fd to its namespace behind. */
 struct template_ctx {
         const jr_mount_plan *plan;
+        const int *tree_fds; /* jr_mount_tree_clones() */
         const char *newroot;
         int nsfd;
         jr_error err;
@@ -430,7 +438,7 @@ static int template_main(void *arg)
                 jr_error_raw(&t->err, (int)-fd, "open /proc/self/ns/mnt");
                 return 1;
         }
-        if (jr_mount_template_enter(t->plan, t->newroot, &t->err) < 0)
+        if (jr_mount_template_enter(t->plan, t->tree_fds, t->newroot, &t->err) < 0)
                 goto fail;
         /* Runs join this namespace with setns(), which puts them at the namespace's root
          * and whatever is mounted on top of it, not at our pivoted root. The two are the
@@ -753,10 +761,22 @@ static long clone_on_stack(uint64_t flags, int *pidfd, char *stack, size_t size,
         return pid;
 }
 
+static void template_drop(jr_root_template *t)
+{
+        if (!t->key)
+                return;
+        free(t->key);
+        free(t->tree);
+        close(t->nsfd);
+        if (t->treefd >= 0)
+                close(t->treefd); /* and its lock: the tree may be deleted once unused */
+        *t = (jr_root_template){.nsfd = -1, .treefd = -1};
+}
+
 /* The template mount namespace for this plan: cached in the sandbox, built on first use
- * (a few ms), then each run only copies it. Returns its fd (owned by the sandbox). */
-static int template_get(jr_slot *slot, const jr_run_config *cfg, const jr_mount_plan *plan,
-                        jr_error *e)
+ * (a few ms), then each run only copies it. Returns its fd (owned by the sandbox). The
+ * template keeps the plan's locked tree fd. */
+static int template_get(jr_slot *slot, const jr_run_config *cfg, jr_mount_plan *plan, jr_error *e)
 {
         jr_sandbox *sb = slot->sb;
         char key[8192];
@@ -765,33 +785,59 @@ static int template_get(jr_slot *slot, const jr_run_config *cfg, const jr_mount_
         for (size_t i = 0; i < JR_TEMPLATES; i++)
                 if (sb->templates[i].key && !strcmp(sb->templates[i].key, key))
                         return sb->templates[i].nsfd;
-
-        char *k = strdup(key);
-        if (!k)
-                return jr_error_set(e, ENOMEM, "template key");
-        struct template_ctx t = {.plan = plan, .newroot = sb->newroot, .nsfd = -1};
-        long pid = clone_on_stack(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNS, NULL,
-                                  slot->init_stack, slot->stack_size, template_main, &t);
-        if (pid < 0) {
-                free(k);
-                return jr_error_set(e, (int)-pid, "clone3 a new mount namespace");
+        /* A template of a tree that its path no longer names (rebuilt and swapped in by
+         * rename since) can never be used again: drop it, and its lock, so that the old
+         * tree can be deleted. */
+        for (size_t i = 0; cfg->rootfs && i < JR_TEMPLATES; i++) {
+                jr_root_template *t = &sb->templates[i];
+                if (t->key && t->tree && !strcmp(t->tree, cfg->rootfs) &&
+                    (t->dev != plan->root_dev || t->ino != plan->root_ino))
+                        template_drop(t);
         }
+
+        _cleanup_free_ char *k = strdup(key);
+        _cleanup_free_ char *tree = cfg->rootfs ? strdup(cfg->rootfs) : NULL;
+        _cleanup_free_ int *tree_fds = calloc(plan->n + 1, sizeof *tree_fds);
+        if (!k || (cfg->rootfs && !tree) || !tree_fds)
+                return jr_error_set(e, ENOMEM, "template key");
+        size_t ntree = 0;
+        int r = jr_mount_tree_clones(plan, tree_fds, &ntree, e);
+        struct template_ctx t = {
+            .plan = plan, .tree_fds = tree_fds, .newroot = sb->newroot, .nsfd = -1};
+        long pid = r < 0 ? -1
+                         : clone_on_stack(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNS, NULL,
+                                          slot->init_stack, slot->stack_size, template_main, &t);
+        /* the child has exited (CLONE_VFORK): the clones are attached in its namespace */
+        for (size_t i = 0; i < ntree; i++)
+                close(tree_fds[i]);
+        if (r < 0)
+                return jr_error_wrap(e, "jail setup");
+        if (pid < 0)
+                return jr_error_set(e, (int)-pid, "clone3 a new mount namespace");
         while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR)
                 ;
         if (t.nsfd < 0) {
-                free(k);
                 *e = t.err;
                 jr_error_add_strerror(e);
                 return jr_error_wrap(e, "jail setup");
         }
-        jr_root_template *old = &sb->templates[sb->template_next];
-        if (old->key) {
-                free(old->key);
-                close(old->nsfd);
-        }
-        old->key = k;
-        old->nsfd = t.nsfd;
-        sb->template_next = (sb->template_next + 1) % JR_TEMPLATES;
+        /* an empty entry if there is one, else the oldest */
+        size_t slot_i = sb->template_next;
+        for (size_t i = 0; i < JR_TEMPLATES; i++)
+                if (!sb->templates[i].key) {
+                        slot_i = i;
+                        break;
+                }
+        jr_root_template *old = &sb->templates[slot_i];
+        template_drop(old);
+        *old = (jr_root_template){.key = TAKE_PTR(k),
+                                  .nsfd = t.nsfd,
+                                  .treefd = TAKE_FD(plan->root_fd),
+                                  .tree = TAKE_PTR(tree),
+                                  .dev = plan->root_dev,
+                                  .ino = plan->root_ino};
+        if (slot_i == sb->template_next)
+                sb->template_next = (sb->template_next + 1) % JR_TEMPLATES;
         return t.nsfd;
 }
 
@@ -1120,7 +1166,11 @@ int jr_jail_run_many(jr_slot *const *slots, const jr_run_config *const *cfgs, jr
         }
         for (size_t i = 0; i < n; i++) {
                 struct jail_run *r = &runs[i];
-                *r = (struct jail_run){.slot = slots[i], .cfg = cfgs[i], .res = &res[i], .pid = -1};
+                *r = (struct jail_run){.slot = slots[i],
+                                       .cfg = cfgs[i],
+                                       .res = &res[i],
+                                       .plan = {.root_fd = -1},
+                                       .pid = -1};
                 r->sync_pair[0] = r->sync_pair[1] = r->out_pipe[0] = r->out_pipe[1] = -1;
                 r->err_pipe[0] = r->err_pipe[1] = r->devnull = r->pidfd = r->tfd = -1;
                 r->pumps[0].fd = r->pumps[1].fd = -1;

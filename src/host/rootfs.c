@@ -1008,8 +1008,31 @@ static bool up_to_date(int dfd, const jr_rootfs_recipe *r)
         return strcmp(old, r->text) == 0;
 }
 
-/* Leftovers of interrupted builds of this tree: "<tree>.tmp-<pid>" and
- * "<tree>.old-<pid>". Called with the directory lock held, so no build owns them. */
+/* Delete the tree directory `name` unless a jail may use it. The jail library holds a
+ * tree's directory flock()ed shared for as long as it keeps a template of it
+ * (sandbox/mounts.c), and a running jail's binds show the tree's own inodes: deleting
+ * its files would delete them under the jail. So the deletion needs the exclusive lock,
+ * held until it is done (a jail opening the tree meanwhile fails its shared lock and
+ * opens what the path names now). Returns 1 when removed, 0 when kept (in use). */
+static int remove_unused_tree(int dfd, const char *name, jr_error *e)
+{
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 1;
+                return jr_error_errno(e, "open \"%s\"", name);
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return 0;
+                return jr_error_errno(e, "lock \"%s\"", name);
+        }
+        return jr_rootfs_remove(dfd, name, e) < 0 ? -1 : 1;
+}
+
+/* Leftovers of this tree: "<tree>.old-<pid>", an old tree kept while jails used it, and
+ * "<tree>.tmp-<pid>", an interrupted build. Called with the directory lock held, so no
+ * build owns them; an old tree still in use is kept for a later build. */
 static int remove_leftovers(int dfd, const char *tree, FILE *log, jr_error *e)
 {
         int fd = dup(dfd);
@@ -1027,31 +1050,57 @@ static int remove_leftovers(int dfd, const char *tree, FILE *log, jr_error *e)
                 if (strncmp(s, tree, tl) != 0)
                         continue;
                 s += tl;
-                if (strncmp(s, ".tmp-", 5) != 0 && strncmp(s, ".old-", 5) != 0)
+                bool old = !strncmp(s, ".old-", 5);
+                if (strncmp(s, ".tmp-", 5) != 0 && !old)
                         continue;
                 s += 5;
                 if (!*s || strspn(s, "0123456789") != strlen(s))
                         continue;
-                note(log, "removing %s left by an interrupted build", de->d_name);
-                if (jr_rootfs_remove(dfd, de->d_name, e) < 0)
+                int r = remove_unused_tree(dfd, de->d_name, e);
+                if (r < 0)
                         return -1;
+                if (r == 0)
+                        note(log, "keeping %s: jails still use it", de->d_name);
+                else if (old)
+                        note(log, "removed %s, an old tree no jail uses any more", de->d_name);
+                else
+                        note(log, "removed %s left by an interrupted build", de->d_name);
         }
         return 0;
 }
 
-/* Put tmp in place of tree atomically; the old tree (if any) ends up removed. */
-static int swap_into_place(int dfd, const char *tmp, const char *tree, jr_error *e)
+/* The old tree, now at `name`: deleted if no jail uses it, else kept as
+ * "<tree>.old-<pid>" for a later build (remove_leftovers) to delete. */
+static int retire_old_tree(int dfd, const char *name, const char *tree, FILE *log, jr_error *e)
+{
+        int r = remove_unused_tree(dfd, name, e);
+        if (r != 0)
+                return r < 0 ? jr_error_wrap(e, "remove old tree") : 0;
+        char old[256];
+        snprintf(old, sizeof old, "%s.old-%d", tree, (int)getpid());
+        if (strcmp(name, old) != 0 && renameat(dfd, name, dfd, old) < 0)
+                return jr_error_errno(e, "rename the old tree to %s", old);
+        note(log, "rootfs %s: jails still use the old tree: kept as %s until a later build", tree,
+             old);
+        return 0;
+}
+
+/* Put tmp in place of tree atomically; the old tree (if any) is removed once no jail
+ * uses it. A jail started before the swap keeps the whole old tree: its binds are of the
+ * old directories, and the old tree is deleted only when no jail holds it (see
+ * remove_unused_tree). A jail started after it gets the new tree: the jail library
+ * keys its template of a tree by the directory's inode. */
+static int swap_into_place(int dfd, const char *tmp, const char *tree, FILE *log, jr_error *e)
 {
         if (renameat2(dfd, tmp, dfd, tree, RENAME_NOREPLACE) == 0)
                 return 0;
         if (errno != EEXIST)
                 return jr_error_errno(e, "rename %s to %s", tmp, tree);
         /* An old tree: exchange the two names in one step, so that the tree path never
-         * goes missing for a judge starting a jail meanwhile, then delete the old one
-         * under the tmp name. (Jails already running keep their bind mounts of the old
-         * directories; files they have not opened yet disappear with the removal.) */
+         * goes missing for a judge starting a jail meanwhile; the old one is then at the
+         * tmp name. */
         if (renameat2(dfd, tmp, dfd, tree, RENAME_EXCHANGE) == 0)
-                return jr_rootfs_remove(dfd, tmp, e) < 0 ? jr_error_wrap(e, "remove old tree") : 0;
+                return retire_old_tree(dfd, tmp, tree, log, e);
         if (errno != EINVAL)
                 return jr_error_errno(e, "exchange %s and %s", tmp, tree);
         /* a filesystem without RENAME_EXCHANGE: rename the old tree aside first */
@@ -1061,7 +1110,7 @@ static int swap_into_place(int dfd, const char *tmp, const char *tree, jr_error 
                 return jr_error_errno(e, "rename %s aside", tree);
         if (renameat(dfd, tmp, dfd, tree) < 0)
                 return jr_error_errno(e, "rename %s to %s", tmp, tree);
-        return jr_rootfs_remove(dfd, old, e) < 0 ? jr_error_wrap(e, "remove old tree") : 0;
+        return retire_old_tree(dfd, old, tree, log, e);
 }
 
 static int build_in(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o, const char *dir,
@@ -1128,7 +1177,7 @@ static int build_in(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o, co
                 jr_error_errno(e, "syncfs %s", tmp_path);
                 goto out;
         }
-        if (swap_into_place(dfd, tmp, r->name, e) < 0) {
+        if (swap_into_place(dfd, tmp, r->name, o->log, e) < 0) {
                 jr_error_wrap(e, "rootfs \"%s\"", r->name);
                 goto out;
         }
@@ -1172,12 +1221,13 @@ int jr_rootfs_build(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return jr_error_errno(e, "rootfs directory \"%s\"", dir);
+        /* first, also when up to date: old trees that jails have let go of since */
+        if (remove_leftovers(dfd, r->name, o->log, e) < 0)
+                return jr_error_wrap(e, "rootfs \"%s\"", r->name);
         if (!o->force && up_to_date(dfd, r)) {
                 *outcome = JR_ROOTFS_UP_TO_DATE;
                 return 0;
         }
-        if (remove_leftovers(dfd, r->name, o->log, e) < 0)
-                return jr_error_wrap(e, "rootfs \"%s\"", r->name);
 
         char tmp[256];
         snprintf(tmp, sizeof tmp, "%s.tmp-%d", r->name, (int)getpid());

@@ -165,8 +165,32 @@ Test(exec, namespaces_hostname_and_pids)
         struct run r =
             jexec(NULL, "/bin/sh", "-c", "hostname; echo $$; ls /proc | grep -c '^[0-9]'", NULL);
         cr_assert_str_eq(STATUS(r), "OK", "%s", r.err);
-        /* init is 1, the shell 2; ls and grep are 3 and 4: 4 processes in all */
-        cr_assert_str_eq(r.out, "jailrun\n2\n4\n");
+        /* init is 1, the shell 2; ls and grep are 3 and 4: the program sees the 3 of its
+         * own uid, not init (hidepid, see proc_shows_nothing_of_the_host) */
+        cr_assert_str_eq(r.out, "jailrun\n2\n3\n");
+}
+
+/* Init is a clone of the supervisor that shares its memory: its /proc/1/cmdline and
+ * environ are the supervisor's (the host's path to jailrun, its arguments and
+ * environment), and its exe, cwd and maps are the host's files. Nothing of that may
+ * reach the program through any /proc entry it can read. */
+Test(exec, proc_shows_nothing_of_the_host)
+{
+        setenv("JR_TEST_HOST_MARK", "host-env-5e1f", 1); /* in jailrun's own environment */
+        struct run r = jexec(NULL, hostile("procpeek"), NULL);
+        cr_assert_str_eq(STATUS(r), "OK", "%s", r.err);
+        cr_assert(strstr(r.out, "\nend=1\n"), "%s", r.out);
+        const char *const host[] = {JR_SOURCE_DIR,    JR_BUILD_DIR,    "--report",
+                                    "jr-test-report", "host-env-5e1f", "jailrun exec"};
+        for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
+                cr_assert_null(strstr(r.out, host[i]), "\"%s\" is visible in the jail:\n%s",
+                               host[i], r.out);
+        /* the program lists its own processes only: not init, nor its name */
+        cr_assert(strstr(r.out, "pid=2 cmdline=/hostile/procpeek \n"), "%s", r.out);
+        cr_assert_null(strstr(r.out, "pid=1 "), "init is visible:\n%s", r.out);
+        cr_assert_null(strstr(r.out, "init.comm=jailrun \n"), "%s", r.out);
+        for (const char *p = strstr(r.out, "init."); p; p = strstr(p + 1, "\ninit."))
+                cr_assert(!strncmp(strchr(p, '=') + 1, "!", 1), "init readable: %.80s", p);
 }
 
 Test(exec, own_namespaces_differ_from_host)

@@ -660,3 +660,151 @@ Test(rootfs, built_trees_have_manifests)
         if (!found)
                 cr_skip_test("no tree in %s: `jailrun rootfs build all` builds them", dir);
 }
+
+/* ---- a tree rebuilt while jails run from it ---- */
+
+/* build/jailrun with a NULL-terminated argument list; its exit status (or 128 + signal). */
+static int jailrun_v(char **out, char **err, const char *first, ...)
+{
+        const char *argv[24] = {tu_build("jailrun")};
+        int n = 1;
+        va_list ap;
+        va_start(ap, first);
+        for (const char *a = first; a && n < 23; a = va_arg(ap, const char *))
+                argv[n++] = a;
+        va_end(ap);
+        argv[n] = NULL;
+        int st = tu_run((char *const *)argv, NULL, out, err);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void swap_tree_files(const char *recipes, const char *marker, const char *other)
+{
+        _cleanup_free_ char *m = path_in(recipes, "files/swap/etc/marker");
+        _cleanup_free_ char *o = path_in(recipes, "files/swap/etc/other");
+        write_text(m, marker);
+        write_text(o, other);
+}
+
+static int old_trees(const char *trees)
+{
+        int n = 0;
+        DIR *d = opendir(trees);
+        cr_assert(d);
+        struct dirent *de;
+        while ((de = readdir(d)))
+                n += !strncmp(de->d_name, "swap.old-", 9);
+        closedir(d);
+        return n;
+}
+
+/* `jailrun rootfs build --force` while a jail runs from the tree: the running jail goes
+ * on seeing the old tree whole, a file it had not opened before the swap included; a
+ * jail started after the swap sees the new tree; the old tree is kept while the jail
+ * holds it and removed by the next build once it has ended. The tree is a small one of
+ * the test's own (variant none: files only, no mmdebstrap). */
+Test(rootfs, rebuild_while_a_jail_runs)
+{
+        _cleanup_free_ char *recipes = path_in(tmpdir, "recipes");
+        _cleanup_free_ char *etc = path_in(tmpdir, "recipes/files/swap/etc");
+        _cleanup_free_ char *recipe = path_in(tmpdir, "recipes/swap.rootfs");
+        _cleanup_free_ char *trees = path_in(tmpdir, "trees");
+        _cleanup_free_ char *tree = path_in(tmpdir, "trees/swap");
+        _cleanup_free_ char *out_path = path_in(tmpdir, "jail.out");
+        _cleanup_free_ char *report = path_in(tmpdir, "jail.report");
+        cr_assert_eq(mkdir(recipes, 0755), 0);
+        char *files = path_in(tmpdir, "recipes/files");
+        cr_assert_eq(mkdir(files, 0755), 0);
+        free(files);
+        files = path_in(tmpdir, "recipes/files/swap");
+        cr_assert_eq(mkdir(files, 0755), 0);
+        free(files);
+        cr_assert_eq(mkdir(etc, 0755), 0);
+        write_text(recipe, "name = swap\ndescription = the swap test's tree\nvariant = none\n"
+                           "files = files/swap\n");
+        swap_tree_files(recipes, "one\n", "first\n");
+        char *out, *err;
+        int st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                           "swap", NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        free(out);
+        free(err);
+        struct stat before;
+        cr_assert_eq(stat(tree, &before), 0);
+
+        /* the long-running jail: reads /etc/marker, waits for a byte on its stdin */
+        int in[2];
+        cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                dup2(in[0], 0);
+                execl(tu_build("jailrun"), "jailrun", "exec", "--rootfs", tree, "--bind",
+                      tu_build("hostile:/hostile"), "--stdin", "/dev/stdin", "--stdout", out_path,
+                      "--report", report, "--wall-ms", "120000", "--", "/hostile/readtwice",
+                      "/etc/marker", "/etc/other", (char *)NULL);
+                _exit(127);
+        }
+        close(in[0]);
+        char *text = NULL;
+        for (int i = 0; i < 3000; i++) {
+                free(text);
+                text = read_text(out_path);
+                if (text && strstr(text, "\n"))
+                        break;
+                usleep(10000);
+        }
+        cr_assert(text && !strcmp(text, "before /etc/marker=one\n"), "%s", text ? text : "(none)");
+        free(text);
+
+        /* rebuilt and swapped in while the jail runs */
+        swap_tree_files(recipes, "two\n", "second\n");
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes,
+                       "--force", "swap", NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "jails still use the old tree: kept as swap.old-"), "%s", err);
+        free(out);
+        free(err);
+        struct stat after;
+        cr_assert_eq(stat(tree, &after), 0);
+        cr_assert_neq(after.st_ino, before.st_ino, "the tree was not replaced");
+        cr_assert_eq(old_trees(trees), 1);
+
+        /* a jail started now gets the new tree */
+        _cleanup_free_ char *one_byte = path_in(tmpdir, "one-byte");
+        write_text(one_byte, "x");
+        st = jailrun_v(&out, &err, "exec", "--rootfs", tree, "--bind", tu_build("hostile:/hostile"),
+                       "--stdin", one_byte, "--stdout", "-", "--", "/hostile/readtwice",
+                       "/etc/marker", "/etc/other", NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert(strstr(out, "before /etc/marker=two\nafter /etc/marker=two\n"
+                              "after /etc/other=second\nend=1\n"),
+                  "%s", out);
+        free(out);
+        free(err);
+
+        /* the first jail, let go: it saw the old tree, whole */
+        cr_assert_eq(write(in[1], "x", 1), 1);
+        close(in[1]);
+        int ws;
+        cr_assert_eq(waitpid(pid, &ws, 0), pid);
+        cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "status %#x", ws);
+        text = read_text(out_path);
+        cr_assert_str_eq(text,
+                         "before /etc/marker=one\nafter /etc/marker=one\nafter /etc/other=first\n"
+                         "end=1\n");
+        free(text);
+        text = read_text(report);
+        cr_assert(text && strstr(text, "\"status\":\"OK\""), "%s", text ? text : "(none)");
+        free(text);
+
+        /* no jail holds the old tree any more: the next build removes it */
+        cr_assert_eq(old_trees(trees), 1);
+        st = jailrun_v(&out, &err, "rootfs", "build", "--dir", trees, "--recipes", recipes, "swap",
+                       NULL);
+        cr_assert_eq(st, 0, "exit %d\n%s", st, err);
+        cr_assert(strstr(err, "an old tree no jail uses any more"), "%s", err);
+        free(out);
+        free(err);
+        cr_assert_eq(old_trees(trees), 0);
+}

@@ -1403,12 +1403,18 @@ Test(serve, memory_bounded)
         long med1 = median_kb(peaks1, n1), med2 = median_kb(peaks2, n2);
         cr_log_info("median peak RSS %ld kB then %ld kB; RSS floor %ld kB then %ld kB; top %ld kB",
                     med1, med2, floor1, floor2, top);
+#ifndef __SANITIZE_ADDRESS__
         cr_expect_leq(med2, med1 + 4 * 1024, "median peak RSS grew from %ld kB to %ld kB", med1,
                       med2);
         cr_expect_leq(floor2, floor1 + 4 * 1024, "RSS floor grew from %ld kB to %ld kB", floor1,
                       floor2);
-#ifndef __SANITIZE_ADDRESS__ /* ASan's shadow and quarantine are hundreds of MiB */
         cr_expect_leq(top, 64 * 1024, "peak RSS %ld kB, over 64 MiB", top);
+#else
+        /* The RSS of an ASan build says little: its allocator keeps freed memory in the
+         * quarantine and returns it to the system on its own schedule (the floor moved by
+         * 10 MiB either way between runs); a leak is caught instead by LeakSanitizer, as
+         * the service's exit status after SIGTERM above. */
+        (void)med1, (void)med2, (void)floor1, (void)floor2, (void)top;
 #endif
         free(big);
         reader_free(r);

@@ -14,6 +14,19 @@
 
 extern char **environ;
 
+#if defined(__SANITIZE_ADDRESS__)
+/* The sanitized suite (build-asan): no leak check of the test processes themselves. A
+ * failed cr_assert ends a test without its cleanup, criterion ignores the exit status
+ * LeakSanitizer gives a test process anyway, and the reports buried the failure that
+ * mattered. The programs under test (jailrun, jailrun-kafka) keep their leak check: their
+ * tests see a leak as the sanitizers' exit status (ASAN_OPTIONS in tests/CMakeLists.txt). */
+int __lsan_is_turned_off(void);
+int __lsan_is_turned_off(void)
+{
+        return 1;
+}
+#endif
+
 struct buf {
         char *p;
         size_t n, cap;

@@ -89,6 +89,9 @@ static pid_t fork_waiting(int *go_fd, child_fn fn, void *arg)
         pid_t pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
+                /* A failed assertion ends the test before its kill: a busy child must
+                 * not outlive it (100 s of CPU each, holding ctest's output pipe). */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 close(p[1]);
                 char c;
                 if (read(p[0], &c, 1) != 1)
@@ -924,8 +927,10 @@ static pid_t clone_into(int cgfd)
             .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgfd};
         pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof a);
         cr_assert_geq(pid, 0, "clone3: %s", strerror(errno));
-        if (pid == 0)
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL); /* as in fork_waiting */
                 _exit(body_busy((void *)(intptr_t)100000));
+        }
         return pid;
 }
 
