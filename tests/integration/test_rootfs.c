@@ -241,17 +241,18 @@ Test(rootfs, build_static_tree)
         free(err);
 }
 
-/* Run build/jailrun with up to 15 arguments, NULL-terminated. */
-static int jailrun_v(char **out, char **err, ...)
+/* build/jailrun with a NULL-terminated argument list; its exit status (or 128 + signal). */
+static int jailrun_v(char **out, char **err, const char *first, ...)
 {
-        char *argv[17] = {(char *)tu_build("jailrun")};
+        const char *argv[24] = {tu_build("jailrun")};
+        int n = 1;
         va_list ap;
-        va_start(ap, err);
-        for (size_t i = 1; i < 16; i++)
-                if (!(argv[i] = va_arg(ap, char *)))
-                        break;
+        va_start(ap, first);
+        for (const char *a = first; a && n < 23; a = va_arg(ap, const char *))
+                argv[n++] = a;
         va_end(ap);
-        int st = tu_run(argv, NULL, out, err);
+        argv[n] = NULL;
+        int st = tu_run((char *const *)argv, NULL, out, err);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -662,21 +663,6 @@ Test(rootfs, built_trees_have_manifests)
 }
 
 /* ---- a tree rebuilt while jails run from it ---- */
-
-/* build/jailrun with a NULL-terminated argument list; its exit status (or 128 + signal). */
-static int jailrun_v(char **out, char **err, const char *first, ...)
-{
-        const char *argv[24] = {tu_build("jailrun")};
-        int n = 1;
-        va_list ap;
-        va_start(ap, first);
-        for (const char *a = first; a && n < 23; a = va_arg(ap, const char *))
-                argv[n++] = a;
-        va_end(ap);
-        argv[n] = NULL;
-        int st = tu_run((char *const *)argv, NULL, out, err);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static void swap_tree_files(const char *recipes, const char *marker, const char *other)
 {
