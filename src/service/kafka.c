@@ -1070,6 +1070,9 @@ int jr_kafka_producer_timeout_ms(const jr_kafka_producer *p)
 
 int jr_kafka_producer_service(jr_kafka_producer *p, jr_error *e)
 {
+        /* what was appended since the last turn: durable first, then visible */
+        if (jr_spool_sync(p->spool, e) < 0)
+                return jr_error_wrap(e, "kafka producer: spool");
         wakeup_fd_drain(p->efd);
         rd_kafka_poll(p->rk, 0);
         if (p->com.fatal) {
@@ -1083,13 +1086,10 @@ int jr_kafka_producer_service(jr_kafka_producer *p, jr_error *e)
 
 int jr_kafka_producer_submit(jr_kafka_producer *p, jr_spool_kind kind, const char *topic,
                              const void *key, size_t key_len, const void *value, size_t value_len,
-                             jr_error *e)
+                             const jr_spool_source *source, jr_error *e)
 {
-        int ret = jr_spool_append(p->spool, kind, topic, key, key_len, value, value_len, NULL, e);
-        if (ret != 0)
-                return ret;
-        pump(p);
-        return 0;
+        return jr_spool_append(p->spool, kind, topic, key, key_len, value, value_len, source, NULL,
+                               e);
 }
 
 size_t jr_kafka_producer_unacked(const jr_kafka_producer *p)

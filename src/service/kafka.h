@@ -33,9 +33,10 @@
  *   -> jr_kafka_consumer_done(offset) -> offset stored and committed.
  * The committed offset of a partition only moves past offsets that are done, in order,
  * so with several executions in flight a crash never skips an unfinished submission.
- * After a crash a submission may be judged again; the spool's finished-id record
- * suppresses its second result (jr_kafka_producer_submit() returns JR_SPOOL_DUPLICATE,
- * and the caller can ask jr_spool_is_finished() before judging at all). Records are
+ * After a crash a submission may be consumed again; the spool's finished record, keyed
+ * by the message's coordinates, suppresses a second result (jr_kafka_producer_submit()
+ * returns JR_SPOOL_DUPLICATE, and the caller can ask jr_spool_answer_of() before judging
+ * at all). Records are
  * produced in spool order; a record acknowledged just before a crash, whose file
  * deletion did not reach the disk, is sent once more after restart (at-least-once in
  * that window). */
@@ -252,15 +253,18 @@ int jr_kafka_producer_fd(const jr_kafka_producer *p);
 /* ms until jr_kafka_producer_service() must run even if the fd stays quiet (a failed
  * record's retry is due), or -1. */
 int jr_kafka_producer_timeout_ms(const jr_kafka_producer *p);
-/* Spool a record durably, then hand it to librdkafka (unless max_in_flight records are
- * already there). Returns 0, or JR_SPOOL_DUPLICATE for a RESULT whose id already has
- * one (nothing is sent), or < 0 when the spool write failed (nothing will be sent). */
+/* Write a record to the spool (jr_spool_append; `source` may be NULL); the next
+ * jr_kafka_producer_service() makes it durable and hands it over. Returns 0, or
+ * JR_SPOOL_DUPLICATE for a RESULT whose source message already has one (nothing is
+ * sent), or < 0 when the spool write failed (nothing will be sent). */
 int jr_kafka_producer_submit(jr_kafka_producer *p, jr_spool_kind kind, const char *topic,
                              const void *key, size_t key_len, const void *value, size_t value_len,
-                             jr_error *e);
-/* Serve delivery reports (acknowledged records leave the spool), logs and errors, and
- * hand waiting records over. < 0 only on a fatal producer error (e.g. the idempotent
- * producer was fenced): free it and create a new one, which replays the spool. */
+                             const jr_spool_source *source, jr_error *e);
+/* Sync the spool (jr_spool_sync: what was submitted becomes durable), serve delivery
+ * reports (acknowledged records leave the spool), logs and errors, and hand waiting
+ * records over. < 0 on a spool sync failure (the message says "spool": stop) or on a
+ * fatal producer error (e.g. the idempotent producer was fenced): free it and create a
+ * new one, which replays the spool. */
 int jr_kafka_producer_service(jr_kafka_producer *p, jr_error *e);
 /* Records in the spool that the broker has not acknowledged yet. */
 size_t jr_kafka_producer_unacked(const jr_kafka_producer *p);

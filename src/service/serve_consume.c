@@ -56,21 +56,32 @@ int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *i
                          const jr_buf *json)
 {
         jr_error e;
-        int r = jr_kafka_producer_submit(s->producer, JR_SPOOL_RESULT, s->kcfg.results_topic, id,
-                                         id_len, json->ptr, json->len, &e);
+        jr_buf out = {0};
+        if (serve_json_with_source(json->ptr, json->len, msg, &out) < 0) {
+                serve_fatal(s, "result", &(jr_error){.err = ENOMEM, .msg = "out of memory"});
+                return -1;
+        }
+        jr_spool_source src = serve_source_of(msg);
+        int r = serve_spool_put(s, JR_SPOOL_RESULT, s->kcfg.results_topic, id, id_len, out.ptr,
+                                out.len, &src, &e);
         if (r < 0) {
+                free(out.ptr);
                 serve_fatal(s, "spool the result", &e);
                 return -1;
         }
         if (r == JR_SPOOL_DUPLICATE) {
+                /* judged twice in this process (its partition came back while the first
+                 * judging ran): the first result stands */
                 s->duplicates++;
-                jr_log(JR_LOG_WARNING, "duplicate result suppressed: this id has one already",
-                       JR_LOG_BYTES("id", id, id_len));
+                jr_log(JR_LOG_WARNING, "second result for one message suppressed",
+                       JR_LOG_BYTES("id", id, id_len), JR_LOG_INT("partition", msg->partition),
+                       JR_LOG_INT("offset", msg->offset));
+                serve_message_answered(s, msg);
         } else {
-                print_result(s, json->ptr, json->len);
+                print_result(s, out.ptr, out.len);
+                serve_message_answered(s, msg);
         }
-        if (jr_kafka_consumer_done(s->consumer, msg->topic, msg->partition, msg->offset, &e) < 0)
-                jr_log(JR_LOG_WARNING, e.msg, JR_LOG_BYTES("id", id, id_len));
+        free(out.ptr);
         return 0;
 }
 
@@ -129,6 +140,19 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
 {
         _cleanup_kafka_msg_ jr_kafka_msg *m = msg;
         int64_t now = (int64_t)jr_mono_ms();
+        /* Seen before a crash or a rebalance, and answered: recognised by its coordinates
+         * (never by its id: the same id in another message is another submission). */
+        jr_spool_source src = serve_source_of(m);
+        jr_spool_answer answer = jr_spool_answer_of(s->spool, &src);
+        if (answer != JR_SPOOL_UNANSWERED) {
+                jr_log(JR_LOG_INFO, "already answered: skipped", JR_LOG_STR("topic", m->topic),
+                       JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset),
+                       JR_LOG_BOOL("result_in_spool", answer == JR_SPOOL_ANSWER_PENDING));
+                serve_message_answered(s, m);
+                s->skipped++;
+                count_received(s);
+                return;
+        }
         _cleanup_free_ char *fb = NULL;
         size_t fb_len = 0;
         if (fallback_id(m, &fb, &fb_len) < 0) {
@@ -160,17 +184,6 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
                 if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
                         jr_log(JR_LOG_WARNING, e.msg);
                 serve_stop(s, "\"done\" message", true, 0);
-                return;
-        }
-        if (jr_spool_is_finished(s->spool, sub->id.ptr, sub->id.len)) {
-                /* Judged before a crash or a rebalance, result already spooled. */
-                jr_log(JR_LOG_INFO, "already judged: skipped",
-                       JR_LOG_BYTES("id", sub->id.ptr, sub->id.len),
-                       JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset));
-                if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
-                        jr_log(JR_LOG_WARNING, e.msg);
-                s->skipped++;
-                count_received(s);
                 return;
         }
         _cleanup_job_ struct job *j = calloc(1, sizeof *j);
@@ -359,7 +372,7 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
         /* The spool is a generic durable outbox: the message goes out like an event
          * (no duplicate suppression). */
         int r = jr_kafka_producer_submit(s->producer, JR_SPOOL_EVENT, s->kcfg.topic, k, k_len, buf,
-                                         len, e);
+                                         len, NULL, e);
         if (r == 0)
                 jr_log(JR_LOG_INFO, "produced", JR_LOG_STR("file", path),
                        JR_LOG_BYTES("key", k, k_len), JR_LOG_STR("topic", s->kcfg.topic));

@@ -19,6 +19,7 @@
 #include "jail.h"
 #include "kafka.h"
 #include "lang.h"
+#include "message.h"
 #include "metrics.h"
 #include "serve.h"
 #include "spool.h"
@@ -207,7 +208,22 @@ extern const struct serve_source_ops serve_consumer_ops, serve_producer_ops;
 int serve_kafka_start(struct serve *s, jr_error *e);
 /* Back-pressure: pause or resume the consumer (when there is one). */
 void serve_consumer_pause(struct serve *s, bool pause);
-/* Spool the result (durable), print it (--print-results), then mark the message done.
- * 0, or < 0 when the spool failed (fatal: nothing can be made durable). */
+/* Spool the result (durable) with its message's coordinates (a "source" object added to
+ * the JSON), print it (--print-results), then mark the message done. 0, or < 0 when the
+ * spool failed (fatal: nothing can be made durable). */
 int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *id, size_t id_len,
                          const jr_buf *json);
+
+/* ---- serve_spool.c -------------------------------------------------------------------- */
+
+/* The coordinates of a consumed message, as a spool source (pointers into m). */
+jr_spool_source serve_source_of(const jr_kafka_msg *m);
+/* `json` (one object) with "source":{"topic","partition","offset"} of m added at its
+ * end; out->ptr is malloc'd. -1: out of memory. */
+int serve_json_with_source(const void *json, size_t len, const jr_kafka_msg *m, jr_buf *out);
+/* Spool a record through the producer. 0, JR_SPOOL_DUPLICATE, or < 0 (e filled). */
+int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
+                    size_t key_len, const void *value, size_t value_len, const jr_spool_source *src,
+                    jr_error *e);
+/* m needs no result of ours (it has one, durable in the spool or delivered): done. */
+void serve_message_answered(struct serve *s, const jr_kafka_msg *m);

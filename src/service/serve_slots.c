@@ -262,10 +262,18 @@ static void handle_event(struct serve *s, struct slot *sl, const void *p, size_t
         if (!s->kcfg.events_topic)
                 return;
         jr_error e;
-        if (jr_kafka_producer_submit(s->producer, JR_SPOOL_EVENT, s->kcfg.events_topic, j->id,
-                                     j->id_len, (const char *)p + sizeof h, len - sizeof h, &e) < 0)
+        jr_buf ev = {0};
+        if (serve_json_with_source((const char *)p + sizeof h, len - sizeof h, j->msg, &ev) < 0) {
+                jr_log(JR_LOG_ERROR, "spool an event (dropped)",
+                       JR_LOG_STR("error", "out of memory"), JR_LOG_BYTES("id", j->id, j->id_len));
+                return;
+        }
+        jr_spool_source src = serve_source_of(j->msg);
+        if (serve_spool_put(s, JR_SPOOL_EVENT, s->kcfg.events_topic, j->id, j->id_len, ev.ptr,
+                            ev.len, &src, &e) < 0)
                 jr_log(JR_LOG_ERROR, "spool an event (dropped)", JR_LOG_STR("error", e.msg),
                        JR_LOG_BYTES("id", j->id, j->id_len));
+        free(ev.ptr);
 }
 
 static void handle_result(struct serve *s, struct slot *sl, const void *p, size_t len)

@@ -411,14 +411,17 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
                         /* the last record of a key is its result; the topic is the one the
                          * consumer reads, so that the test sees everything */
                         jr_spool_kind kind = i == PER_KEY - 1 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT;
+                        /* each key's result answers its own (made-up) source message */
+                        jr_spool_source src = {"submissions", 0, k};
                         ASSERT_OK(jr_kafka_producer_submit(l.p, kind, cfg.topic, key, strlen(key),
-                                                           val, strlen(val), &e),
+                                                           val, strlen(val), &src, &e),
                                   e);
                 }
         }
-        cr_assert_eq(
-            jr_kafka_producer_submit(l.p, JR_SPOOL_RESULT, cfg.topic, "k0", 2, "again", 5, &e),
-            JR_SPOOL_DUPLICATE);
+        /* a second result for one source message is suppressed, whatever its key */
+        cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_RESULT, cfg.topic, "k9", 2, "again", 5,
+                                              &(jr_spool_source){"submissions", 0, 0}, &e),
+                     JR_SPOOL_DUPLICATE);
         want_msgs = N;
         run(&l, have_msgs, 30000, "all messages through the group");
         run(&l, spool_empty, 10000, "the spool to drain");
@@ -523,7 +526,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 ASSERT_OK(jr_spool_append(s, i == 4 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT,
-                                          "script-results", "k0", 2, v, strlen(v), NULL, &e),
+                                          "script-results", "k0", 2, v, strlen(v), NULL, NULL, &e),
                           e);
         }
         jr_spool_close(s);
@@ -536,7 +539,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-results", "k0", 2,
-                                                   v, strlen(v), &e),
+                                                   v, strlen(v), NULL, &e),
                           e);
         }
         ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
@@ -562,9 +565,9 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
         struct loop l = {0};
         loop_producer(&l, s);
         jr_error e = {0};
-        ASSERT_OK(
-            jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", "k0", 2, "k0:0", 4, &e),
-            e);
+        ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", "k0", 2, "k0:0", 4,
+                                           NULL, &e),
+                  e);
         ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
 
         ASSERT_OK(jr_kafka_broker_set_down(broker, true, &e), e);
@@ -574,7 +577,7 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
                 snprintf(key, sizeof key, "k%d", i % 2);
                 snprintf(v, sizeof v, "k%d:%d", i % 2, next[i % 2]++);
                 ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", key, 2, v,
-                                                   strlen(v), &e),
+                                                   strlen(v), NULL, &e),
                           e);
         }
         /* nothing can be acknowledged while the broker is away */
