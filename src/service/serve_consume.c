@@ -79,7 +79,6 @@ int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *i
                 serve_message_answered(s, msg);
         } else {
                 print_result(s, out.ptr, out.len);
-                serve_message_answered(s, msg);
         }
         free(out.ptr);
         return 0;
@@ -149,6 +148,11 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
                        JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset),
                        JR_LOG_BOOL("result_in_spool", answer == JR_SPOOL_ANSWER_PENDING));
                 serve_message_answered(s, m);
+                s->skipped++;
+                count_received(s);
+                return;
+        }
+        if (serve_answered_elsewhere(s, m)) {
                 s->skipped++;
                 count_received(s);
                 return;
@@ -285,12 +289,17 @@ const struct serve_source_ops serve_consumer_ops = {
 
 static int producer_new(struct serve *s, jr_error *e)
 {
-        jr_kafka_producer_options po = {.log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT};
+        /* hold_sourced: a result goes out only while this runner owns its message's
+         * partition (kafka.h, OWNERSHIP); the replay of a spool waits for the consumer */
+        jr_kafka_producer_options po = {
+            .log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT, .hold_sourced = true};
         _cleanup_kafka_producer_ jr_kafka_producer *p = NULL;
         if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &p, e) < 0 ||
             serve_source_add(s, &s->src[SERVE_SRC_PRODUCER], jr_kafka_producer_fd(p), e) < 0)
                 return -1;
         s->producer = TAKE_PTR(p);
+        if (s->consumer)
+                jr_kafka_link(s->consumer, s->producer);
         return 0;
 }
 
@@ -480,6 +489,7 @@ int serve_kafka_start(struct serve *s, jr_error *e)
             serve_source_add(s, &s->src[SERVE_SRC_CONSUMER], jr_kafka_consumer_fd(c), e) < 0)
                 return -1;
         s->consumer = TAKE_PTR(c);
+        jr_kafka_link(s->consumer, s->producer);
         jr_log(JR_LOG_INFO, "serving", JR_LOG_STR("brokers", s->kcfg.brokers),
                JR_LOG_STR("topic", s->kcfg.topic), JR_LOG_STR("group", s->kcfg.group_id),
                JR_LOG_STR("results_topic", s->kcfg.results_topic),

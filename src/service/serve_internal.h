@@ -208,9 +208,9 @@ extern const struct serve_source_ops serve_consumer_ops, serve_producer_ops;
 int serve_kafka_start(struct serve *s, jr_error *e);
 /* Back-pressure: pause or resume the consumer (when there is one). */
 void serve_consumer_pause(struct serve *s, bool pause);
-/* Spool the result (durable) with its message's coordinates (a "source" object added to
- * the JSON), print it (--print-results), then mark the message done. 0, or < 0 when the
- * spool failed (fatal: nothing can be made durable). */
+/* Spool the result with its message's coordinates (a "source" object added to the
+ * JSON) and print it (--print-results); the producer marks the message done once the
+ * broker has it. 0, or < 0 when the spool failed (fatal: nothing can be made durable). */
 int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *id, size_t id_len,
                          const jr_buf *json);
 
@@ -225,5 +225,9 @@ int serve_json_with_source(const void *json, size_t len, const jr_kafka_msg *m, 
 int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
                     size_t key_len, const void *value, size_t value_len, const jr_spool_source *src,
                     jr_error *e);
-/* m needs no result of ours (it has one, durable in the spool or delivered): done. */
+/* m needs no result of ours (it has one): done now when that result was delivered; when
+ * it is still in the spool, the producer marks m done once the broker has it. */
 void serve_message_answered(struct serve *s, const jr_kafka_msg *m);
+/* m is answered already by another runner (the group's commit says so): log it, mark it
+ * done and return true; false: judge it. */
+bool serve_answered_elsewhere(struct serve *s, const jr_kafka_msg *m);

@@ -488,6 +488,13 @@ void serve_dispatch(struct serve *s)
                 if (s->drop_queue)
                         return;
                 struct job *j = serve_queue_pop(s);
+                /* consumed before this runner knew its partition's last commit (a new
+                 * assignment): answered by the previous owner meanwhile? */
+                if (j->attempts == 0 && serve_answered_elsewhere(s, j->msg)) {
+                        job_free(j);
+                        i--;
+                        continue;
+                }
                 jr_exec_job h = {.job = j->no,
                                  .fallback_len = (uint32_t)j->fallback_len,
                                  .max_input = (uint32_t)s->max_input};

@@ -85,8 +85,24 @@ int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, cons
 
 void serve_message_answered(struct serve *s, const jr_kafka_msg *m)
 {
+        jr_spool_source src = serve_source_of(m);
+        if (jr_spool_answer_of(s->spool, &src) != JR_SPOOL_ANSWERED)
+                return; /* pending: the producer marks it done when the broker has it */
         jr_error e;
         if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
                 jr_log(JR_LOG_WARNING, e.msg, JR_LOG_INT("partition", m->partition),
                        JR_LOG_INT("offset", m->offset));
+}
+
+bool serve_answered_elsewhere(struct serve *s, const jr_kafka_msg *m)
+{
+        if (!s->consumer ||
+            !jr_kafka_consumer_answered(s->consumer, m->topic, m->partition, m->offset))
+                return false;
+        jr_log(JR_LOG_INFO, "answered by another runner: skipped", JR_LOG_STR("topic", m->topic),
+               JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset));
+        jr_error e;
+        if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
+                jr_log(JR_LOG_WARNING, e.msg);
+        return true;
 }
