@@ -225,7 +225,7 @@ static void on_rebalance(void *opaque, bool assigned, const char *topic, const i
 /* Whether the consumer should fetch (see QUEUE_HIGH). */
 static bool can_accept(const struct serve *s)
 {
-        if (s->phase != PHASE_RUNNING || s->stop_consuming)
+        if (s->phase != PHASE_RUNNING || s->stop_consuming || serve_spool_blocked(s))
                 return false;
         if (jr_kafka_consumer_paused(s->consumer))
                 return s->queued <= QUEUE_HIGH / 2 && s->queued_bytes <= QUEUE_HIGH_BYTES / 2;
@@ -305,12 +305,15 @@ static int producer_new(struct serve *s, jr_error *e)
 
 static int producer_timeout_ms(struct serve *s)
 {
-        return jr_kafka_producer_timeout_ms(s->producer);
+        int t = jr_kafka_producer_timeout_ms(s->producer), w = serve_spool_timeout_ms(s);
+        return t < 0 || (w >= 0 && w < t) ? w : t;
 }
 
-/* Serve delivery reports and hand waiting records over, on every turn. */
+/* Records that waited for room in the spool, then delivery reports and the hand-over of
+ * waiting records, on every turn. */
 static void producer_tick(struct serve *s)
 {
+        serve_spool_retry(s);
         jr_error e;
         if (jr_kafka_producer_service(s->producer, &e) == 0)
                 return;

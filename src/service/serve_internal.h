@@ -41,6 +41,7 @@
 #define EXECUTOR_TRIES   2 /* judge attempts of one submission when executors die */
 
 struct serve;
+struct unspooled;
 
 /* ---- the event loop's sources --------------------------------------------------------- */
 
@@ -168,6 +169,12 @@ struct serve {
         uint64_t next_job;
         uint64_t received, judged, invalid, skipped, duplicates, executor_deaths;
         int64_t started_ms;
+
+        /* the spool's file system is full: records wait in memory (serve_spool.c) */
+        struct unspooled *unspooled_head, *unspooled_tail;
+        size_t unspooled, unspooled_bytes, events_dropped;
+        bool spool_full;
+        int64_t spool_retry_at;
 };
 
 /* ---- serve.c -------------------------------------------------------------------------- */
@@ -221,10 +228,20 @@ jr_spool_source serve_source_of(const jr_kafka_msg *m);
 /* `json` (one object) with "source":{"topic","partition","offset"} of m added at its
  * end; out->ptr is malloc'd. -1: out of memory. */
 int serve_json_with_source(const void *json, size_t len, const jr_kafka_msg *m, jr_buf *out);
-/* Spool a record through the producer. 0, JR_SPOOL_DUPLICATE, or < 0 (e filled). */
+/* Spool a record through the producer. 0 (spooled, or kept in memory while the spool's
+ * file system is full), JR_SPOOL_DUPLICATE, or < 0 (e filled: stop). */
 int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
                     size_t key_len, const void *value, size_t value_len, const jr_spool_source *src,
                     jr_error *e);
+/* The spool is full: consume nothing, dispatch nothing. */
+bool serve_spool_blocked(const struct serve *s);
+/* Records kept in memory for a full spool. */
+size_t serve_spool_waiting(const struct serve *s);
+/* ms until the next try of a full spool, -1: none waiting. */
+int serve_spool_timeout_ms(const struct serve *s);
+/* Try the records that wait for room again (when due); consuming resumes once all fit. */
+void serve_spool_retry(struct serve *s);
+void serve_spool_free(struct serve *s);
 /* m needs no result of ours (it has one): done now when that result was delivered; when
  * it is still in the spool, the producer marks m done once the broker has it. */
 void serve_message_answered(struct serve *s, const jr_kafka_msg *m);

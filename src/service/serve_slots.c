@@ -485,7 +485,7 @@ void serve_dispatch(struct serve *s)
                 struct slot *sl = &s->slots[i];
                 if (sl->state != SLOT_IDLE || sl->src.fd < 0) /* < 0: exiting, not reaped yet */
                         continue;
-                if (s->drop_queue)
+                if (s->drop_queue || serve_spool_blocked(s))
                         return;
                 struct job *j = serve_queue_pop(s);
                 /* consumed before this runner knew its partition's last commit (a new

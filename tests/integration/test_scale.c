@@ -616,3 +616,67 @@ Test(scale, clean_rebalance_join_and_leave)
         runner_free(&b);
         runner_free(&c);
 }
+
+/* ---- (3) the spool's file system fills up ------------------------------------------------ */
+
+/* Fill the file system of `dir` to the last page; returns the filler's path. */
+static char *fill_up(const char *dir)
+{
+        char *path = xasprintf("%s/filler", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+        static char block[65536];
+        for (size_t sz = sizeof block; sz > 0; sz /= 2)
+                while (write(fd, block, sz) == (ssize_t)sz)
+                        ;
+        cr_assert_eq(errno, ENOSPC, "filling %s: %s", dir, strerror(errno));
+        close(fd);
+        return path;
+}
+
+Test(scale, full_spool_stops_consuming_and_resumes)
+{
+        enum { N = 24 };
+        /* the spool on a small file system of its own */
+        char *fs = xasprintf("%s/spoolfs", work_dir);
+        cr_assert_eq(mkdir(fs, 0700), 0);
+        cr_assert_eq(mount("tmpfs", fs, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m"), 0, "%s",
+                     strerror(errno));
+        char *spool = xasprintf("%s/spool", fs);
+        struct runner a = {0};
+        runner_start(&a, 1, spool, NULL);
+        runner_wait_log(&a, "\"msg\":\"serving\"", 1);
+        char *filler = fill_up(fs);
+        struct tally t;
+        tally_start(&t, N);
+        produce_mix("full", N);
+        /* one clear error naming the directory and ENOSPC */
+        runner_wait_log(&a, "\"msg\":\"spool full", 1);
+        char *log = slurp(a.log);
+        const char *line = strstr(log, "\"msg\":\"spool full");
+        cr_assert(strstr(line, spool) && strstr(line, "ENOSPC"), "%.400s", line);
+        free(log);
+        /* consuming and dispatching stop: what was started finishes, nothing more starts */
+        runner_wait_log(&a, "\"msg\":\"judged\"", 2);
+        size_t judging = runner_count(&a, "\"msg\":\"judging\"");
+        tally_poll(&t, 3000);
+        cr_assert_eq(runner_count(&a, "\"msg\":\"judging\""), judging, "judging went on");
+        cr_assert_eq(t.results, 0, "results produced from a full spool");
+        cr_assert_eq(runner_count(&a, "\"msg\":\"spool full"), 1, "one error, not one per try");
+        cr_log_info("spool full: %zu started, %zu judged, waiting", judging,
+                    runner_count(&a, "\"msg\":\"judged\""));
+        /* room again: it resumes by itself, every result exactly once and whole */
+        cr_assert_eq(unlink(filler), 0);
+        runner_wait_log(&a, "\"msg\":\"spool has room again", 1);
+        tally_wait(&t, N, "all answered after the spool had room again");
+        runner_stop(&a);
+        cr_assert_eq(spool_records(&a), 0, "records left in the spool");
+        tally_drain(&t);
+        tally_check(&t);
+        tally_free(&t);
+        runner_free(&a);
+        umount2(fs, MNT_DETACH);
+        free(filler);
+        free(spool);
+        free(fs);
+}
