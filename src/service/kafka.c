@@ -748,6 +748,9 @@ static void commit_part(jr_kafka_consumer *c, const char *topic, int32_t partiti
         if (err)
                 logf_(&c->com, 4, "commit %s[%" PRId32 "]@%" PRId64 ": %s", topic, partition, off,
                       rd_kafka_err2str(err));
+        else
+                logf_(&c->com, 7, "commit %s[%" PRId32 "]@%" PRId64 " %s", topic, partition, off,
+                      meta);
 }
 
 /* Commit `l` now (rebalance and close): after a revocation it could not be committed
