@@ -305,15 +305,22 @@ static int producer_new(struct serve *s, jr_error *e)
 
 static int producer_timeout_ms(struct serve *s)
 {
+        /* records appended after this turn's producer tick (by the consumer's): the next
+         * turn comes at once to sync and send them */
+        if (jr_spool_unsynced(s->spool) > 0)
+                return 0;
         int t = jr_kafka_producer_timeout_ms(s->producer), w = serve_spool_timeout_ms(s);
         return t < 0 || (w >= 0 && w < t) ? w : t;
 }
 
-/* Records that waited for room in the spool, then delivery reports and the hand-over of
- * waiting records, on every turn. */
+/* Records that waited for room in the spool; then what this pass appended (the
+ * executors' events and results) made durable at once; then delivery reports and the
+ * hand-over of waiting records. Once per turn. */
 static void producer_tick(struct serve *s)
 {
         serve_spool_retry(s);
+        if (serve_spool_sync(s) < 0)
+                return;
         jr_error e;
         if (jr_kafka_producer_service(s->producer, &e) == 0)
                 return;

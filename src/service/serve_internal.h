@@ -241,6 +241,9 @@ size_t serve_spool_waiting(const struct serve *s);
 int serve_spool_timeout_ms(const struct serve *s);
 /* Try the records that wait for room again (when due); consuming resumes once all fit. */
 void serve_spool_retry(struct serve *s);
+/* Make what this pass of the loop appended durable: one data sync and one directory
+ * fsync for all of it (jr_spool_sync); nothing is produced before. < 0: fatal (logged). */
+int serve_spool_sync(struct serve *s);
 void serve_spool_free(struct serve *s);
 /* m needs no result of ours (it has one): done now when that result was delivered; when
  * it is still in the spool, the producer marks m done once the broker has it. */

@@ -176,19 +176,24 @@ static void spool_full(struct serve *s, const jr_error *e)
         jr_notify_status("spool full: not consuming", NULL);
 }
 
-/* Append, then make it durable. */
+/* Append; serve_spool_sync() makes it durable at the end of the loop's pass. */
 static int spool_append(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
                         size_t key_len, const void *value, size_t value_len,
                         const jr_spool_source *src, jr_error *e)
 {
-        int r = jr_kafka_producer_submit(s->producer, kind, topic, key, key_len, value, value_len,
-                                         src, e);
-        if (r != 0)
-                return r;
-        /* durable before anything can be produced or committed behind it */
-        if (jr_spool_sync(s->spool, e) < 0)
-                return jr_error_wrap(e, "spool");
-        return 0;
+        return jr_kafka_producer_submit(s->producer, kind, topic, key, key_len, value, value_len,
+                                        src, e);
+}
+
+int serve_spool_sync(struct serve *s)
+{
+        jr_error e;
+        if (jr_spool_sync(s->spool, &e) == 0)
+                return 0;
+        /* the records of this pass may or may not be on disk: nothing of them was produced
+         * or committed; stop, and they are judged again after the restart */
+        serve_fatal(s, "spool: make this pass's records durable", &e);
+        return -1;
 }
 
 int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
