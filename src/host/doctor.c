@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -901,6 +902,52 @@ static void check_http(struct ctx *c)
                 say(c, JR_DOCTOR_OK, "results-db", "%s is writable", db);
 }
 
+/* The spool's file system: a spool that cannot write stops the service from consuming
+ * (docs/messages.md, Delivery). Nearly full means less than SPOOL_MIN_FREE_PCT % of its
+ * space or of its inodes (one per record) free, or less than SPOOL_MIN_FREE_BYTES: room
+ * for a few hundred full-size results during a broker outage. The spool directory, or
+ * the nearest parent that exists (serve creates the rest). */
+#define SPOOL_MIN_FREE_PCT   10
+#define SPOOL_MIN_FREE_BYTES (64ull << 20)
+static void check_spool_space(struct ctx *c)
+{
+        const char *spool = getenv("JAILRUN_SPOOL_DIR");
+        if (!spool || !*spool)
+                spool = "/var/lib/jailrun/spool";
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", spool);
+        struct statvfs sv;
+        while (statvfs(path, &sv) < 0) {
+                char *slash = strrchr(path, '/');
+                if (errno != ENOENT || !slash || slash == path) {
+                        say(c, JR_DOCTOR_WARN, "spool-space", "statvfs %s: %s", path,
+                            strerror(errno));
+                        return;
+                }
+                *slash = '\0';
+        }
+        uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        char sfree[32], stotal[32];
+        jr_format_size(avail, sfree, sizeof sfree);
+        jr_format_size(total, stotal, sizeof stotal);
+        bool low_space =
+            total > 0 && (avail * 100 < total * SPOOL_MIN_FREE_PCT || avail < SPOOL_MIN_FREE_BYTES);
+        bool low_inodes = sv.f_files > 0 &&
+                          (uint64_t)sv.f_favail * 100 < (uint64_t)sv.f_files * SPOOL_MIN_FREE_PCT;
+        if (low_space || low_inodes)
+                say(c, JR_DOCTOR_WARN, "spool-space",
+                    "the file system of %s is nearly full: %s free of %s, %llu of %llu inodes "
+                    "(warns below %d %% or %llu MiB free): when it fills, the service stops "
+                    "consuming until there is room again",
+                    spool, sfree, stotal, (unsigned long long)sv.f_favail,
+                    (unsigned long long)sv.f_files, SPOOL_MIN_FREE_PCT,
+                    (unsigned long long)(SPOOL_MIN_FREE_BYTES >> 20));
+        else
+                say(c, JR_DOCTOR_OK, "spool-space", "%s free of %s on the file system of %s", sfree,
+                    stotal, spool);
+}
+
 static void check_swap(struct ctx *c)
 {
         _cleanup_free_ char *swaps = read_all("/proc/swaps");
@@ -1138,6 +1185,7 @@ void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *o
         check_langs_and_trees(&c);
         check_dirs(&c);
         check_http(&c);
+        check_spool_space(&c);
         check_swap(&c);
         check_cpu(&c);
         check_security(&c);

@@ -93,7 +93,8 @@ const jr_config_key jr_config_keys[] = {
     KEY("JAILRUN_MAX_SUBMISSION_BYTES", JR_CONFIG_SIZE, "64MiB",
         "larger submission messages get an IE result", .min = 1, .max = 64 * MiB),
     KEY("JAILRUN_SPOOL_FINISHED_MAX", JR_CONFIG_UINT, "100000",
-        "finished submission ids remembered to suppress duplicate results", .max = UINT32_MAX / 4),
+        "answered messages (Kafka coordinates) remembered to suppress duplicate results",
+        .max = UINT32_MAX / 4),
     /* the jails */
     KEY("JAILRUN_SLOT_UID_BASE", JR_CONFIG_UINT, "60000",
         "slot N runs as uid and gid BASE + N (never 0)", .min = 1, .max = JR_SLOT_UID_BASE_MAX),

@@ -224,7 +224,8 @@ static void step_phase(struct serve *s)
                 }
         }
         if (s->phase == PHASE_FLUSHING) {
-                size_t left = s->producer ? jr_kafka_producer_unacked(s->producer) : 0;
+                size_t left = (s->producer ? jr_kafka_producer_unacked(s->producer) : 0) +
+                              serve_spool_waiting(s);
                 if (left == 0) {
                         s->phase = PHASE_EXIT;
                 } else if ((int64_t)jr_mono_ms() >= s->flush_deadline) {
@@ -517,6 +518,7 @@ static void serve_teardown(struct serve *s, int status)
                 jr_kafka_consumer_free(s->consumer);
         }
         jr_kafka_producer_free(s->producer);
+        serve_spool_free(s);
         if (s->spool) {
                 jr_spool_stats fs;
                 jr_spool_get_stats(s->spool, &fs);

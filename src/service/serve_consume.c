@@ -56,22 +56,32 @@ int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *i
                          const jr_buf *json)
 {
         jr_error e;
-        int r = jr_kafka_producer_submit(s->producer, JR_SPOOL_RESULT, s->kcfg.results_topic, id,
-                                         id_len, json->ptr, json->len, &e);
+        jr_buf out = {0};
+        if (serve_json_with_source(json->ptr, json->len, msg, &out) < 0) {
+                serve_fatal(s, "result", &(jr_error){.err = ENOMEM, .msg = "out of memory"});
+                return -1;
+        }
+        jr_spool_source src = serve_source_of(msg);
+        int r = serve_spool_put(s, JR_SPOOL_RESULT, s->kcfg.results_topic, id, id_len, out.ptr,
+                                out.len, &src, &e);
         if (r < 0) {
+                free(out.ptr);
                 serve_fatal(s, "spool the result", &e);
                 return -1;
         }
         if (r == JR_SPOOL_DUPLICATE) {
+                /* judged twice in this process (its partition came back while the first
+                 * judging ran): the first result stands */
                 s->duplicates++;
-                jr_log(JR_LOG_WARNING, "duplicate result suppressed: this id has one already",
-                       JR_LOG_BYTES("id", id, id_len));
+                jr_log(JR_LOG_WARNING, "second result for one message suppressed",
+                       JR_LOG_BYTES("id", id, id_len), JR_LOG_INT("partition", msg->partition),
+                       JR_LOG_INT("offset", msg->offset));
+                serve_message_answered(s, msg);
         } else {
-                print_result(s, json->ptr, json->len);
-                serve_http_local_result(s, id, id_len, json->ptr, json->len);
+                print_result(s, out.ptr, out.len);
+                serve_http_local_result(s, id, id_len, out.ptr, out.len);
         }
-        if (jr_kafka_consumer_done(s->consumer, msg->topic, msg->partition, msg->offset, &e) < 0)
-                jr_log(JR_LOG_WARNING, e.msg, JR_LOG_BYTES("id", id, id_len));
+        free(out.ptr);
         return 0;
 }
 
@@ -131,6 +141,24 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
 {
         _cleanup_kafka_msg_ jr_kafka_msg *m = msg;
         int64_t now = (int64_t)jr_mono_ms();
+        /* Seen before a crash or a rebalance, and answered: recognised by its coordinates
+         * (never by its id: the same id in another message is another submission). */
+        jr_spool_source src = serve_source_of(m);
+        jr_spool_answer answer = jr_spool_answer_of(s->spool, &src);
+        if (answer != JR_SPOOL_UNANSWERED) {
+                jr_log(JR_LOG_INFO, "already answered: skipped", JR_LOG_STR("topic", m->topic),
+                       JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset),
+                       JR_LOG_BOOL("result_in_spool", answer == JR_SPOOL_ANSWER_PENDING));
+                serve_message_answered(s, m);
+                s->skipped++;
+                count_received(s);
+                return;
+        }
+        if (serve_answered_elsewhere(s, m)) {
+                s->skipped++;
+                count_received(s);
+                return;
+        }
         _cleanup_free_ char *fb = NULL;
         size_t fb_len = 0;
         if (fallback_id(m, &fb, &fb_len) < 0) {
@@ -162,17 +190,6 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
                 if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
                         jr_log(JR_LOG_WARNING, e.msg);
                 serve_stop(s, "\"done\" message", true, 0);
-                return;
-        }
-        if (jr_spool_is_finished(s->spool, sub->id.ptr, sub->id.len)) {
-                /* Judged before a crash or a rebalance, result already spooled. */
-                jr_log(JR_LOG_INFO, "already judged: skipped",
-                       JR_LOG_BYTES("id", sub->id.ptr, sub->id.len),
-                       JR_LOG_INT("partition", m->partition), JR_LOG_INT("offset", m->offset));
-                if (jr_kafka_consumer_done(s->consumer, m->topic, m->partition, m->offset, &e) < 0)
-                        jr_log(JR_LOG_WARNING, e.msg);
-                s->skipped++;
-                count_received(s);
                 return;
         }
         _cleanup_job_ struct job *j = calloc(1, sizeof *j);
@@ -210,7 +227,7 @@ static void on_rebalance(void *opaque, bool assigned, const char *topic, const i
 /* Whether the consumer should fetch (see QUEUE_HIGH). */
 static bool can_accept(const struct serve *s)
 {
-        if (s->phase != PHASE_RUNNING || s->stop_consuming)
+        if (s->phase != PHASE_RUNNING || s->stop_consuming || serve_spool_blocked(s))
                 return false;
         if (jr_kafka_consumer_paused(s->consumer))
                 return s->queued <= QUEUE_HIGH / 2 && s->queued_bytes <= QUEUE_HIGH_BYTES / 2;
@@ -274,23 +291,38 @@ const struct serve_source_ops serve_consumer_ops = {
 
 static int producer_new(struct serve *s, jr_error *e)
 {
-        jr_kafka_producer_options po = {.log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT};
+        /* hold_sourced: a result goes out only while this runner owns its message's
+         * partition (kafka.h, OWNERSHIP); the replay of a spool waits for the consumer */
+        jr_kafka_producer_options po = {
+            .log = kafka_log, .max_in_flight = PRODUCER_IN_FLIGHT, .hold_sourced = true};
         _cleanup_kafka_producer_ jr_kafka_producer *p = NULL;
         if (jr_kafka_producer_new(&s->kcfg, s->spool, &po, &p, e) < 0 ||
             serve_source_add(s, &s->src[SERVE_SRC_PRODUCER], jr_kafka_producer_fd(p), e) < 0)
                 return -1;
         s->producer = TAKE_PTR(p);
+        if (s->consumer)
+                jr_kafka_link(s->consumer, s->producer);
         return 0;
 }
 
 static int producer_timeout_ms(struct serve *s)
 {
-        return jr_kafka_producer_timeout_ms(s->producer);
+        /* records appended after this turn's producer tick (by the consumer's): the next
+         * turn comes at once to sync and send them */
+        if (jr_spool_unsynced(s->spool) > 0)
+                return 0;
+        int t = jr_kafka_producer_timeout_ms(s->producer), w = serve_spool_timeout_ms(s);
+        return t < 0 || (w >= 0 && w < t) ? w : t;
 }
 
-/* Serve delivery reports and hand waiting records over, on every turn. */
+/* Records that waited for room in the spool; then what this pass appended (the
+ * executors' events and results) made durable at once; then delivery reports and the
+ * hand-over of waiting records. Once per turn. */
 static void producer_tick(struct serve *s)
 {
+        serve_spool_retry(s);
+        if (serve_spool_sync(s) < 0)
+                return;
         jr_error e;
         if (jr_kafka_producer_service(s->producer, &e) == 0)
                 return;
@@ -361,7 +393,7 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
         /* The spool is a generic durable outbox: the message goes out like an event
          * (no duplicate suppression). */
         int r = jr_kafka_producer_submit(s->producer, JR_SPOOL_EVENT, s->kcfg.topic, k, k_len, buf,
-                                         len, e);
+                                         len, NULL, e);
         if (r == 0)
                 jr_log(JR_LOG_INFO, "produced", JR_LOG_STR("file", path),
                        JR_LOG_BYTES("key", k, k_len), JR_LOG_STR("topic", s->kcfg.topic));
@@ -480,6 +512,7 @@ int serve_kafka_start(struct serve *s, jr_error *e)
             serve_source_add(s, &s->src[SERVE_SRC_CONSUMER], jr_kafka_consumer_fd(c), e) < 0)
                 return -1;
         s->consumer = TAKE_PTR(c);
+        jr_kafka_link(s->consumer, s->producer);
         jr_log(JR_LOG_INFO, "serving", JR_LOG_STR("brokers", s->kcfg.brokers),
                JR_LOG_STR("topic", s->kcfg.topic), JR_LOG_STR("group", s->kcfg.group_id),
                JR_LOG_STR("results_topic", s->kcfg.results_topic),

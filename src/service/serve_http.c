@@ -211,7 +211,7 @@ static int http_submit(void *opaque, const char *id, const jr_buf *script, jr_er
         if (jr_kafka_producer_unacked(s->producer) >= PRODUCER_BACKLOG_MAX)
                 return 1; /* the broker is away or slow: say so now, not after a timeout */
         if (jr_kafka_producer_submit(s->producer, JR_SPOOL_EVENT, s->kcfg.topic, id, strlen(id),
-                                     script->ptr, script->len, e) < 0)
+                                     script->ptr, script->len, NULL, e) < 0)
                 return -1;
         return 0;
 }

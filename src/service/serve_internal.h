@@ -19,6 +19,7 @@
 #include "jail.h"
 #include "kafka.h"
 #include "lang.h"
+#include "message.h"
 #include "metrics.h"
 #include "serve.h"
 #include "spool.h"
@@ -40,6 +41,7 @@
 #define EXECUTOR_TRIES   2 /* judge attempts of one submission when executors die */
 
 struct serve;
+struct unspooled;
 
 /* ---- the event loop's sources --------------------------------------------------------- */
 
@@ -171,6 +173,12 @@ struct serve {
         uint64_t next_job;
         uint64_t received, judged, invalid, skipped, duplicates, executor_deaths;
         int64_t started_ms;
+
+        /* the spool's file system is full: records wait in memory (serve_spool.c) */
+        struct unspooled *unspooled_head, *unspooled_tail;
+        size_t unspooled, unspooled_bytes, events_dropped;
+        bool spool_full;
+        int64_t spool_retry_at;
 };
 
 /* ---- serve.c -------------------------------------------------------------------------- */
@@ -211,8 +219,9 @@ extern const struct serve_source_ops serve_consumer_ops, serve_producer_ops;
 int serve_kafka_start(struct serve *s, jr_error *e);
 /* Back-pressure: pause or resume the consumer (when there is one). */
 void serve_consumer_pause(struct serve *s, bool pause);
-/* Spool the result (durable), print it (--print-results), then mark the message done.
- * 0, or < 0 when the spool failed (fatal: nothing can be made durable). */
+/* Spool the result with its message's coordinates (a "source" object added to the
+ * JSON) and print it (--print-results); the producer marks the message done once the
+ * broker has it. 0, or < 0 when the spool failed (fatal: nothing can be made durable). */
 int serve_deliver_result(struct serve *s, const jr_kafka_msg *msg, const char *id, size_t id_len,
                          const jr_buf *json);
 
@@ -238,3 +247,34 @@ void serve_http_local_event(struct serve *s, const char *id, size_t id_len, cons
 void serve_http_local_result(struct serve *s, const char *id, size_t id_len, const void *json,
                              size_t len);
 void serve_http_collect_metrics(struct serve *s);
+
+/* ---- serve_spool.c -------------------------------------------------------------------- */
+
+/* The coordinates of a consumed message, as a spool source (pointers into m). */
+jr_spool_source serve_source_of(const jr_kafka_msg *m);
+/* `json` (one object) with "source":{"topic","partition","offset"} of m added at its
+ * end; out->ptr is malloc'd. -1: out of memory. */
+int serve_json_with_source(const void *json, size_t len, const jr_kafka_msg *m, jr_buf *out);
+/* Spool a record through the producer. 0 (spooled, or kept in memory while the spool's
+ * file system is full), JR_SPOOL_DUPLICATE, or < 0 (e filled: stop). */
+int serve_spool_put(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
+                    size_t key_len, const void *value, size_t value_len, const jr_spool_source *src,
+                    jr_error *e);
+/* The spool is full: consume nothing, dispatch nothing. */
+bool serve_spool_blocked(const struct serve *s);
+/* Records kept in memory for a full spool. */
+size_t serve_spool_waiting(const struct serve *s);
+/* ms until the next try of a full spool, -1: none waiting. */
+int serve_spool_timeout_ms(const struct serve *s);
+/* Try the records that wait for room again (when due); consuming resumes once all fit. */
+void serve_spool_retry(struct serve *s);
+/* Make what this pass of the loop appended durable: one data sync and one directory
+ * fsync for all of it (jr_spool_sync); nothing is produced before. < 0: fatal (logged). */
+int serve_spool_sync(struct serve *s);
+void serve_spool_free(struct serve *s);
+/* m needs no result of ours (it has one): done now when that result was delivered; when
+ * it is still in the spool, the producer marks m done once the broker has it. */
+void serve_message_answered(struct serve *s, const jr_kafka_msg *m);
+/* m is answered already by another runner (the group's commit says so): log it, mark it
+ * done and return true; false: judge it. */
+bool serve_answered_elsewhere(struct serve *s, const jr_kafka_msg *m);

@@ -263,13 +263,20 @@ static void handle_event(struct serve *s, struct slot *sl, const void *p, size_t
         if (!s->kcfg.events_topic)
                 return;
         jr_error e;
-        if (jr_kafka_producer_submit(s->producer, JR_SPOOL_EVENT, s->kcfg.events_topic, j->id,
-                                     j->id_len, (const char *)p + sizeof h, len - sizeof h, &e) < 0)
+        jr_buf ev = {0};
+        if (serve_json_with_source((const char *)p + sizeof h, len - sizeof h, j->msg, &ev) < 0) {
+                jr_log(JR_LOG_ERROR, "spool an event (dropped)",
+                       JR_LOG_STR("error", "out of memory"), JR_LOG_BYTES("id", j->id, j->id_len));
+                return;
+        }
+        jr_spool_source src = serve_source_of(j->msg);
+        if (serve_spool_put(s, JR_SPOOL_EVENT, s->kcfg.events_topic, j->id, j->id_len, ev.ptr,
+                            ev.len, &src, &e) < 0)
                 jr_log(JR_LOG_ERROR, "spool an event (dropped)", JR_LOG_STR("error", e.msg),
                        JR_LOG_BYTES("id", j->id, j->id_len));
         else
-                serve_http_local_event(s, j->id, j->id_len, (const char *)p + sizeof h,
-                                       len - sizeof h);
+                serve_http_local_event(s, j->id, j->id_len, ev.ptr, ev.len);
+        free(ev.ptr);
 }
 
 static void handle_result(struct serve *s, struct slot *sl, const void *p, size_t len)
@@ -481,9 +488,16 @@ void serve_dispatch(struct serve *s)
                 struct slot *sl = &s->slots[i];
                 if (sl->state != SLOT_IDLE || sl->src.fd < 0) /* < 0: exiting, not reaped yet */
                         continue;
-                if (s->drop_queue)
+                if (s->drop_queue || serve_spool_blocked(s))
                         return;
                 struct job *j = serve_queue_pop(s);
+                /* consumed before this runner knew its partition's last commit (a new
+                 * assignment): answered by the previous owner meanwhile? */
+                if (j->attempts == 0 && serve_answered_elsewhere(s, j->msg)) {
+                        job_free(j);
+                        i--;
+                        continue;
+                }
                 jr_exec_job h = {.job = j->no,
                                  .fallback_len = (uint32_t)j->fallback_len,
                                  .max_input = (uint32_t)s->max_input};

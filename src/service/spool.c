@@ -10,17 +10,37 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 
 /* ---- on-disk formats -------------------------------------------------------------- */
 
-/* A record file: this header, then topic, key and value bytes. Native byte order: the
- * spool never leaves the host that wrote it. The checksum covers the header (with crc
- * set to 0) and the payload. */
-#define REC_MAGIC "JRS1"
+/* A record file: a header, then its byte strings. Native byte order: the spool never
+ * leaves the host that wrote it. The checksum covers the header (with crc set to 0) and
+ * the payload.
+ *   JRS2 (written now): topic, key, value, source topic; the source's partition and
+ *        offset are in the header (flags & REC_HAS_SOURCE).
+ *   JRS1 (read only, spools of older versions): topic, key, value; no source. */
+#define REC_MAGIC      "JRS2"
+#define REC_MAGIC_V1   "JRS1"
+#define REC_HAS_SOURCE 0x01
 struct rec_header {
+        char magic[4];
+        uint8_t kind;
+        uint8_t flags;
+        uint16_t src_topic_len;
+        uint32_t topic_len;
+        uint32_t key_len;
+        uint32_t value_len;
+        int32_t src_partition;
+        int64_t src_offset;
+        uint32_t crc;
+        uint32_t pad;
+};
+_Static_assert(sizeof(struct rec_header) == 40, "record header layout");
+struct rec_header_v1 {
         char magic[4];
         uint8_t kind;
         uint8_t pad[3];
@@ -29,13 +49,19 @@ struct rec_header {
         uint32_t value_len;
         uint32_t crc;
 };
-_Static_assert(sizeof(struct rec_header) == 24, "record header layout");
+_Static_assert(sizeof(struct rec_header_v1) == 24, "record header layout (v1)");
 
-/* An entry of finished.log: this header, then the id bytes. */
+/* finished.log: FIN_MAGIC (8 bytes), then entries: this header, then the key bytes. A
+ * key is a source's coordinates: partition (4 bytes), offset (8 bytes), topic. A file
+ * without the magic is the older format (ids as keys): discarded on open. */
+#define FIN_MAGIC     "JRF2\0\0\0\0"
+#define FIN_MAGIC_LEN 8
 struct fin_header {
         uint32_t len;
-        uint32_t crc; /* of the id bytes */
+        uint32_t crc; /* of the key bytes */
 };
+#define FIN_KEY_MAX (12 + JR_SPOOL_TOPIC_MAX)
+#define FIN_V1_MAX  1024 /* the longest id the older format stored */
 
 #define REC_SUFFIX   ".rec"
 #define BAD_SUFFIX   ".rec.bad"
@@ -71,8 +97,9 @@ static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
         return ~crc;
 }
 
-/* SipHash-2-4 keyed with a per-process random key: submission ids are user-controlled,
- * so the finished-id table must not be open to hash flooding. */
+/* SipHash-2-4 keyed with a per-process random key: the finished table's keys come from
+ * the broker (topic names and offsets), but a keyed hash costs nothing and keeps the
+ * table safe from flooding whatever its keys become. */
 #define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                                                   \
         do {                                                                                       \
@@ -217,21 +244,79 @@ static int mkdir_p(const char *path, mode_t mode, jr_error *e)
         return 0;
 }
 
-/* ---- the pending-record index ------------------------------------------------------ */
+/* Write the iovecs in full (a short write is continued, EINTR retried). */
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+        while (n > 0) {
+                ssize_t w = writev(fd, iov, n);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                while (n > 0 && (size_t)w >= iov->iov_len) {
+                        w -= (ssize_t)iov->iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov->iov_base = (char *)iov->iov_base + w;
+                        iov->iov_len -= (size_t)w;
+                }
+        }
+        return 0;
+}
 
+/* splitmix64's finaliser: the pending-result table's keys are offsets, not attacker
+ * input, so a fast mixer is enough there. */
+static uint64_t mix64(uint64_t x)
+{
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        return x ^ (x >> 31);
+}
+
+/* ---- the state ---------------------------------------------------------------------- */
+
+/* A pending record (synced: visible to next/read/peek). src_topic is a 1-based index
+ * into the spool's source topics, 0 when the record has no source. */
 struct idx_entry {
         uint64_t seq;
+        int64_t src_off;
+        int32_t src_part;
+        uint16_t src_topic;
         uint8_t kind;
         bool gone;
 };
 
-/* ---- the finished-id record ------------------------------------------------------- */
+/* A record appended since the last sync. */
+struct unsynced {
+        uint64_t seq;
+        int64_t src_off;
+        int32_t src_part;
+        uint16_t src_topic;
+        uint8_t kind;
+};
 
+/* The pending-result table: source coordinates -> seq of the RESULT answering them
+ * (seq 0: empty slot), open addressing, linear probing. */
+struct pend {
+        uint64_t seq;
+        int64_t off;
+        int32_t part;
+        uint16_t topic;
+};
+
+/* An entry of the finished record (coordinate key bytes, see FIN_MAGIC). */
 struct fin_id {
         uint64_t hash;
         uint32_t len;
         char *id;
 };
+
+#define TOPICS_MAX 1024 /* distinct source topics one spool can name */
 
 struct jr_spool {
         int dirfd;
@@ -240,12 +325,25 @@ struct jr_spool {
         bool sync;
         uint64_t next_seq;
 
+        /* source topic names, interned: records refer to them by index + 1 */
+        char **topics;
+        size_t n_topics;
+
         /* pending records, ascending seq; removed ones are tombstoned and swept */
         struct idx_entry *idx;
         size_t idx_len, idx_cap, idx_head, idx_gone;
 
-        /* finished ids: a ring of the newest `fin_max`, indexed by an open-addressing
-         * table of ring positions + 1 (0 = empty slot), linear probing */
+        /* written since the last sync; the first one's fd stays open while it is alone */
+        struct unsynced *uns;
+        size_t uns_len, uns_cap;
+        int uns_fd;
+
+        /* RESULT records pending (synced or not) by source */
+        struct pend *pend;
+        size_t pend_mask, pend_count;
+
+        /* finished coordinates: a ring of the newest `fin_max`, indexed by an
+         * open-addressing table of ring positions + 1 (0 = empty slot), linear probing */
         int finfd;
         size_t fin_max;
         struct fin_id *ring;
@@ -253,6 +351,8 @@ struct jr_spool {
         uint32_t *table;
         size_t table_mask;
         size_t fin_log_len;
+        off_t fin_size; /* bytes of finished.log written successfully */
+        bool fin_dirty; /* finished.log has appends that no sync covered yet */
         uint8_t hash_key[16];
 
         jr_spool_stats stats;
@@ -264,22 +364,93 @@ const char *jr_spool_dir_from_env(void)
         return d && *d ? d : JR_SPOOL_DEFAULT_DIR;
 }
 
-static int sync_fd(jr_spool *s, int fd)
+const char *jr_spool_dir(const jr_spool *s)
 {
-        return s->sync ? fsync(fd) : 0;
+        return s->dir;
 }
 
-static int idx_push(jr_spool *s, uint64_t seq, uint8_t kind, jr_error *e)
+/* fsync (or, with `data`, fdatasync) unless syncing is off; counted. */
+static int sync_fd(jr_spool *s, int fd, bool data)
 {
-        if (s->idx_len == s->idx_cap) {
-                size_t cap = s->idx_cap ? s->idx_cap * 2 : 64;
-                struct idx_entry *n = realloc(s->idx, cap * sizeof *n);
-                if (!n)
-                        return jr_error_set(e, ENOMEM, "spool index");
-                s->idx = n;
-                s->idx_cap = cap;
-        }
-        s->idx[s->idx_len++] = (struct idx_entry){.seq = seq, .kind = kind};
+        if (!s->sync)
+                return 0;
+        s->stats.syncs++;
+        return data ? fdatasync(fd) : fsync(fd);
+}
+
+/* ---- source topics ------------------------------------------------------------------ */
+
+static uint16_t topic_find(const jr_spool *s, const char *name)
+{
+        for (size_t i = 0; i < s->n_topics; i++)
+                if (!strcmp(s->topics[i], name))
+                        return (uint16_t)(i + 1);
+        return 0;
+}
+
+static int topic_intern(jr_spool *s, const char *name, size_t len, uint16_t *out, jr_error *e)
+{
+        if (len == 0 || len > JR_SPOOL_TOPIC_MAX || memchr(name, '\0', len))
+                return jr_error_set(e, EINVAL, "spool: source topic of %zu bytes", len);
+        for (size_t i = 0; i < s->n_topics; i++)
+                if (strlen(s->topics[i]) == len && !memcmp(s->topics[i], name, len)) {
+                        *out = (uint16_t)(i + 1);
+                        return 0;
+                }
+        if (s->n_topics == TOPICS_MAX)
+                return jr_error_set(e, ENOSPC, "spool: more than %d source topics", TOPICS_MAX);
+        char **n = realloc(s->topics, (s->n_topics + 1) * sizeof *n);
+        if (!n)
+                return jr_error_set(e, ENOMEM, "spool: source topics");
+        s->topics = n;
+        s->topics[s->n_topics] = strndup(name, len);
+        if (!s->topics[s->n_topics])
+                return jr_error_set(e, ENOMEM, "spool: source topics");
+        *out = (uint16_t)++s->n_topics;
+        return 0;
+}
+
+static const char *topic_name(const jr_spool *s, uint16_t t)
+{
+        return t ? s->topics[t - 1] : NULL;
+}
+
+/* The finished record's key of a source: partition, offset, topic. Returns its length. */
+static size_t coord_key(char *buf, const char *topic, int32_t part, int64_t off)
+{
+        uint32_t p = (uint32_t)part;
+        uint64_t o = (uint64_t)off;
+        for (int i = 0; i < 4; i++)
+                buf[i] = (char)(p >> (8 * i));
+        for (int i = 0; i < 8; i++)
+                buf[4 + i] = (char)(o >> (8 * i));
+        size_t tl = strnlen(topic, JR_SPOOL_TOPIC_MAX);
+        memcpy(buf + 12, topic, tl);
+        return 12 + tl;
+}
+
+/* ---- the pending-record index ------------------------------------------------------ */
+
+static int idx_reserve(jr_spool *s, size_t more, jr_error *e)
+{
+        if (s->idx_len + more <= s->idx_cap)
+                return 0;
+        size_t cap = s->idx_cap ? s->idx_cap : 64;
+        while (cap < s->idx_len + more)
+                cap *= 2;
+        struct idx_entry *n = realloc(s->idx, cap * sizeof *n);
+        if (!n)
+                return jr_error_set(e, ENOMEM, "spool index");
+        s->idx = n;
+        s->idx_cap = cap;
+        return 0;
+}
+
+static int idx_push(jr_spool *s, const struct idx_entry *ent, jr_error *e)
+{
+        if (idx_reserve(s, 1, e) < 0)
+                return -1;
+        s->idx[s->idx_len++] = *ent;
         return 0;
 }
 
@@ -297,7 +468,7 @@ static size_t idx_upper(const jr_spool *s, uint64_t after)
         return lo;
 }
 
-static struct idx_entry *idx_find(jr_spool *s, uint64_t seq)
+static struct idx_entry *idx_find(const jr_spool *s, uint64_t seq)
 {
         if (seq == 0)
                 return NULL;
@@ -337,7 +508,75 @@ static int cmp_entry(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-/* ---- finished ids ---------------------------------------------------------------- */
+/* ---- pending results by source ------------------------------------------------------- */
+
+static size_t pend_home(const jr_spool *s, uint16_t t, int32_t part, int64_t off)
+{
+        uint64_t h = mix64((uint64_t)off ^ mix64(((uint64_t)t << 32) | (uint32_t)part));
+        return (size_t)h & s->pend_mask;
+}
+
+/* The slot holding the key, or the empty slot where it would go. */
+static size_t pend_slot(const jr_spool *s, uint16_t t, int32_t part, int64_t off)
+{
+        size_t i = pend_home(s, t, part, off);
+        while (s->pend[i].seq != 0 &&
+               !(s->pend[i].topic == t && s->pend[i].part == part && s->pend[i].off == off))
+                i = (i + 1) & s->pend_mask;
+        return i;
+}
+
+static bool pend_has(const jr_spool *s, uint16_t t, int32_t part, int64_t off)
+{
+        return t && s->pend && s->pend[pend_slot(s, t, part, off)].seq != 0;
+}
+
+static int pend_insert(jr_spool *s, uint16_t t, int32_t part, int64_t off, uint64_t seq,
+                       jr_error *e)
+{
+        if (!s->pend || 2 * (s->pend_count + 1) > s->pend_mask + 1) {
+                size_t size = s->pend ? 2 * (s->pend_mask + 1) : 64;
+                struct pend *n = calloc(size, sizeof *n), *old = s->pend;
+                if (!n)
+                        return jr_error_set(e, ENOMEM, "spool: pending results");
+                size_t old_size = old ? s->pend_mask + 1 : 0;
+                s->pend = n;
+                s->pend_mask = size - 1;
+                for (size_t i = 0; i < old_size; i++)
+                        if (old[i].seq)
+                                s->pend[pend_slot(s, old[i].topic, old[i].part, old[i].off)] =
+                                    old[i];
+                free(old);
+        }
+        size_t i = pend_slot(s, t, part, off);
+        if (s->pend[i].seq == 0)
+                s->pend_count++;
+        s->pend[i] = (struct pend){.seq = seq, .off = off, .part = part, .topic = t};
+        return 0;
+}
+
+/* Backward-shift deletion keeps every entry reachable from its home slot. */
+static void pend_delete(jr_spool *s, uint16_t t, int32_t part, int64_t off)
+{
+        if (!pend_has(s, t, part, off))
+                return;
+        size_t i = pend_slot(s, t, part, off), j = i;
+        for (;;) {
+                j = (j + 1) & s->pend_mask;
+                if (s->pend[j].seq == 0)
+                        break;
+                size_t k = pend_home(s, s->pend[j].topic, s->pend[j].part, s->pend[j].off);
+                bool movable = (j > i) ? (k <= i || k > j) : (k <= i && k > j);
+                if (movable) {
+                        s->pend[i] = s->pend[j];
+                        i = j;
+                }
+        }
+        s->pend[i].seq = 0;
+        s->pend_count--;
+}
+
+/* ---- the finished record ----------------------------------------------------------- */
 
 static size_t fin_lookup_slot(const jr_spool *s, const void *id, size_t len, uint64_t h)
 {
@@ -378,7 +617,7 @@ static bool fin_contains(const jr_spool *s, const void *id, size_t len)
         return s->table[fin_lookup_slot(s, id, len, h)] != 0;
 }
 
-/* Add an id to the in-memory record (evicting the oldest when full). Returns 1 when it
+/* Add a key to the in-memory record (evicting the oldest when full). Returns 1 when it
  * was already there. */
 static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
 {
@@ -388,7 +627,7 @@ static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
                 return 1;
         char *copy = malloc(len + 1);
         if (!copy)
-                return jr_error_set(e, ENOMEM, "finished-id record");
+                return jr_error_set(e, ENOMEM, "finished record");
         memcpy(copy, id, len);
         copy[len] = '\0';
         size_t pos;
@@ -398,7 +637,7 @@ static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
                 fin_table_delete(s, fin_lookup_slot(s, old->id, old->len, old->hash));
                 free(old->id);
                 s->ring_head = (s->ring_head + 1) % s->fin_max;
-                /* the deletion may have moved entries: find the new id's slot again */
+                /* the deletion may have moved entries: find the new key's slot again */
                 slot = fin_lookup_slot(s, id, len, h);
         } else {
                 pos = (s->ring_head + s->ring_count) % s->fin_max;
@@ -412,30 +651,40 @@ static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
 static int fin_write_entry(int fd, const void *id, size_t len)
 {
         struct fin_header h = {.len = (uint32_t)len, .crc = crc32_update(0, id, len)};
-        char buf[sizeof h + JR_SPOOL_ID_MAX];
+        char buf[sizeof h + FIN_KEY_MAX];
         memcpy(buf, &h, sizeof h);
         memcpy(buf + sizeof h, id, len);
         /* one write(): with O_APPEND a crash leaves at most one torn entry at the end */
         return write_all(fd, buf, sizeof h + len);
 }
 
-/* Rewrite finished.log with only the ids in memory (the newest fin_max). */
+/* Rewrite finished.log with only the keys in memory (the newest fin_max). */
 static int fin_compact(jr_spool *s, jr_error *e)
 {
         _cleanup_close_ int fd = openat(
             s->dirfd, FIN_TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_TMP_NAME);
+        off_t size = FIN_MAGIC_LEN;
+        if (write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0)
+                goto write_failed;
         for (size_t i = 0; i < s->ring_count; i++) {
                 const struct fin_id *f = &s->ring[(s->ring_head + i) % s->fin_max];
                 if (fin_write_entry(fd, f->id, f->len) < 0)
-                        return jr_error_errno(e, "write \"%s/%s\"", s->dir, FIN_TMP_NAME);
+                        goto write_failed;
+                size += (off_t)(sizeof(struct fin_header) + f->len);
         }
-        if (sync_fd(s, fd) < 0)
-                return jr_error_errno(e, "fsync \"%s/%s\"", s->dir, FIN_TMP_NAME);
-        if (renameat(s->dirfd, FIN_TMP_NAME, s->dirfd, FIN_NAME) < 0)
-                return jr_error_errno(e, "rename \"%s/%s\"", s->dir, FIN_TMP_NAME);
-        if (sync_fd(s, s->dirfd) < 0)
+        if (sync_fd(s, fd, false) < 0) {
+                jr_error_errno(e, "fsync \"%s/%s\"", s->dir, FIN_TMP_NAME);
+                unlinkat(s->dirfd, FIN_TMP_NAME, 0);
+                return -1;
+        }
+        if (renameat(s->dirfd, FIN_TMP_NAME, s->dirfd, FIN_NAME) < 0) {
+                jr_error_errno(e, "rename \"%s/%s\"", s->dir, FIN_TMP_NAME);
+                unlinkat(s->dirfd, FIN_TMP_NAME, 0);
+                return -1;
+        }
+        if (sync_fd(s, s->dirfd, false) < 0)
                 return jr_error_errno(e, "fsync \"%s\"", s->dir);
         int appendfd = openat(s->dirfd, FIN_NAME, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
         if (appendfd < 0)
@@ -444,68 +693,121 @@ static int fin_compact(jr_spool *s, jr_error *e)
                 close(s->finfd);
         s->finfd = appendfd;
         s->fin_log_len = s->ring_count;
+        s->fin_size = size;
+        s->fin_dirty = false;
         return 0;
+write_failed:
+        jr_error_errno(e, "write \"%s/%s\"", s->dir, FIN_TMP_NAME);
+        unlinkat(s->dirfd, FIN_TMP_NAME, 0);
+        return -1;
 }
 
-/* Durably remember a finished id (memory and log). */
-static int fin_add(jr_spool *s, const void *id, size_t len, jr_error *e)
+/* Remember an answered source (memory and log). The log entry is not synced here: the
+ * next sync pass covers it, and until the result leaves the spool the repair on open
+ * covers it. A failed append is cut back off the log, so a later append cannot end up
+ * behind a torn entry (which the load would cut off together with everything after it). */
+static int fin_add(jr_spool *s, const void *key, size_t len, jr_error *e)
 {
-        if (len > JR_SPOOL_ID_MAX)
-                return 0;
-        int r = fin_insert_mem(s, id, len, e);
+        int r = fin_insert_mem(s, key, len, e);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (fin_write_entry(s->finfd, id, len) < 0)
+        if (fin_write_entry(s->finfd, key, len) < 0) {
+                int saved = errno;
+                if (ftruncate(s->finfd, s->fin_size) < 0) {
+                        /* nothing better to do: the next open cuts the torn tail */
+                }
+                errno = saved;
                 return jr_error_errno(e, "append to \"%s/%s\"", s->dir, FIN_NAME);
-        if (s->sync && fdatasync(s->finfd) < 0)
-                return jr_error_errno(e, "fsync \"%s/%s\"", s->dir, FIN_NAME);
+        }
+        s->fin_size += (off_t)(sizeof(struct fin_header) + len);
         s->fin_log_len++;
+        s->fin_dirty = s->sync;
         if (s->fin_log_len >= 2 * s->fin_max)
                 return fin_compact(s, e);
         return 0;
 }
 
-/* Load finished.log; a torn or corrupt tail (a crash mid-append) is cut off. */
+static int fin_add_source(jr_spool *s, const char *topic, int32_t part, int64_t off, jr_error *e)
+{
+        char key[FIN_KEY_MAX];
+        return fin_add(s, key, coord_key(key, topic, part, off), e);
+}
+
+/* Read finished.log entries from f (after its magic) into memory; returns the length of
+ * the good prefix in bytes (from the start of the entries). count_only: the older format,
+ * whose entries are counted and not kept. */
+static int fin_read_entries(jr_spool *s, FILE *f, bool count_only, off_t *good, size_t *count,
+                            jr_error *e)
+{
+        char key[FIN_V1_MAX];
+        size_t max = count_only ? FIN_V1_MAX : FIN_KEY_MAX;
+        *good = 0;
+        *count = 0;
+        for (;;) {
+                struct fin_header h;
+                if (fread(&h, 1, sizeof h, f) != sizeof h)
+                        break;
+                if (h.len > max || fread(key, 1, h.len, f) != h.len ||
+                    crc32_update(0, key, h.len) != h.crc)
+                        break;
+                if (!count_only && fin_insert_mem(s, key, h.len, e) < 0)
+                        return jr_error_wrap(e, "load \"%s/%s\"", s->dir, FIN_NAME);
+                (*count)++;
+                *good += (off_t)(sizeof h + h.len);
+        }
+        if (ferror(f))
+                return jr_error_errno(e, "read \"%s/%s\"", s->dir, FIN_NAME);
+        return 0;
+}
+
+/* Load finished.log; a torn or corrupt tail (a crash mid-append) is cut off; a file of
+ * the older format (no magic) is counted and replaced by an empty one. */
 static int fin_load(jr_spool *s, jr_error *e)
 {
         _cleanup_close_ int fd =
             openat(s->dirfd, FIN_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        _cleanup_fclose_ FILE *f = NULL;
         int rfd = openat(s->dirfd, FIN_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (rfd < 0)
                 return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        f = fdopen(rfd, "r");
+        _cleanup_fclose_ FILE *f = fdopen(rfd, "r");
         if (!f) {
                 close(rfd);
                 return jr_error_errno(e, "fdopen \"%s/%s\"", s->dir, FIN_NAME);
         }
+        char magic[FIN_MAGIC_LEN];
+        size_t got = fread(magic, 1, sizeof magic, f);
+        bool current = got == FIN_MAGIC_LEN && !memcmp(magic, FIN_MAGIC, FIN_MAGIC_LEN);
         off_t good = 0;
-        char id[JR_SPOOL_ID_MAX];
-        for (;;) {
-                struct fin_header h;
-                size_t n = fread(&h, 1, sizeof h, f);
-                if (n != sizeof h)
-                        break;
-                if (h.len > JR_SPOOL_ID_MAX || fread(id, 1, h.len, f) != h.len ||
-                    crc32_update(0, id, h.len) != h.crc)
-                        break;
-                if (fin_insert_mem(s, id, h.len, e) < 0)
-                        return jr_error_wrap(e, "load \"%s/%s\"", s->dir, FIN_NAME);
-                s->fin_log_len++;
-                good += (off_t)(sizeof h + h.len);
+        size_t count = 0;
+        if (current) {
+                if (fin_read_entries(s, f, false, &good, &count, e) < 0)
+                        return -1;
+                good += FIN_MAGIC_LEN;
+                s->fin_log_len = count;
+        } else if (got > 0) {
+                /* the older format: ids, which say nothing about coordinates */
+                rewind(f);
+                if (fin_read_entries(s, f, true, &good, &count, e) < 0)
+                        return -1;
+                s->stats.finished_discarded = count;
+                good = 0;
         }
-        if (ferror(f))
-                return jr_error_errno(e, "read \"%s/%s\"", s->dir, FIN_NAME);
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return jr_error_errno(e, "stat \"%s/%s\"", s->dir, FIN_NAME);
-        if (st.st_size != good) {
-                if (ftruncate(fd, good) < 0 || sync_fd(s, fd) < 0)
+        if (!current) {
+                if (ftruncate(fd, 0) < 0 || write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0 ||
+                    sync_fd(s, fd, false) < 0)
+                        return jr_error_errno(e, "start \"%s/%s\"", s->dir, FIN_NAME);
+                good = FIN_MAGIC_LEN;
+        } else if (st.st_size != good) {
+                if (ftruncate(fd, good) < 0 || sync_fd(s, fd, false) < 0)
                         return jr_error_errno(e, "truncate torn tail of \"%s/%s\"", s->dir,
                                               FIN_NAME);
         }
+        s->fin_size = good;
         s->finfd = openat(s->dirfd, FIN_NAME, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
         if (s->finfd < 0)
                 return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
@@ -523,6 +825,7 @@ void jr_spool_record_free(jr_spool_record *rec)
         free(rec->topic);
         free(rec->key);
         free(rec->value);
+        free((char *)rec->source.topic);
         memset(rec, 0, sizeof *rec);
 }
 
@@ -536,8 +839,81 @@ static char *dup_bytes(const char *p, size_t n)
         return d;
 }
 
+/* Parse and verify a record file's bytes; EBADMSG when they are not a valid record. */
+static int parse_record(const jr_spool *s, const char *name, const char *buf, size_t size,
+                        uint64_t seq, jr_spool_record *rec, jr_error *e)
+{
+        uint32_t topic_len, key_len, value_len, crc, src_topic_len = 0;
+        uint8_t kind;
+        size_t hsize;
+        bool has_source = false;
+        int32_t src_part = 0;
+        int64_t src_off = 0;
+        uint32_t c;
+        if (size >= sizeof(struct rec_header) && !memcmp(buf, REC_MAGIC, 4)) {
+                struct rec_header h;
+                memcpy(&h, buf, sizeof h);
+                hsize = sizeof h;
+                kind = h.kind;
+                topic_len = h.topic_len;
+                key_len = h.key_len;
+                value_len = h.value_len;
+                has_source = h.flags & REC_HAS_SOURCE;
+                src_topic_len = h.src_topic_len;
+                src_part = h.src_partition;
+                src_off = h.src_offset;
+                crc = h.crc;
+                h.crc = 0;
+                c = crc32_update(0, &h, sizeof h);
+        } else if (size >= sizeof(struct rec_header_v1) && !memcmp(buf, REC_MAGIC_V1, 4)) {
+                struct rec_header_v1 h;
+                memcpy(&h, buf, sizeof h);
+                hsize = sizeof h;
+                kind = h.kind;
+                topic_len = h.topic_len;
+                key_len = h.key_len;
+                value_len = h.value_len;
+                crc = h.crc;
+                h.crc = 0;
+                c = crc32_update(0, &h, sizeof h);
+        } else {
+                return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
+        }
+        uint64_t payload = (uint64_t)topic_len + key_len + value_len + src_topic_len;
+        if (payload + hsize != size || (kind != JR_SPOOL_EVENT && kind != JR_SPOOL_RESULT) ||
+            (has_source && (src_topic_len == 0 || src_topic_len > JR_SPOOL_TOPIC_MAX)))
+                return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
+        c = crc32_update(c, buf + hsize, (size_t)payload);
+        if (c != crc)
+                return jr_error_set(e, EBADMSG, "\"%s/%s\": checksum mismatch", s->dir, name);
+        const char *p = buf + hsize;
+        jr_spool_record r = {
+            .seq = seq, .kind = (jr_spool_kind)kind, .key_len = key_len, .value_len = value_len};
+        r.topic = dup_bytes(p, topic_len);
+        r.key = dup_bytes(p + topic_len, key_len);
+        r.value = dup_bytes(p + topic_len + key_len, value_len);
+        bool ok = r.topic && r.key && r.value;
+        if (ok && has_source) {
+                r.source.topic = dup_bytes(p + topic_len + key_len + value_len, src_topic_len);
+                r.source.partition = src_part;
+                r.source.offset = src_off;
+                ok = r.source.topic && !memchr(r.source.topic, '\0', src_topic_len);
+                if (r.source.topic && !ok) {
+                        jr_spool_record_free(&r);
+                        return jr_error_set(e, EBADMSG, "\"%s/%s\": bad source topic", s->dir,
+                                            name);
+                }
+        }
+        if (!ok) {
+                jr_spool_record_free(&r);
+                return jr_error_set(e, ENOMEM, "read \"%s/%s\"", s->dir, name);
+        }
+        *rec = r;
+        return 0;
+}
+
 /* Read and verify a record file; EBADMSG when the contents are not a valid record. */
-static int read_record(jr_spool *s, const char *name, uint64_t seq, jr_spool_record *rec,
+static int read_record(const jr_spool *s, const char *name, uint64_t seq, jr_spool_record *rec,
                        jr_error *e)
 {
         _cleanup_close_ int fd = openat(s->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -548,8 +924,9 @@ static int read_record(jr_spool *s, const char *name, uint64_t seq, jr_spool_rec
                 return jr_error_errno(e, "stat \"%s/%s\"", s->dir, name);
         if (!S_ISREG(st.st_mode))
                 return jr_error_set(e, EBADMSG, "\"%s/%s\" is not a regular file", s->dir, name);
-        struct rec_header h;
-        if ((size_t)st.st_size < sizeof h || (uint64_t)st.st_size > JR_SPOOL_RECORD_MAX + sizeof h)
+        if ((size_t)st.st_size < sizeof(struct rec_header_v1) ||
+            (uint64_t)st.st_size >
+                JR_SPOOL_RECORD_MAX + JR_SPOOL_TOPIC_MAX + sizeof(struct rec_header))
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": bad size %lld", s->dir, name,
                                     (long long)st.st_size);
         _cleanup_free_ char *buf = malloc((size_t)st.st_size);
@@ -560,30 +937,7 @@ static int read_record(jr_spool *s, const char *name, uint64_t seq, jr_spool_rec
                 return jr_error_errno(e, "read \"%s/%s\"", s->dir, name);
         if (n != st.st_size)
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": short read", s->dir, name);
-        memcpy(&h, buf, sizeof h);
-        uint64_t payload = (uint64_t)h.topic_len + h.key_len + h.value_len;
-        if (memcmp(h.magic, REC_MAGIC, 4) != 0 || payload + sizeof h != (uint64_t)st.st_size ||
-            (h.kind != JR_SPOOL_EVENT && h.kind != JR_SPOOL_RESULT))
-                return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
-        uint32_t crc = h.crc;
-        struct rec_header z = h;
-        z.crc = 0;
-        uint32_t c = crc32_update(0, &z, sizeof z);
-        c = crc32_update(c, buf + sizeof h, (size_t)payload);
-        if (c != crc)
-                return jr_error_set(e, EBADMSG, "\"%s/%s\": checksum mismatch", s->dir, name);
-        const char *p = buf + sizeof h;
-        jr_spool_record r = {
-            .seq = seq, .kind = h.kind, .key_len = h.key_len, .value_len = h.value_len};
-        r.topic = dup_bytes(p, h.topic_len);
-        r.key = dup_bytes(p + h.topic_len, h.key_len);
-        r.value = dup_bytes(p + h.topic_len + h.key_len, h.value_len);
-        if (!r.topic || !r.key || !r.value) {
-                jr_spool_record_free(&r);
-                return jr_error_set(e, ENOMEM, "read \"%s/%s\"", s->dir, name);
-        }
-        *rec = r;
-        return 0;
+        return parse_record(s, name, buf, (size_t)n, seq, rec, e);
 }
 
 int jr_spool_read(jr_spool *s, uint64_t seq, jr_spool_record *rec, jr_error *e)
@@ -595,9 +949,23 @@ int jr_spool_read(jr_spool *s, uint64_t seq, jr_spool_record *rec, jr_error *e)
         return read_record(s, name, seq, rec, e);
 }
 
+int jr_spool_peek(const jr_spool *s, uint64_t seq, jr_spool_kind *kind, jr_spool_source *source)
+{
+        const struct idx_entry *ent = idx_find(s, seq);
+        if (!ent)
+                return -1;
+        if (kind)
+                *kind = (jr_spool_kind)ent->kind;
+        if (source)
+                *source = (jr_spool_source){.topic = topic_name(s, ent->src_topic),
+                                            .partition = ent->src_part,
+                                            .offset = ent->src_off};
+        return 0;
+}
+
 int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const void *key,
-                    size_t key_len, const void *value, size_t value_len, uint64_t *seq_out,
-                    jr_error *e)
+                    size_t key_len, const void *value, size_t value_len,
+                    const jr_spool_source *source, uint64_t *seq_out, jr_error *e)
 {
         if (kind != JR_SPOOL_EVENT && kind != JR_SPOOL_RESULT)
                 return jr_error_set(e, EINVAL, "spool append: bad kind %d", (int)kind);
@@ -607,73 +975,199 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
         if ((uint64_t)topic_len + key_len + value_len > JR_SPOOL_RECORD_MAX)
                 return jr_error_set(e, EMSGSIZE, "spool append: record of %zu bytes",
                                     topic_len + key_len + value_len);
-        if (kind == JR_SPOOL_RESULT && key_len <= JR_SPOOL_ID_MAX &&
-            fin_contains(s, key, key_len)) {
-                s->stats.duplicates++;
-                return JR_SPOOL_DUPLICATE;
+        uint16_t src_topic = 0;
+        size_t src_len = 0;
+        if (source && source->topic) {
+                src_len = strlen(source->topic);
+                if (topic_intern(s, source->topic, src_len, &src_topic, e) < 0)
+                        return jr_error_wrap(e, "spool append");
         }
-
+        if (kind == JR_SPOOL_RESULT && src_topic) {
+                char fk[FIN_KEY_MAX];
+                if (pend_has(s, src_topic, source->partition, source->offset) ||
+                    fin_contains(s, fk,
+                                 coord_key(fk, source->topic, source->partition, source->offset))) {
+                        s->stats.duplicates++;
+                        return JR_SPOOL_DUPLICATE;
+                }
+        }
+        /* room for the bookkeeping first: after the file is written nothing may fail */
+        if (s->uns_len == s->uns_cap) {
+                size_t cap = s->uns_cap ? 2 * s->uns_cap : 64;
+                struct unsynced *n = realloc(s->uns, cap * sizeof *n);
+                if (!n)
+                        return jr_error_set(e, ENOMEM, "spool append");
+                s->uns = n;
+                s->uns_cap = cap;
+        }
         uint64_t seq = s->next_seq;
-        char tmp[NAME_MAX_LEN], name[NAME_MAX_LEN];
-        tmp_name(tmp, sizeof tmp, seq);
-        rec_name(name, sizeof name, seq);
+        if (kind == JR_SPOOL_RESULT && src_topic &&
+            pend_insert(s, src_topic, source->partition, source->offset, seq, e) < 0)
+                return -1;
 
         struct rec_header h = {.kind = (uint8_t)kind};
         memcpy(h.magic, REC_MAGIC, 4);
         h.topic_len = (uint32_t)topic_len;
         h.key_len = (uint32_t)key_len;
         h.value_len = (uint32_t)value_len;
+        if (src_topic) {
+                h.flags = REC_HAS_SOURCE;
+                h.src_topic_len = (uint16_t)src_len;
+                h.src_partition = source->partition;
+                h.src_offset = source->offset;
+        }
         uint32_t c = crc32_update(0, &h, sizeof h);
         c = crc32_update(c, topic, topic_len);
         c = crc32_update(c, key, key_len);
-        h.crc = crc32_update(c, value, value_len);
+        c = crc32_update(c, value, value_len);
+        h.crc = crc32_update(c, src_topic ? source->topic : "", src_len);
 
+        char tmp[NAME_MAX_LEN];
+        tmp_name(tmp, sizeof tmp, seq);
         /* O_EXCL: a leftover of the same name would mean two writers. */
         _cleanup_close_ int fd =
             openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return jr_error_errno(e, "create \"%s/%s\"", s->dir, tmp);
-        if (write_all(fd, &h, sizeof h) < 0 || write_all(fd, topic, topic_len) < 0 ||
-            write_all(fd, key, key_len) < 0 || write_all(fd, value, value_len) < 0) {
+        if (fd < 0) {
+                jr_error_errno(e, "create \"%s/%s\"", s->dir, tmp);
+                goto fail;
+        }
+        struct iovec iov[5] = {
+            {&h, sizeof h},
+            {(void *)topic, topic_len},
+            {(void *)key, key_len},
+            {(void *)value, value_len},
+            {(void *)(src_topic ? source->topic : ""), src_len},
+        };
+        if (writev_all(fd, iov, 5) < 0) {
                 jr_error_errno(e, "write \"%s/%s\"", s->dir, tmp);
                 unlinkat(s->dirfd, tmp, 0);
-                return -1;
+                goto fail;
         }
-        /* The data must be on disk before the name points at it: the rename is the commit
-         * point, and the directory fsync makes the rename itself durable. */
-        if (sync_fd(s, fd) < 0) {
-                jr_error_errno(e, "fsync \"%s/%s\"", s->dir, tmp);
-                unlinkat(s->dirfd, tmp, 0);
-                return -1;
+        /* The sync pass makes it durable. Its fd is kept for that while it is alone in
+         * the batch (one fdatasync), closed as soon as a second one comes (one syncfs). */
+        if (s->uns_len == 0) {
+                s->uns_fd = TAKE_FD(fd);
+        } else if (s->uns_fd >= 0) {
+                close(s->uns_fd);
+                s->uns_fd = -1;
         }
-        if (renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
-                jr_error_errno(e, "rename \"%s/%s\"", s->dir, tmp);
-                unlinkat(s->dirfd, tmp, 0);
-                return -1;
-        }
+        s->uns[s->uns_len++] = (struct unsynced){.seq = seq,
+                                                 .src_off = src_topic ? source->offset : 0,
+                                                 .src_part = src_topic ? source->partition : 0,
+                                                 .src_topic = src_topic,
+                                                 .kind = (uint8_t)kind};
         s->next_seq++;
-        if (sync_fd(s, s->dirfd) < 0) {
-                jr_error_errno(e, "fsync \"%s\"", s->dir);
-                unlinkat(s->dirfd, name, 0);
-                return -1;
-        }
-        if (idx_push(s, seq, (uint8_t)kind, e) < 0) {
-                unlinkat(s->dirfd, name, 0);
-                return -1;
-        }
         s->stats.pending++;
-        /* After the record is durable: a crash in between is repaired on open, which
-         * marks the ids of pending results as finished. A failure to write the id is not
-         * a failure of the append (the record is pending and will be delivered, and the
-         * repair on open covers it while it is pending); it is counted instead. */
-        if (kind == JR_SPOOL_RESULT) {
-                jr_error ignored;
-                if (fin_add(s, key, key_len, &ignored) < 0)
-                        s->stats.finished_errors++;
-        }
+        s->stats.unsynced++;
         if (seq_out)
                 *seq_out = seq;
         return 0;
+fail:
+        if (kind == JR_SPOOL_RESULT && src_topic)
+                pend_delete(s, src_topic, source->partition, source->offset);
+        return -1;
+}
+
+/* Drop the unsynced records from position `from` on (their temporary files go). */
+static void uns_drop(jr_spool *s, size_t from)
+{
+        for (size_t i = from; i < s->uns_len; i++) {
+                const struct unsynced *u = &s->uns[i];
+                char tmp[NAME_MAX_LEN];
+                tmp_name(tmp, sizeof tmp, u->seq);
+                unlinkat(s->dirfd, tmp, 0);
+                if (u->kind == JR_SPOOL_RESULT && u->src_topic)
+                        pend_delete(s, u->src_topic, u->src_part, u->src_off);
+                s->stats.pending--;
+        }
+        s->uns_len = from;
+}
+
+/* The renamed records [0, n) of the batch become pending (room was reserved). */
+static void uns_publish(jr_spool *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                const struct unsynced *u = &s->uns[i];
+                struct idx_entry ent = {.seq = u->seq,
+                                        .src_off = u->src_off,
+                                        .src_part = u->src_part,
+                                        .src_topic = u->src_topic,
+                                        .kind = u->kind};
+                s->idx[s->idx_len++] = ent;
+        }
+        /* After the records are durable: a crash before this append is repaired on open,
+         * which marks the sources of pending results answered. A failed append is not a
+         * failure of the sync (the repair covers it while the result is pending); it is
+         * counted instead. */
+        for (size_t i = 0; i < n; i++) {
+                const struct unsynced *u = &s->uns[i];
+                jr_error ignored;
+                if (u->kind == JR_SPOOL_RESULT && u->src_topic &&
+                    fin_add_source(s, topic_name(s, u->src_topic), u->src_part, u->src_off,
+                                   &ignored) < 0)
+                        s->stats.finished_errors++;
+        }
+}
+
+int jr_spool_sync(jr_spool *s, jr_error *e)
+{
+        size_t n = s->uns_len;
+        if (n == 0)
+                return 0;
+        s->stats.sync_passes++;
+        int fd = s->uns_fd;
+        s->uns_fd = -1;
+        int ret = 0;
+        /* 1. the data, all of it at once: the records (and finished.log's appends of
+         * earlier passes). One file alone: fdatasync; several: one syncfs. */
+        if (s->sync) {
+                bool one = n == 1 && fd >= 0 && !s->fin_dirty;
+                s->stats.syncs++;
+                if (one ? fdatasync(fd) < 0 : syncfs(s->dirfd) < 0) {
+                        ret = jr_error_errno(e, "%s \"%s\"", one ? "fdatasync" : "syncfs", s->dir);
+                        if (fd >= 0)
+                                close(fd);
+                        uns_drop(s, 0);
+                        s->stats.unsynced = 0;
+                        return ret;
+                }
+                if (!one)
+                        s->fin_dirty = false;
+        }
+        if (fd >= 0)
+                close(fd);
+        /* 2. the names: only now does a final name point at data that is on disk */
+        size_t renamed = 0;
+        if (idx_reserve(s, n, e) < 0) {
+                uns_drop(s, 0);
+                s->stats.unsynced = 0;
+                return -1;
+        }
+        for (; renamed < n; renamed++) {
+                char tmp[NAME_MAX_LEN], name[NAME_MAX_LEN];
+                tmp_name(tmp, sizeof tmp, s->uns[renamed].seq);
+                rec_name(name, sizeof name, s->uns[renamed].seq);
+                if (renameat(s->dirfd, tmp, s->dirfd, name) < 0) {
+                        ret = jr_error_errno(e, "rename \"%s/%s\"", s->dir, tmp);
+                        break;
+                }
+        }
+        if (renamed < n)
+                uns_drop(s, renamed);
+        /* 3. the renames themselves */
+        if (ret == 0 && sync_fd(s, s->dirfd, false) < 0)
+                ret = jr_error_errno(e, "fsync \"%s\"", s->dir);
+        /* Renamed records hold complete, synced data: they stay pending even when a later
+         * step failed (the caller stops; they are delivered after its next start). */
+        uns_publish(s, renamed);
+        s->uns_len = 0;
+        s->stats.unsynced = 0;
+        return ret;
+}
+
+size_t jr_spool_unsynced(const jr_spool *s)
+{
+        return s->uns_len;
 }
 
 int jr_spool_remove(jr_spool *s, uint64_t seq, jr_error *e)
@@ -687,6 +1181,8 @@ int jr_spool_remove(jr_spool *s, uint64_t seq, jr_error *e)
          * more, which is the at-least-once side of the trade. */
         if (unlinkat(s->dirfd, name, 0) < 0 && errno != ENOENT)
                 return jr_error_errno(e, "unlink \"%s/%s\"", s->dir, name);
+        if (ent->kind == JR_SPOOL_RESULT && ent->src_topic)
+                pend_delete(s, ent->src_topic, ent->src_part, ent->src_off);
         ent->gone = true;
         s->idx_gone++;
         s->stats.pending--;
@@ -705,9 +1201,16 @@ int jr_spool_next(const jr_spool *s, uint64_t after, uint64_t *seq)
         return 0;
 }
 
-bool jr_spool_is_finished(const jr_spool *s, const void *id, size_t id_len)
+jr_spool_answer jr_spool_answer_of(const jr_spool *s, const jr_spool_source *source)
 {
-        return id_len <= JR_SPOOL_ID_MAX && fin_contains(s, id, id_len);
+        if (!source || !source->topic || strlen(source->topic) > JR_SPOOL_TOPIC_MAX)
+                return JR_SPOOL_UNANSWERED;
+        if (pend_has(s, topic_find(s, source->topic), source->partition, source->offset))
+                return JR_SPOOL_ANSWER_PENDING;
+        char fk[FIN_KEY_MAX];
+        if (fin_contains(s, fk, coord_key(fk, source->topic, source->partition, source->offset)))
+                return JR_SPOOL_ANSWERED;
+        return JR_SPOOL_UNANSWERED;
 }
 
 size_t jr_spool_pending(const jr_spool *s)
@@ -746,14 +1249,14 @@ static int scan_dir(jr_spool *s, jr_error *e)
                 }
                 uint64_t seq;
                 if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX))) {
-                        /* A crash between create and rename: the record was never
-                         * acknowledged to the caller, so it is garbage. */
+                        /* A crash before its sync pass: the record was never handed to
+                         * the producer, nor an offset committed behind it: garbage. */
                         if (unlinkat(s->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
                                 return jr_error_errno(e, "remove leftover \"%s/%s\"", s->dir,
                                                       de->d_name);
                         s->stats.tmp_removed++;
                 } else if (parse_name(de->d_name, REC_SUFFIX, &seq) && seq > 0) {
-                        if (idx_push(s, seq, 0, e) < 0)
+                        if (idx_push(s, &(struct idx_entry){.seq = seq}, e) < 0)
                                 return -1;
                         if (seq > max_seq)
                                 max_seq = seq;
@@ -767,9 +1270,9 @@ static int scan_dir(jr_spool *s, jr_error *e)
         return 0;
 }
 
-/* Read every pending record once: set its kind, quarantine corrupt ones, and mark the
- * ids of pending results finished (repairs a crash between the result's rename and the
- * append to finished.log). */
+/* Read every pending record once: set its kind and source, quarantine corrupt ones, and
+ * mark the sources of pending results answered (repairs a crash between a result's
+ * rename and its entry in finished.log). */
 static int verify_pending(jr_spool *s, jr_error *e)
 {
         for (size_t i = 0; i < s->idx_len; i++) {
@@ -795,8 +1298,19 @@ static int verify_pending(jr_spool *s, jr_error *e)
                 }
                 ent->kind = (uint8_t)rec.kind;
                 int r = 0;
-                if (rec.kind == JR_SPOOL_RESULT)
-                        r = fin_add(s, rec.key, rec.key_len, e);
+                if (rec.source.topic) {
+                        r = topic_intern(s, rec.source.topic, strlen(rec.source.topic),
+                                         &ent->src_topic, e);
+                        ent->src_part = rec.source.partition;
+                        ent->src_off = rec.source.offset;
+                }
+                if (r == 0 && rec.kind == JR_SPOOL_RESULT && ent->src_topic) {
+                        r = pend_insert(s, ent->src_topic, ent->src_part, ent->src_off, ent->seq,
+                                        e);
+                        if (r == 0)
+                                r = fin_add_source(s, rec.source.topic, ent->src_part, ent->src_off,
+                                                   e);
+                }
                 jr_spool_record_free(&rec);
                 if (r < 0)
                         return -1;
@@ -820,7 +1334,7 @@ int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out,
         jr_spool *s = calloc(1, sizeof *s);
         if (!s)
                 return jr_error_set(e, ENOMEM, "spool");
-        s->dirfd = s->lockfd = s->finfd = -1;
+        s->dirfd = s->lockfd = s->finfd = s->uns_fd = -1;
         s->sync = !o.no_sync;
         s->fin_max = o.finished_max;
         s->dir = strdup(dir);
@@ -866,7 +1380,7 @@ int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out,
                 goto fail;
         if ((ret = verify_pending(s, e)) < 0)
                 goto fail;
-        if (s->stats.tmp_removed > 0 && sync_fd(s, s->dirfd) < 0) {
+        if (s->stats.tmp_removed > 0 && sync_fd(s, s->dirfd, false) < 0) {
                 ret = jr_error_errno(e, "fsync \"%s\"", dir);
                 goto fail;
         }
@@ -882,13 +1396,24 @@ void jr_spool_close(jr_spool *s)
 {
         if (!s)
                 return;
+        if (s->uns_len > 0 && s->dirfd >= 0) {
+                jr_error ignored;
+                jr_spool_sync(s, &ignored);
+        }
+        if (s->uns_fd >= 0)
+                close(s->uns_fd);
         if (s->ring) {
                 for (size_t i = 0; i < s->ring_count; i++)
                         free(s->ring[(s->ring_head + i) % s->fin_max].id);
                 free(s->ring);
         }
+        for (size_t i = 0; i < s->n_topics; i++)
+                free(s->topics[i]);
+        free(s->topics);
         free(s->table);
         free(s->idx);
+        free(s->uns);
+        free(s->pend);
         if (s->finfd >= 0)
                 close(s->finfd);
         if (s->lockfd >= 0)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <errno.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -75,15 +77,16 @@ Test(doctor, checks_this_host)
         cr_assert(r.exit == 0 || r.exit == 1, "exit %d\n%s%s", r.exit, r.out, r.err);
         int n = check_format(r.out);
         cr_assert_geq(n, 25, "%d checks", n);
-        static const char *const names[] = {"privileges",   "config",      "kernel",
-                                            "clone3",       "pidfd",       "close_range",
-                                            "openat2",      "cgroup",      "cgroup-delegation",
-                                            "cgroup.kill",  "memory.peak", "cpus",
-                                            "namespaces",   "seccomp",     "tmpfs",
-                                            "overlay",      "langs",       "run-dir",
-                                            "spool",        "swap",        "smt",
-                                            "cpufreq",      "turbo",       "aslr",
-                                            "core_pattern", "slot-uids",   "jail"};
+        static const char *const names[] = {"privileges",  "config",       "kernel",
+                                            "clone3",      "pidfd",        "close_range",
+                                            "openat2",     "cgroup",       "cgroup-delegation",
+                                            "cgroup.kill", "memory.peak",  "cpus",
+                                            "namespaces",  "seccomp",      "tmpfs",
+                                            "overlay",     "langs",        "run-dir",
+                                            "spool",       "spool-space",  "swap",
+                                            "smt",         "cpufreq",      "turbo",
+                                            "aslr",        "core_pattern", "slot-uids",
+                                            "jail"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 char want[64];
                 snprintf(want, sizeof want, " %-18s ", names[i]);
@@ -273,6 +276,40 @@ Test(doctor, a_tree_from_an_older_recipe_is_a_warning_with_the_fix)
 
         char *const rm[] = {"/bin/rm", "-rf", "--one-file-system", base, NULL};
         tu_run(rm, NULL, &out, &err);
+}
+
+/* The spool's file system nearly full (a small tmpfs, 95 % used): a warning naming the
+ * directory and the threshold; a roomy one: OK. */
+Test(doctor, a_nearly_full_spool_warns)
+{
+        char dir[] = "/tmp/jr-doctor-spool-XXXXXX";
+        cr_assert(mkdtemp(dir));
+        cr_assert_eq(mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m"), 0, "%s",
+                     strerror(errno));
+        char env[256], fill[256];
+        snprintf(env, sizeof env, "JAILRUN_SPOOL_DIR=%s/spool", dir);
+        snprintf(fill, sizeof fill, "%s/fill", dir);
+        putenv(env);
+        FILE *f = fopen(fill, "we");
+        cr_assert(f);
+        static char block[4096];
+        for (int i = 0; i < 973; i++) /* 3.8 MiB of 4 */
+                cr_assert_eq(fwrite(block, 1, sizeof block, f), sizeof block);
+        cr_assert_eq(fclose(f), 0);
+        struct ran r = jailrun("doctor", "--no-jail", NULL, NULL);
+        check_format(r.out);
+        cr_assert(has_check(r.out, "WARN", "spool-space"), "%s", r.out);
+        cr_assert(strstr(r.out, "nearly full") && strstr(r.out, dir), "%s", r.out);
+        cr_assert(strstr(r.out, "10 %"), "names the threshold:\n%s", r.out);
+
+        cr_assert_eq(umount2(dir, MNT_DETACH), 0);
+
+        /* a roomy one (a tmpfs allocates nothing until written): OK */
+        cr_assert_eq(mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m"), 0);
+        r = jailrun("doctor", "--no-jail", NULL, NULL);
+        umount2(dir, MNT_DETACH);
+        rmdir(dir);
+        cr_assert(has_check(r.out, "OK", "spool-space"), "%s", r.out);
 }
 
 Test(doctor, a_broken_config_is_one_failure)

@@ -784,6 +784,162 @@ Test(serve, kill9_restart_exactly_one_result)
         e2e_end(&e2e);
 }
 
+/* The source message of a result (its "source" object): partition and offset; the topic
+ * must be the submissions topic. */
+static void result_source(const struct kmsg *k, int *part, long long *off)
+{
+        yajl_val r = tu_json(k->value);
+        yajl_val src = get(r, "source", NULL);
+        cr_assert(YAJL_IS_OBJECT(src), "result without a source: %s", k->value);
+        cr_assert_str_eq(tu_str(src, "topic"), TOPIC);
+        *part = (int)tu_int(src, "partition");
+        *off = tu_int(src, "offset");
+        yajl_tree_free(r);
+}
+
+/* Every one of the `n` messages produced to TOPIC (all partitions, offsets from 0) has
+ * exactly one result in r, counted by the result's source coordinates. */
+static void assert_one_result_per_message(const struct reader *r, size_t n)
+{
+        size_t per_part[NPARTS] = {0};
+        for (size_t i = 0; i < r->n; i++) {
+                int part;
+                long long off;
+                result_source(&r->m[i], &part, &off);
+                cr_assert(part >= 0 && part < NPARTS && off >= 0, "%d %lld", part, off);
+                if ((size_t)off + 1 > per_part[part])
+                        per_part[part] = (size_t)off + 1;
+        }
+        size_t total = 0;
+        for (int p = 0; p < NPARTS; p++)
+                total += per_part[p];
+        cr_assert_eq(total, n, "results name %zu messages, %zu were produced", total, n);
+        for (int p = 0; p < NPARTS; p++) {
+                for (size_t o = 0; o < per_part[p]; o++) {
+                        size_t count = 0;
+                        for (size_t i = 0; i < r->n; i++) {
+                                int part;
+                                long long off;
+                                result_source(&r->m[i], &part, &off);
+                                count += part == p && off == (long long)o;
+                        }
+                        cr_expect_eq(count, 1, "message %s[%d]@%zu: %zu results", TOPIC, p, o,
+                                     count);
+                }
+        }
+        cr_assert_eq(r->n, n, "%zu results for %zu messages", r->n, n);
+}
+
+/* Ids repeat (a rejudge; a client whose numbering restarts): every message is judged and
+ * answered once, also the one being judged when the service is killed. */
+Test(serve, kill9_repeated_ids_one_result_per_message)
+{
+        enum { N = 6 };
+        char *sub = c_sleeper("twin", 600, 2);
+        struct msg msgs[N];
+        for (int i = 0; i < N; i++)
+                msgs[i] = (struct msg){"twin", sub}; /* same key: same partition, in order */
+        struct e2e e2e = {0};
+        e2e_start(&e2e, msgs, N, ENV("RUNNER_MAX_PARALLEL=2"));
+        /* two answered (one maybe acknowledged and committed), two of the same id in the
+         * middle of their tests */
+        wait_log(&e2e.s, "\"msg\":\"judged\"", 2);
+        wait_log(&e2e.s, "\"msg\":\"judging\"", 4);
+        kill(e2e.s.pid, SIGKILL);
+        waitpid(e2e.s.pid, NULL, 0);
+        char *log = slurp(e2e.s.log);
+        cr_log_info("kill -9 with %zu judged of %zu started", count_str(log, "\"msg\":\"judged\""),
+                    count_str(log, "\"msg\":\"judging\""));
+        free(log);
+
+        struct svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
+        struct reader *r = reader_new(&e2e.b, RESULTS);
+        double end = now_s() + MAX_WAIT;
+        while (reader_count(r, "twin") < N) {
+                cr_assert(now_s() < end, "%zu of %d results", reader_count(r, "twin"), N);
+                reader_poll(r, 200);
+        }
+        wait_log(&s2, "\"msg\":\"serving\"", 1);
+        kill(s2.pid, SIGTERM);
+        int st = svc_wait(&s2, 120);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        reader_drain(r);
+        assert_one_result_per_message(r, N);
+        for (size_t i = 0; i < r->n; i++) {
+                yajl_val res = tu_json(r->m[i].value);
+                cr_expect_str_eq(tu_str(res, "id"), "twin");
+                cr_expect_str_eq(tu_str(res, "status"), "OK", "%s", tu_str(res, "error"));
+                yajl_tree_free(res);
+        }
+        reader_free(r);
+        free(sub);
+        e2e_end(&e2e);
+}
+
+/* The reference simulator's 25 scenarios (5 languages x ok, wa, tl, ml, bf), sent twice
+ * with the same ids through one service: 50 results, every one right. */
+Test(serve, same_ids_twice_fifty_results)
+{
+        static const char *const langs[] = {"c", "cpp", "go", "java", "python"};
+        static const char *const outcomes[] = {"ok", "wa", "tl_busy", "ml", "bf"};
+        enum { N = 25 };
+        char *texts[N], *ids[N];
+        const char *want[N];
+        yajl_val subs[N];
+        for (int l = 0; l < 5; l++)
+                for (int o = 0; o < 5; o++) {
+                        int i = l * 5 + o;
+                        char *path = xasprintf("%s/tests/cases/%s/%s.json", JR_SOURCE_DIR, langs[l],
+                                               outcomes[o]);
+                        texts[i] = slurp(path);
+                        cr_assert(texts[i][0], "no %s", path);
+                        free(path);
+                        subs[i] = tu_json(texts[i]);
+                        ids[i] = strdup(tu_str(subs[i], "id"));
+                        want[i] = YAJL_GET_STRING(get(subs[i], "expect", "status"));
+                }
+        struct e2e e2e = {0};
+        e2e_start(&e2e, NULL, 0, ENV("RUNNER_MAX_PARALLEL=2"));
+        wait_log(&e2e.s, "\"msg\":\"serving\"", 1);
+        struct reader *r = reader_new(&e2e.b, RESULTS);
+        for (int run = 1; run <= 2; run++) {
+                rd_kafka_t *prod = producer_new(&e2e.b);
+                for (int i = 0; i < N; i++)
+                        produce_str(prod, ids[i], texts[i]);
+                producer_done(prod);
+                double end = now_s() + MAX_WAIT;
+                while (r->n < (size_t)(run * N)) {
+                        cr_assert(now_s() < end, "run %d: %zu results", run, r->n);
+                        reader_poll(r, 200);
+                }
+        }
+        kill(e2e.s.pid, SIGTERM);
+        int st = svc_wait(&e2e.s, 120);
+        char *log = slurp(e2e.s.log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
+        cr_assert(!strstr(log, "already answered"), "a message was skipped:\n%s", log);
+        reader_drain(r);
+        assert_one_result_per_message(r, 2 * N);
+        for (int i = 0; i < N; i++) {
+                cr_expect_eq(reader_count(r, ids[i]), 2, "%s: %zu results", ids[i],
+                             reader_count(r, ids[i]));
+                for (size_t k = 0; k < r->n; k++) {
+                        if (strcmp(r->m[k].key, ids[i]))
+                                continue;
+                        yajl_val res = tu_json(r->m[k].value);
+                        cr_expect_str_eq(tu_str(res, "status"), want[i], "%s: %s", ids[i],
+                                         tu_str(res, "error"));
+                        yajl_tree_free(res);
+                }
+                yajl_tree_free(subs[i]);
+                free(texts[i]);
+                free(ids[i]);
+        }
+        free(log);
+        reader_free(r);
+        e2e_end(&e2e);
+}
+
 /* ---- an executor dies: its submission is judged again ------------------------------------ */
 
 Test(serve, executor_crash_retried)

@@ -232,6 +232,11 @@ static bool is_assigned(struct loop *l)
 {
         return l->assigned > 0;
 }
+/* every owned partition's committed offset read since its assignment: commits flow */
+static bool settled(struct loop *l)
+{
+        return l->owned > 0 && jr_kafka_consumer_settled(l->c);
+}
 static bool spool_empty(struct loop *l)
 {
         return jr_kafka_producer_unacked(l->p) == 0;
@@ -411,14 +416,17 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
                         /* the last record of a key is its result; the topic is the one the
                          * consumer reads, so that the test sees everything */
                         jr_spool_kind kind = i == PER_KEY - 1 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT;
+                        /* each key's result answers its own (made-up) source message */
+                        jr_spool_source src = {"submissions", 0, k};
                         ASSERT_OK(jr_kafka_producer_submit(l.p, kind, cfg.topic, key, strlen(key),
-                                                           val, strlen(val), &e),
+                                                           val, strlen(val), &src, &e),
                                   e);
                 }
         }
-        cr_assert_eq(
-            jr_kafka_producer_submit(l.p, JR_SPOOL_RESULT, cfg.topic, "k0", 2, "again", 5, &e),
-            JR_SPOOL_DUPLICATE);
+        /* a second result for one source message is suppressed, whatever its key */
+        cr_assert_eq(jr_kafka_producer_submit(l.p, JR_SPOOL_RESULT, cfg.topic, "k9", 2, "again", 5,
+                                              &(jr_spool_source){"submissions", 0, 0}, &e),
+                     JR_SPOOL_DUPLICATE);
         want_msgs = N;
         run(&l, have_msgs, 30000, "all messages through the group");
         run(&l, spool_empty, 10000, "the spool to drain");
@@ -447,6 +455,8 @@ Test(kafka, produce_and_consume_through_group, .init = setup, .fini = teardown, 
 }
 
 static rd_kafka_t *rawp;
+static char committed_meta[256];
+/* The group's committed offset of scripts[0]; its metadata in committed_meta. */
 static int64_t committed_offset(const char *group)
 {
         /* what the broker has for the group, asked by a separate client */
@@ -460,6 +470,8 @@ static int64_t committed_offset(const char *group)
         rd_kafka_topic_partition_list_add(l, "scripts", 0);
         cr_assert_eq(rd_kafka_committed(rk, l, 10000), 0);
         int64_t off = l->elems[0].offset;
+        snprintf(committed_meta, sizeof committed_meta, "%.*s", (int)l->elems[0].metadata_size,
+                 l->elems[0].metadata ? (const char *)l->elems[0].metadata : "");
         rd_kafka_topic_partition_list_destroy(l);
         rd_kafka_destroy(rk);
         return off;
@@ -484,6 +496,8 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
         run(&l, have_msgs, 30000, "the first consumer to get 10 messages");
         for (int i = 0; i < 10; i++)
                 cr_assert_eq(l.msgs[i]->offset, i);
+        /* commits wait for the committed offset read after the hand-over grace */
+        run(&l, settled, 10000, "the committed offset read after the assignment");
         /* executions finish out of order: 0 1 2 done, 3 still running, 4 5 done */
         jr_error e = {0};
         int done[] = {1, 0, 2, 5, 4};
@@ -496,6 +510,8 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
         ASSERT_OK(jr_kafka_consumer_close(l.c, &e), e);
         loop_free(&l);
         cr_assert_eq(committed_offset("scrc-runner"), 3, "3 was not done: commit stops there");
+        /* 4 and 5, answered above it, travel in the commit's metadata */
+        cr_assert_str_eq(committed_meta, "jr1:1,2");
 
         /* "restart": a new member of the same group */
         struct loop l2 = {0};
@@ -503,6 +519,11 @@ Test(kafka, commit_and_resume_in_group, .init = setup_one_partition, .fini = tea
         want_msgs = 7;
         run(&l2, have_msgs, 30000, "the restarted consumer");
         cr_assert_eq(l2.msgs[0]->offset, 3, "resumes at the first unfinished submission");
+        run(&l2, settled, 10000, "the committed offset read after the assignment");
+        cr_assert_not(jr_kafka_consumer_answered(l2.c, "scripts", 0, 3));
+        cr_assert(jr_kafka_consumer_answered(l2.c, "scripts", 0, 4), "4 was answered");
+        cr_assert(jr_kafka_consumer_answered(l2.c, "scripts", 0, 5), "5 was answered");
+        cr_assert_not(jr_kafka_consumer_answered(l2.c, "scripts", 0, 6));
         for (size_t i = 0; i < l2.n; i++) {
                 cr_assert_eq(l2.msgs[i]->offset, (int64_t)(3 + i));
                 ASSERT_OK(jr_kafka_consumer_done(l2.c, "scripts", 0, l2.msgs[i]->offset, &e), e);
@@ -523,7 +544,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 ASSERT_OK(jr_spool_append(s, i == 4 ? JR_SPOOL_RESULT : JR_SPOOL_EVENT,
-                                          "script-results", "k0", 2, v, strlen(v), NULL, &e),
+                                          "script-results", "k0", 2, v, strlen(v), NULL, NULL, &e),
                           e);
         }
         jr_spool_close(s);
@@ -536,7 +557,7 @@ Test(kafka, spool_replay_and_delivery_reports, .init = setup, .fini = teardown, 
                 char v[32];
                 snprintf(v, sizeof v, "k0:%d", i);
                 ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-results", "k0", 2,
-                                                   v, strlen(v), &e),
+                                                   v, strlen(v), NULL, &e),
                           e);
         }
         ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
@@ -562,9 +583,9 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
         struct loop l = {0};
         loop_producer(&l, s);
         jr_error e = {0};
-        ASSERT_OK(
-            jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", "k0", 2, "k0:0", 4, &e),
-            e);
+        ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", "k0", 2, "k0:0", 4,
+                                           NULL, &e),
+                  e);
         ASSERT_OK(jr_kafka_producer_flush(l.p, 20000, &e), e);
 
         ASSERT_OK(jr_kafka_broker_set_down(broker, true, &e), e);
@@ -574,7 +595,7 @@ Test(kafka, broker_outage, .init = setup, .fini = teardown, .timeout = 90)
                 snprintf(key, sizeof key, "k%d", i % 2);
                 snprintf(v, sizeof v, "k%d:%d", i % 2, next[i % 2]++);
                 ASSERT_OK(jr_kafka_producer_submit(l.p, JR_SPOOL_EVENT, "script-events", key, 2, v,
-                                                   strlen(v), &e),
+                                                   strlen(v), NULL, &e),
                           e);
         }
         /* nothing can be acknowledged while the broker is away */
@@ -720,6 +741,7 @@ Test(kafka, revocation_commits_done_and_hands_over_the_rest, .init = setup, .fin
         want_msgs = 8;
         run(&a, have_msgs, 30000, "the first member to get everything");
         cr_assert_eq(a.owned, 4);
+        run(&a, settled, 10000, "the committed offsets read after the assignment");
         /* partitions 0 and 1 finished, 2 and 3 still running */
         jr_error e = {0};
         for (size_t i = 0; i < a.n; i++)
