@@ -388,13 +388,17 @@ fi
 #                    judge runs with JAILRUN_TIME_SCALE (default 20 here) and gives the
 #                    verdicts of the host.
 #   *doctor*         asserts this build host's facts (cgroup v1) and takes a minute here
-#   *serve* *kafka*  the Kafka supervisor: the same jails, minutes of broker traffic here
+#   *serve* *kafka* *scale* *http*
+#                    the Kafka supervisor and its HTTP front door: the same jails,
+#                    minutes of broker traffic here
+#   *checker_programs*  builds checkers and interactors with gcc and g++ for every test:
+#                    minutes under TCG; their jails are the same jails as test_exec's
 #   *rootfs*         builds trees with mmdebstrap: needs the network, which the guest lacks
 #   *packaging*      builds the Debian package: nothing of cgroup v2 in it, minutes here
 # JR_VM_TESTS (items NAME or NAME:FILTER) replaces the selection, JR_VM_SKIP the skips.
 declare -A CRIT_FILTER=([test_judge]='matrix/python')
 export JAILRUN_TIME_SCALE=${JAILRUN_TIME_SCALE:-20}
-CRIT_SKIP=${JR_VM_SKIP-"*doctor* *kafka* *serve* *rootfs* *packaging*"}
+CRIT_SKIP=${JR_VM_SKIP-"*doctor* *kafka* *serve* *scale* *http* *checker_programs* *rootfs* *packaging*"}
 crit_plan() {
     local bin name g skipped list globs
     if [ -n "${JR_VM_TESTS:-}" ]; then
