@@ -48,6 +48,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "internal.h"
+#include "io.h"
 #include "rlimits.h"
 #include "sys.h"
 
@@ -529,19 +530,8 @@ static void pump_read(struct run_state *s, struct pump *p)
                 size_t pass = (size_t)n;
                 if (lim && s->written + pass > lim)
                         pass = (size_t)(lim - s->written);
-                if (p->target >= 0 && pass > 0) {
-                        size_t off = 0;
-                        while (off < pass) {
-                                ssize_t w = write(p->target, buf + off, pass - off);
-                                if (w < 0 && errno == EINTR)
-                                        continue;
-                                if (w <= 0) {
-                                        p->target = -1; /* reader gone: keep counting */
-                                        break;
-                                }
-                                off += (size_t)w;
-                        }
-                }
+                if (p->target >= 0 && pass > 0 && jr_write_all(p->target, buf, pass) < 0)
+                        p->target = -1; /* reader gone: keep counting */
                 s->written += pass;
                 if (lim && s->written >= lim && pass < (size_t)n)
                         kill_jail(s, JR_JAIL_OL, "output limit");

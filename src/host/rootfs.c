@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "io.h"
 #include "kvfile.h"
 #include "lang.h"
 #include "paths.h"
@@ -910,16 +911,8 @@ static int write_file_at(int dfd, const char *name, const char *data, size_t len
             openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return jr_error_errno(e, "create %s", name);
-        while (len > 0) {
-                ssize_t w = write(fd, data, len);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return jr_error_errno(e, "write %s", name);
-                }
-                data += w;
-                len -= (size_t)w;
-        }
+        if (jr_write_all(fd, data, len) < 0)
+                return jr_error_errno(e, "write %s", name);
         return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "artifacts.h"
 #include "checker.h"
 #include "cleanup.h"
+#include "io.h"
 #include "clock.h"
 #include "jailopts.h"
 #include "jury.h"
@@ -278,20 +279,6 @@ static void work_close(jr_judge *j)
         umount2(j->work, MNT_DETACH);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
 static int write_file(const char *dir, const char *name, jr_bytes data, mode_t mode, jr_error *e)
 {
         _cleanup_close_ int dfd = open(dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
@@ -301,7 +288,7 @@ static int write_file(const char *dir, const char *name, jr_bytes data, mode_t m
             openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return jr_error_errno(e, "create \"%s/%s\"", dir, name);
-        if (write_all(fd, data.ptr, data.len) < 0)
+        if (jr_write_all(fd, data.ptr, data.len) < 0)
                 return jr_error_errno(e, "write \"%s/%s\"", dir, name);
         return 0;
 }
@@ -385,7 +372,7 @@ static int run_jail(jr_judge *j, const char *tree, const char *work_src, bool wo
         if (reset_memfd(j->out_fd) < 0 || reset_memfd(j->err_fd) < 0 || reset_memfd(j->in_fd) < 0)
                 return jr_error_errno(e, "reset the output buffers");
         if (io->use_input) {
-                if (write_all(j->in_fd, io->input.ptr, io->input.len) < 0 ||
+                if (jr_write_all(j->in_fd, io->input.ptr, io->input.len) < 0 ||
                     lseek(j->in_fd, 0, SEEK_SET) < 0)
                         return jr_error_errno(e, "write the test input");
                 cfg->stdin_fd = j->in_fd;

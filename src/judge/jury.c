@@ -14,6 +14,7 @@
 
 #include "artifacts.h"
 #include "cleanup.h"
+#include "io.h"
 #include "clock.h"
 #include "rootfs.h"
 #include "strv.h"
@@ -104,20 +105,6 @@ static int jury_ready(jr_jury *j, jr_error *e)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
 /* dir/name, fresh, with `data` (root's unless uid is given). The directories are ours
  * (root's, never bound writable), so plain paths are safe here. */
 static int put_file(const char *dir, const char *name, jr_bytes data, mode_t mode, uid_t uid,
@@ -132,7 +119,7 @@ static int put_file(const char *dir, const char *name, jr_bytes data, mode_t mod
             openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
                 return jr_error_errno(e, "create \"%s/%s\"", dir, name);
-        if (write_all(fd, data.ptr, data.len) < 0)
+        if (jr_write_all(fd, data.ptr, data.len) < 0)
                 return jr_error_errno(e, "write \"%s/%s\"", dir, name);
         if (uid && fchown(fd, uid, gid) < 0)
                 return jr_error_errno(e, "chown \"%s/%s\"", dir, name);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "io.h"
 
 /* ---- on-disk formats -------------------------------------------------------------- */
 
@@ -154,41 +155,6 @@ static uint64_t siphash24(const void *data, size_t len, const uint8_t key[16])
         SIPROUND;
         SIPROUND;
         return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-        const char *p = buf;
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -1;
-                }
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-/* Read exactly n bytes; returns the count read (< n at end of file) or -1. */
-static ssize_t read_full(int fd, void *buf, size_t n)
-{
-        char *p = buf;
-        size_t got = 0;
-        while (got < n) {
-                ssize_t r = read(fd, p + got, n - got);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -1;
-                }
-                if (r == 0)
-                        break;
-                got += (size_t)r;
-        }
-        return (ssize_t)got;
 }
 
 static void rec_name(char *buf, size_t n, uint64_t seq)
@@ -655,7 +621,7 @@ static int fin_write_entry(int fd, const void *id, size_t len)
         memcpy(buf, &h, sizeof h);
         memcpy(buf + sizeof h, id, len);
         /* one write(): with O_APPEND a crash leaves at most one torn entry at the end */
-        return write_all(fd, buf, sizeof h + len);
+        return jr_write_all(fd, buf, sizeof h + len);
 }
 
 /* Rewrite finished.log with only the keys in memory (the newest fin_max). */
@@ -666,7 +632,7 @@ static int fin_compact(jr_spool *s, jr_error *e)
         if (fd < 0)
                 return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_TMP_NAME);
         off_t size = FIN_MAGIC_LEN;
-        if (write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0)
+        if (jr_write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0)
                 goto write_failed;
         for (size_t i = 0; i < s->ring_count; i++) {
                 const struct fin_id *f = &s->ring[(s->ring_head + i) % s->fin_max];
@@ -798,7 +764,7 @@ static int fin_load(jr_spool *s, jr_error *e)
         if (fstat(fd, &st) < 0)
                 return jr_error_errno(e, "stat \"%s/%s\"", s->dir, FIN_NAME);
         if (!current) {
-                if (ftruncate(fd, 0) < 0 || write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0 ||
+                if (ftruncate(fd, 0) < 0 || jr_write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0 ||
                     sync_fd(s, fd, false) < 0)
                         return jr_error_errno(e, "start \"%s/%s\"", s->dir, FIN_NAME);
                 good = FIN_MAGIC_LEN;
@@ -932,7 +898,7 @@ static int read_record(const jr_spool *s, const char *name, uint64_t seq, jr_spo
         _cleanup_free_ char *buf = malloc((size_t)st.st_size);
         if (!buf)
                 return jr_error_set(e, ENOMEM, "read \"%s/%s\"", s->dir, name);
-        ssize_t n = read_full(fd, buf, (size_t)st.st_size);
+        ssize_t n = jr_read_full(fd, buf, (size_t)st.st_size);
         if (n < 0)
                 return jr_error_errno(e, "read \"%s/%s\"", s->dir, name);
         if (n != st.st_size)
