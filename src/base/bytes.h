@@ -30,3 +30,7 @@ static inline bool jr_bytes_eq(jr_bytes a, const char *s)
         size_t n = strlen(s);
         return a.len == n && (n == 0 || memcmp(a.ptr, s, n) == 0);
 }
+
+/* A malloc'd copy of the n bytes at p with a NUL after them (a byte string may hold NUL
+ * bytes, so strndup would cut it); p may be NULL when n is 0. NULL when out of memory. */
+char *jr_memdup(const void *p, size_t n);

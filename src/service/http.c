@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "log.h"
@@ -158,13 +159,11 @@ static struct entry *entry_get(jr_http *h, const char *id, size_t len, bool crea
         struct entry *en = calloc(1, sizeof *en);
         if (!en)
                 return NULL;
-        en->id = malloc(len + 1);
+        en->id = jr_memdup(id, len);
         if (!en->id) {
                 free(en);
                 return NULL;
         }
-        memcpy(en->id, id, len);
-        en->id[len] = '\0';
         en->id_len = len;
         *p = en;
         return en;

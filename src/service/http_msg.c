@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <yajl/yajl_parse.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "utf8.h"
 
@@ -279,14 +280,12 @@ static int jp_scalar(struct jparse *p, enum jtype t, const char *s, size_t len, 
                 return 0;
         j->b = b;
         if (s) {
-                j->s = malloc(len + 1);
+                j->s = jr_memdup(s, len);
                 if (!j->s) {
                         free(j);
                         p->limit = "out of memory";
                         return 0;
                 }
-                memcpy(j->s, s, len);
-                j->s[len] = '\0';
                 j->len = len;
         }
         return jp_add(p, j);
@@ -346,13 +345,11 @@ static int cb_key(void *ctx, const unsigned char *s, size_t len)
 {
         struct jparse *p = ctx;
         free(p->key);
-        p->key = malloc(len + 1);
+        p->key = jr_memdup(s, len);
         if (!p->key) {
                 p->limit = "out of memory";
                 return 0;
         }
-        memcpy(p->key, s, len);
-        p->key[len] = '\0';
         p->klen = len;
         return 1;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "clock.h"
 #include "log.h"
 #include "notify.h"
@@ -105,16 +106,6 @@ static void unspooled_free(struct unspooled *u)
         free(u);
 }
 
-static char *dup_mem(const void *p, size_t n)
-{
-        char *d = malloc(n + 1);
-        if (d) {
-                memcpy(d, p, n);
-                d[n] = '\0';
-        }
-        return d;
-}
-
 static int unspooled_push(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
                           size_t key_len, const void *value, size_t value_len,
                           const jr_spool_source *src, jr_error *e)
@@ -132,9 +123,9 @@ static int unspooled_push(struct serve *s, jr_spool_kind kind, const char *topic
                 return jr_error_set(e, ENOMEM, "keep a record while the spool is full");
         *u = (struct unspooled){.kind = kind,
                                 .topic = strdup(topic),
-                                .key = dup_mem(key, key_len),
+                                .key = jr_memdup(key, key_len),
                                 .key_len = key_len,
-                                .value = dup_mem(value, value_len),
+                                .value = jr_memdup(value, value_len),
                                 .value_len = value_len,
                                 .src_topic = src && src->topic ? strdup(src->topic) : NULL,
                                 .src_part = src ? src->partition : 0,

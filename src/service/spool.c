@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "io.h"
 
@@ -591,11 +592,9 @@ static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
         size_t slot = fin_lookup_slot(s, id, len, h);
         if (s->table[slot] != 0)
                 return 1;
-        char *copy = malloc(len + 1);
+        char *copy = jr_memdup(id, len);
         if (!copy)
                 return jr_error_set(e, ENOMEM, "finished record");
-        memcpy(copy, id, len);
-        copy[len] = '\0';
         size_t pos;
         if (s->ring_count == s->fin_max) {
                 pos = s->ring_head;
@@ -795,16 +794,6 @@ void jr_spool_record_free(jr_spool_record *rec)
         memset(rec, 0, sizeof *rec);
 }
 
-static char *dup_bytes(const char *p, size_t n)
-{
-        char *d = malloc(n + 1);
-        if (d) {
-                memcpy(d, p, n);
-                d[n] = '\0';
-        }
-        return d;
-}
-
 /* Parse and verify a record file's bytes; EBADMSG when they are not a valid record. */
 static int parse_record(const jr_spool *s, const char *name, const char *buf, size_t size,
                         uint64_t seq, jr_spool_record *rec, jr_error *e)
@@ -855,12 +844,12 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
         const char *p = buf + hsize;
         jr_spool_record r = {
             .seq = seq, .kind = (jr_spool_kind)kind, .key_len = key_len, .value_len = value_len};
-        r.topic = dup_bytes(p, topic_len);
-        r.key = dup_bytes(p + topic_len, key_len);
-        r.value = dup_bytes(p + topic_len + key_len, value_len);
+        r.topic = jr_memdup(p, topic_len);
+        r.key = jr_memdup(p + topic_len, key_len);
+        r.value = jr_memdup(p + topic_len + key_len, value_len);
         bool ok = r.topic && r.key && r.value;
         if (ok && has_source) {
-                r.source.topic = dup_bytes(p + topic_len + key_len + value_len, src_topic_len);
+                r.source.topic = jr_memdup(p + topic_len + key_len + value_len, src_topic_len);
                 r.source.partition = src_part;
                 r.source.offset = src_off;
                 ok = r.source.topic && !memchr(r.source.topic, '\0', src_topic_len);

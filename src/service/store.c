@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 
 /* Bumped when the tables change; an older file is migrated, a newer one refused. */
@@ -394,10 +395,9 @@ static int prune(jr_store *s, const char *keep, size_t keep_len, jr_error *e)
                 while (n < JR_ARRAY_SIZE(v) && s->total - freed > s->max_bytes &&
                        (rc = sqlite3_step(st)) == SQLITE_ROW) {
                         size_t len = (size_t)sqlite3_column_bytes(st, 0);
-                        v[n].id = malloc(len + 1);
+                        v[n].id = jr_memdup(sqlite3_column_blob(st, 0), len);
                         if (!v[n].id)
                                 break;
-                        memcpy(v[n].id, sqlite3_column_blob(st, 0), len);
                         v[n].len = len;
                         v[n].bytes = sqlite3_column_int64(st, 1);
                         freed += (uint64_t)v[n].bytes;
@@ -586,12 +586,9 @@ static int column_copy(jr_store *s, sqlite3_stmt *st, int col, char **out, size_
 {
         size_t n = (size_t)sqlite3_column_bytes(st, col);
         const void *p = sqlite3_column_blob(st, col);
-        char *c = malloc(n + 1);
+        char *c = jr_memdup(p, n);
         if (!c)
                 return jr_error_set(e, ENOMEM, "results store \"%s\": copy %zu bytes", s->path, n);
-        if (n)
-                memcpy(c, p, n);
-        c[n] = '\0';
         *out = c;
         if (out_len)
                 *out_len = n;
@@ -698,11 +695,9 @@ int jr_store_put_event_json(jr_store *s, const char *id, size_t id_len, const vo
                             size_t len, int64_t now_ms, jr_error *e)
 {
         /* yajl_tree needs a NUL-terminated copy; events are at most a few hundred KiB */
-        _cleanup_free_ char *text = malloc(len + 1);
+        _cleanup_free_ char *text = jr_memdup(json, len);
         if (!text)
                 return jr_error_set(e, ENOMEM, "event: copy %zu bytes", len);
-        memcpy(text, json, len);
-        text[len] = '\0';
         if (strlen(text) != len)
                 return jr_error_set(e, EINVAL, "event: not JSON (a NUL byte)");
         char err[256];
