@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "clock.h"
 #include "log.h"
+#include "strv.h"
 
 #define N_BUCKETS          1024 /* hash buckets of ids that someone waits for */
 #define MHD_IDLE_TIMEOUT_S 30
@@ -315,6 +316,12 @@ static enum MHD_Result busy(struct req *r, unsigned status, const char *why)
         return problem(r, status, hdr, "%s; retry after %u s", why, r->h->retry_after_s);
 }
 
+static enum MHD_Result no_execution(struct req *r)
+{
+        return problem(r, 404, NULL, "no execution \"%.*s\" (unknown, or expired)",
+                       (int)(r->xid_len > 200 ? 200 : r->xid_len), r->xid);
+}
+
 static enum MHD_Result internal(struct req *r, const jr_error *e)
 {
         jr_log(JR_LOG_ERROR, "http request failed", JR_LOG_STR("path", r->path),
@@ -407,28 +414,39 @@ static bool authorized(const jr_http *h, struct MHD_Connection *mc)
 
 /* ================================================================ submissions */
 
-/* Register an own submission: pending until its result. */
-static int submit(struct req *r, const jr_buf *script, jr_error *e, bool *busy_now)
+/* Submit an own submission, pending until its result: true; or false with the refusal
+ * (429: too many wait already, 503: the queue is full) or the failure (500) queued in
+ * *answer. */
+static bool submit(struct req *r, const jr_buf *script, enum MHD_Result *answer)
 {
         jr_http *h = r->h;
-        *busy_now = false;
-        if (jr_store_put_queued(h->store, r->xid, r->xid_len, jr_now_ms(), e) < 0)
-                return -1;
-        int ret = h->ops.submit(h->opaque, r->xid, script, e);
+        jr_error e = {0};
+        if (h->stats.pending >= h->max_pending) {
+                *answer = busy(r, 429, "too many submissions waiting for a result");
+                return false;
+        }
+        if (jr_store_put_queued(h->store, r->xid, r->xid_len, jr_now_ms(), &e) < 0)
+                goto fail;
+        int ret = h->ops.submit(h->opaque, r->xid, script, &e);
         if (ret < 0)
-                return -1;
+                goto fail;
         if (ret > 0) {
-                *busy_now = true;
-                return 0;
+                *answer = busy(r, 503, "the submissions queue is full");
+                return false;
         }
         struct entry *en = entry_get(h, r->xid, r->xid_len, true);
-        if (!en)
-                return jr_error_set(e, ENOMEM, "remember submission \"%s\"", r->xid);
+        if (!en) {
+                jr_error_set(&e, ENOMEM, "remember submission \"%s\"", r->xid);
+                goto fail;
+        }
         en->pending = true;
         en->pending_since_ms = jr_mono_ms();
         h->stats.pending++;
         r->submitted = true;
-        return 0;
+        return true;
+fail:
+        *answer = internal(r, &e);
+        return false;
 }
 
 static bool body_is_json(struct MHD_Connection *mc)
@@ -508,17 +526,11 @@ static enum MHD_Result execute_start(struct req *r)
                         return internal(r, &e);
                 return queue_json(r, 200, &out);
         }
-        if (h->stats.pending >= h->max_pending) {
-                free(script.ptr);
-                return busy(r, 429, "too many submissions waiting for a result");
-        }
-        bool busy_now;
-        int ret = submit(r, &script, &e, &busy_now);
+        enum MHD_Result answer;
+        bool sent = submit(r, &script, &answer);
         free(script.ptr);
-        if (ret < 0)
-                return internal(r, &e);
-        if (busy_now)
-                return busy(r, 503, "the submissions queue is full");
+        if (!sent)
+                return answer;
         if (!suspend(r, W_DONE, jr_mono_ms() + h->execute_wait_ms))
                 return internal(r, &(jr_error){ENOMEM, "suspend the request"});
         return MHD_YES;
@@ -535,8 +547,7 @@ static enum MHD_Result execution_answer(struct req *r, unsigned status_if_found)
         if (found < 0)
                 return internal(r, &e);
         if (!found)
-                return problem(r, 404, NULL, "no execution \"%.*s\" (unknown, or expired)",
-                               (int)(r->xid_len > 200 ? 200 : r->xid_len), r->xid);
+                return no_execution(r);
         jr_buf out = {0};
         if (jr_execution_json(r->xid, r->xid_len, jr_exec_state_name(info.state), result, rlen,
                               info.n_events, &out, &e) < 0)
@@ -597,17 +608,11 @@ static enum MHD_Result enqueue_start(struct req *r)
                         return internal(r, &e);
                 return problem(r, 400, NULL, "%s", e.msg);
         }
-        if (h->stats.pending >= h->max_pending) {
-                free(script.ptr);
-                return busy(r, 429, "too many submissions waiting for a result");
-        }
-        bool busy_now;
-        int ret = submit(r, &script, &e, &busy_now);
+        enum MHD_Result answer;
+        bool sent = submit(r, &script, &answer);
         free(script.ptr);
-        if (ret < 0)
-                return internal(r, &e);
-        if (busy_now)
-                return busy(r, 503, "the submissions queue is full");
+        if (!sent)
+                return answer;
         if (r->wait_ms == 0)
                 return enqueue_accepted(r);
         if (!suspend(r, W_DONE, jr_mono_ms() + r->wait_ms))
@@ -723,8 +728,7 @@ static enum MHD_Result events_start(struct req *r)
         if (found < 0)
                 return internal(r, &e);
         if (!found)
-                return problem(r, 404, NULL, "no execution \"%.*s\" (unknown, or expired)",
-                               (int)(r->xid_len > 200 ? 200 : r->xid_len), r->xid);
+                return no_execution(r);
         if (parse_last_event_id(r->mc, &r->last_seq) < 0)
                 return problem(r, 400, NULL,
                                "header \"Last-Event-ID\": must be an event's seq (a "
@@ -1204,15 +1208,6 @@ int jr_http_parse_addr(const char *addr, void *ss, unsigned *len, bool *loopback
                             addr);
 }
 
-static void free_strv(char **v)
-{
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
 static int parse_tokens(const char *spec, char ***out, jr_error *e)
 {
         *out = NULL;
@@ -1233,7 +1228,7 @@ static int parse_tokens(const char *spec, char ***out, jr_error *e)
                 if (sl) {
                         v[n] = strndup(s, sl);
                         if (!v[n]) {
-                                free_strv(v);
+                                jr_strv_free(v);
                                 return jr_error_set(e, ENOMEM, "tokens");
                         }
                         n++;
@@ -1268,8 +1263,8 @@ void jr_http_free(jr_http *h)
                         free(en->id);
                         free(en);
                 }
-        free_strv(h->tokens);
-        free_strv(h->languages);
+        jr_strv_free(h->tokens);
+        jr_strv_free(h->languages);
         free(h->languages_json);
         free(h);
 }
