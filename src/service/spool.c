@@ -15,6 +15,7 @@
 
 #include "bytes.h"
 #include "cleanup.h"
+#include "hash.h"
 #include "io.h"
 
 /* ---- on-disk formats -------------------------------------------------------------- */
@@ -74,89 +75,6 @@ struct fin_header {
 #define NAME_MAX_LEN 64
 
 /* ---- helpers -------------------------------------------------------------------- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-        if (crc_table[1])
-                return;
-        for (uint32_t i = 0; i < 256; i++) {
-                uint32_t c = i;
-                for (int k = 0; k < 8; k++)
-                        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                crc_table[i] = c;
-        }
-}
-
-/* CRC-32 (IEEE), chainable: crc = crc32_update(crc, ...) starting from 0. */
-static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
-{
-        const uint8_t *p = data;
-        crc = ~crc;
-        while (n--)
-                crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-        return ~crc;
-}
-
-/* SipHash-2-4 keyed with a per-process random key: the finished table's keys come from
- * the broker (topic names and offsets), but a keyed hash costs nothing and keeps the
- * table safe from flooding whatever its keys become. */
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-        do {                                                                                       \
-                v0 += v1;                                                                          \
-                v1 = ROTL64(v1, 13);                                                               \
-                v1 ^= v0;                                                                          \
-                v0 = ROTL64(v0, 32);                                                               \
-                v2 += v3;                                                                          \
-                v3 = ROTL64(v3, 16);                                                               \
-                v3 ^= v2;                                                                          \
-                v0 += v3;                                                                          \
-                v3 = ROTL64(v3, 21);                                                               \
-                v3 ^= v0;                                                                          \
-                v2 += v1;                                                                          \
-                v1 = ROTL64(v1, 17);                                                               \
-                v1 ^= v2;                                                                          \
-                v2 = ROTL64(v2, 32);                                                               \
-        } while (0)
-
-static uint64_t load_le64(const uint8_t *p)
-{
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
-
-static uint64_t siphash24(const void *data, size_t len, const uint8_t key[16])
-{
-        const uint8_t *in = data;
-        uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-        uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-        uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-        size_t full = len & ~(size_t)7;
-        for (size_t i = 0; i < full; i += 8) {
-                uint64_t m = load_le64(in + i);
-                v3 ^= m;
-                SIPROUND;
-                SIPROUND;
-                v0 ^= m;
-        }
-        uint64_t b = (uint64_t)len << 56;
-        for (size_t i = 0; i < (len & 7); i++)
-                b |= (uint64_t)in[full + i] << (8 * i);
-        v3 ^= b;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= b;
-        v2 ^= 0xff;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static void rec_name(char *buf, size_t n, uint64_t seq)
 {
@@ -234,17 +152,6 @@ static int writev_all(int fd, struct iovec *iov, int n)
         return 0;
 }
 
-/* splitmix64's finaliser: the pending-result table's keys are offsets, not attacker
- * input, so a fast mixer is enough there. */
-static uint64_t mix64(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        return x ^ (x >> 31);
-}
-
 /* ---- the state ---------------------------------------------------------------------- */
 
 /* A pending record (synced: visible to next/read/peek). src_topic is a 1-based index
@@ -320,6 +227,9 @@ struct jr_spool {
         size_t fin_log_len;
         off_t fin_size; /* bytes of finished.log written successfully */
         bool fin_dirty; /* finished.log has appends that no sync covered yet */
+        /* SipHash's key, random per process: the finished table's keys come from the
+         * broker (topic names and offsets), but a keyed hash costs nothing and keeps the
+         * table safe from flooding whatever its keys become. */
         uint8_t hash_key[16];
 
         jr_spool_stats stats;
@@ -477,9 +387,10 @@ static int cmp_entry(const void *a, const void *b)
 
 /* ---- pending results by source ------------------------------------------------------- */
 
+/* The table's keys are offsets, not attacker input: a fast mixer is enough. */
 static size_t pend_home(const jr_spool *s, uint16_t t, int32_t part, int64_t off)
 {
-        uint64_t h = mix64((uint64_t)off ^ mix64(((uint64_t)t << 32) | (uint32_t)part));
+        uint64_t h = jr_mix64((uint64_t)off ^ jr_mix64(((uint64_t)t << 32) | (uint32_t)part));
         return (size_t)h & s->pend_mask;
 }
 
@@ -580,7 +491,7 @@ static void fin_table_delete(jr_spool *s, size_t i)
 
 static bool fin_contains(const jr_spool *s, const void *id, size_t len)
 {
-        uint64_t h = siphash24(id, len, s->hash_key);
+        uint64_t h = jr_siphash24(id, len, s->hash_key);
         return s->table[fin_lookup_slot(s, id, len, h)] != 0;
 }
 
@@ -588,7 +499,7 @@ static bool fin_contains(const jr_spool *s, const void *id, size_t len)
  * was already there. */
 static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
 {
-        uint64_t h = siphash24(id, len, s->hash_key);
+        uint64_t h = jr_siphash24(id, len, s->hash_key);
         size_t slot = fin_lookup_slot(s, id, len, h);
         if (s->table[slot] != 0)
                 return 1;
@@ -615,7 +526,7 @@ static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
 
 static int fin_write_entry(int fd, const void *id, size_t len)
 {
-        struct fin_header h = {.len = (uint32_t)len, .crc = crc32_update(0, id, len)};
+        struct fin_header h = {.len = (uint32_t)len, .crc = jr_crc32(0, id, len)};
         char buf[sizeof h + FIN_KEY_MAX];
         memcpy(buf, &h, sizeof h);
         memcpy(buf + sizeof h, id, len);
@@ -713,7 +624,7 @@ static int fin_read_entries(jr_spool *s, FILE *f, bool count_only, off_t *good, 
                 if (fread(&h, 1, sizeof h, f) != sizeof h)
                         break;
                 if (h.len > max || fread(key, 1, h.len, f) != h.len ||
-                    crc32_update(0, key, h.len) != h.crc)
+                    jr_crc32(0, key, h.len) != h.crc)
                         break;
                 if (!count_only && fin_insert_mem(s, key, h.len, e) < 0)
                         return jr_error_wrap(e, "load \"%s/%s\"", s->dir, FIN_NAME);
@@ -819,7 +730,7 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
                 src_off = h.src_offset;
                 crc = h.crc;
                 h.crc = 0;
-                c = crc32_update(0, &h, sizeof h);
+                c = jr_crc32(0, &h, sizeof h);
         } else if (size >= sizeof(struct rec_header_v1) && !memcmp(buf, REC_MAGIC_V1, 4)) {
                 struct rec_header_v1 h;
                 memcpy(&h, buf, sizeof h);
@@ -830,7 +741,7 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
                 value_len = h.value_len;
                 crc = h.crc;
                 h.crc = 0;
-                c = crc32_update(0, &h, sizeof h);
+                c = jr_crc32(0, &h, sizeof h);
         } else {
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
         }
@@ -838,7 +749,7 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
         if (payload + hsize != size || (kind != JR_SPOOL_EVENT && kind != JR_SPOOL_RESULT) ||
             (has_source && (src_topic_len == 0 || src_topic_len > JR_SPOOL_TOPIC_MAX)))
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
-        c = crc32_update(c, buf + hsize, (size_t)payload);
+        c = jr_crc32(c, buf + hsize, (size_t)payload);
         if (c != crc)
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": checksum mismatch", s->dir, name);
         const char *p = buf + hsize;
@@ -971,11 +882,11 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                 h.src_partition = source->partition;
                 h.src_offset = source->offset;
         }
-        uint32_t c = crc32_update(0, &h, sizeof h);
-        c = crc32_update(c, topic, topic_len);
-        c = crc32_update(c, key, key_len);
-        c = crc32_update(c, value, value_len);
-        h.crc = crc32_update(c, src_topic ? source->topic : "", src_len);
+        uint32_t c = jr_crc32(0, &h, sizeof h);
+        c = jr_crc32(c, topic, topic_len);
+        c = jr_crc32(c, key, key_len);
+        c = jr_crc32(c, value, value_len);
+        h.crc = jr_crc32(c, src_topic ? source->topic : "", src_len);
 
         char tmp[NAME_MAX_LEN];
         tmp_name(tmp, sizeof tmp, seq);
@@ -1277,7 +1188,6 @@ static int verify_pending(jr_spool *s, jr_error *e)
 
 int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out, jr_error *e)
 {
-        crc_init();
         jr_spool_options o = opts ? *opts : (jr_spool_options){0};
         if (o.finished_max == 0)
                 o.finished_max = JR_SPOOL_DEFAULT_FINISHED_MAX;
