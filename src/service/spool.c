@@ -154,8 +154,9 @@ static int writev_all(int fd, struct iovec *iov, int n)
 
 /* ---- the state ---------------------------------------------------------------------- */
 
-/* A pending record (synced: visible to next/read/peek). src_topic is a 1-based index
- * into the spool's source topics, 0 when the record has no source. */
+/* A record: pending in idx (synced: visible to next/read/peek), or in uns since the last
+ * sync. src_topic is a 1-based index into the spool's source topics, 0 when the record
+ * has no source. */
 struct idx_entry {
         uint64_t seq;
         int64_t src_off;
@@ -163,15 +164,6 @@ struct idx_entry {
         uint16_t src_topic;
         uint8_t kind;
         bool gone;
-};
-
-/* A record appended since the last sync. */
-struct unsynced {
-        uint64_t seq;
-        int64_t src_off;
-        int32_t src_part;
-        uint16_t src_topic;
-        uint8_t kind;
 };
 
 /* The pending-result table: source coordinates -> seq of the RESULT answering them
@@ -207,8 +199,9 @@ struct jr_spool {
         struct idx_entry *idx;
         size_t idx_len, idx_cap, idx_head, idx_gone;
 
-        /* written since the last sync; the first one's fd stays open while it is alone */
-        struct unsynced *uns;
+        /* written since the last sync (never gone); the first one's fd stays open while
+         * it is alone */
+        struct idx_entry *uns;
         size_t uns_len, uns_cap;
         int uns_fd;
 
@@ -860,7 +853,7 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
         /* room for the bookkeeping first: after the file is written nothing may fail */
         if (s->uns_len == s->uns_cap) {
                 size_t cap = s->uns_cap ? 2 * s->uns_cap : 64;
-                struct unsynced *n = realloc(s->uns, cap * sizeof *n);
+                struct idx_entry *n = realloc(s->uns, cap * sizeof *n);
                 if (!n)
                         return jr_error_set(e, ENOMEM, "spool append");
                 s->uns = n;
@@ -917,11 +910,11 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                 close(s->uns_fd);
                 s->uns_fd = -1;
         }
-        s->uns[s->uns_len++] = (struct unsynced){.seq = seq,
-                                                 .src_off = src_topic ? source->offset : 0,
-                                                 .src_part = src_topic ? source->partition : 0,
-                                                 .src_topic = src_topic,
-                                                 .kind = (uint8_t)kind};
+        s->uns[s->uns_len++] = (struct idx_entry){.seq = seq,
+                                                  .src_off = src_topic ? source->offset : 0,
+                                                  .src_part = src_topic ? source->partition : 0,
+                                                  .src_topic = src_topic,
+                                                  .kind = (uint8_t)kind};
         s->next_seq++;
         s->stats.pending++;
         s->stats.unsynced++;
@@ -938,7 +931,7 @@ fail:
 static void uns_drop(jr_spool *s, size_t from)
 {
         for (size_t i = from; i < s->uns_len; i++) {
-                const struct unsynced *u = &s->uns[i];
+                const struct idx_entry *u = &s->uns[i];
                 char tmp[NAME_MAX_LEN];
                 tmp_name(tmp, sizeof tmp, u->seq);
                 unlinkat(s->dirfd, tmp, 0);
@@ -952,21 +945,14 @@ static void uns_drop(jr_spool *s, size_t from)
 /* The renamed records [0, n) of the batch become pending (room was reserved). */
 static void uns_publish(jr_spool *s, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                const struct unsynced *u = &s->uns[i];
-                struct idx_entry ent = {.seq = u->seq,
-                                        .src_off = u->src_off,
-                                        .src_part = u->src_part,
-                                        .src_topic = u->src_topic,
-                                        .kind = u->kind};
-                s->idx[s->idx_len++] = ent;
-        }
+        memcpy(s->idx + s->idx_len, s->uns, n * sizeof *s->uns);
+        s->idx_len += n;
         /* After the records are durable: a crash before this append is repaired on open,
          * which marks the sources of pending results answered. A failed append is not a
          * failure of the sync (the repair covers it while the result is pending); it is
          * counted instead. */
         for (size_t i = 0; i < n; i++) {
-                const struct unsynced *u = &s->uns[i];
+                const struct idx_entry *u = &s->uns[i];
                 jr_error ignored;
                 if (u->kind == JR_SPOOL_RESULT && u->src_topic &&
                     fin_add_source(s, topic_name(s, u->src_topic), u->src_part, u->src_off,
