@@ -667,30 +667,6 @@ static int run_capture_line(char *const argv[], char *buf, size_t n, jr_error *e
         return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode, jr_error *e)
-{
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return jr_error_errno(e, "out of memory");
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0) {
-                        if (errno != EEXIST)
-                                return jr_error_errno(e, "mkdir \"%s\"", p);
-                        /* EEXIST is not "is a directory" */
-                        struct stat st;
-                        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-                                return jr_error_set(e, ENOTDIR, "mkdir \"%s\"", p);
-                }
-                *s = c;
-                if (!c)
-                        return 0;
-        }
-}
-
 static void note(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(FILE *log, const char *fmt, ...)
 {
@@ -1190,14 +1166,14 @@ int jr_rootfs_build(const jr_rootfs_recipe *r, const jr_rootfs_build_opts *o,
                                     "building rootfs \"%s\" needs root (mmdebstrap in root mode)",
                                     r->name);
         char sub[4096];
-        if (mkdir_p(o->dir ? o->dir : jr_rootfs_default_dir(), 0755, e) < 0)
+        if (jr_mkdir_p(o->dir ? o->dir : jr_rootfs_default_dir(), 0755, e) < 0)
                 return jr_error_wrap(e, "rootfs directory");
         const char *c = o->cache_dir ? o->cache_dir : jr_rootfs_default_cache_dir();
         snprintf(sub, sizeof sub, "%s/apt/archives/partial", c);
-        if (mkdir_p(sub, 0755, e) < 0)
+        if (jr_mkdir_p(sub, 0755, e) < 0)
                 return jr_error_wrap(e, "apt cache");
         snprintf(sub, sizeof sub, "%s/apt/lists/partial", c);
-        if (mkdir_p(sub, 0755, e) < 0)
+        if (jr_mkdir_p(sub, 0755, e) < 0)
                 return jr_error_wrap(e, "apt cache");
         /* absolute: mmdebstrap, its hooks and dpkg-query run from other directories */
         _cleanup_free_ char *dir = realpath(o->dir ? o->dir : jr_rootfs_default_dir(), NULL);

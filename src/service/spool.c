@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "hash.h"
 #include "io.h"
+#include "paths.h"
 
 /* ---- on-disk formats -------------------------------------------------------------- */
 
@@ -94,27 +95,6 @@ static bool parse_name(const char *name, const char *suffix, uint64_t *seq)
         }
         *seq = v;
         return true;
-}
-
-/* mkdir -p for the parents, then the directory itself; an existing one is fine if it
- * is a directory (EEXIST is not "is a directory"). */
-static int mkdir_p(const char *path, mode_t mode, jr_error *e)
-{
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return jr_error_set(e, ENOMEM, "spool directory \"%s\"", path);
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char saved = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return jr_error_errno(e, "mkdir \"%s\"", p);
-                *s = saved;
-                if (saved == '\0')
-                        break;
-        }
-        return 0;
 }
 
 /* Write the iovecs in full (a short write is continued, EINTR retried). */
@@ -863,7 +843,7 @@ int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out,
                 return -1;
         }
 
-        int ret = mkdir_p(dir, 0750, e);
+        int ret = jr_mkdir_p(dir, 0750, e);
         if (ret < 0)
                 goto fail;
         /* O_NOFOLLOW on the last component: the spool itself must not be a symlink that
