@@ -289,20 +289,12 @@ static int read_small_file(int dirfd, const char *path, size_t max, char **out, 
         _cleanup_free_ char *buf = malloc(max + 1);
         if (!buf)
                 return jr_error_errno(e, "out of memory");
-        size_t n = 0;
-        for (;;) {
-                ssize_t r = read(fd, buf + n, max + 1 - n);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return jr_error_errno(e, "read %s", path);
-                }
-                if (r == 0)
-                        break;
-                n += (size_t)r;
-                if (n > max)
-                        return jr_error_set(e, EFBIG, "%s: larger than %zu bytes", path, max);
-        }
+        ssize_t r = jr_read_full(fd, buf, max + 1);
+        if (r < 0)
+                return jr_error_errno(e, "read %s", path);
+        size_t n = (size_t)r;
+        if (n > max)
+                return jr_error_set(e, EFBIG, "%s: larger than %zu bytes", path, max);
         buf[n] = '\0';
         if (len)
                 *len = n;
