@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "io.h"
 #include "paths.h"
@@ -156,15 +157,9 @@ static void av_add(struct argv_buf *a, const char *fmt, ...)
 {
         if (a->oom)
                 return;
-        if (a->n + 2 > a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 32;
-                char **v = realloc(a->v, cap * sizeof *v);
-                if (!v) {
-                        a->oom = true;
-                        return;
-                }
-                a->v = v;
-                a->cap = cap;
+        if (jr_grow(&a->v, &a->cap, a->n + 2, sizeof *a->v, 32) < 0) {
+                a->oom = true;
+                return;
         }
         va_list ap;
         va_start(ap, fmt);

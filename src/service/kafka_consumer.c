@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "kafka_internal.h"
@@ -89,14 +90,9 @@ static void part_learn(struct part *pt, int64_t committed, const int64_t *more, 
         for (size_t i = 0; i < n; i++) {
                 if (more[i] < pt->committed || part_answered(pt, more[i]))
                         continue;
-                if (pt->n_answered == pt->cap_answered) {
-                        size_t cap = pt->cap_answered ? 2 * pt->cap_answered : 16;
-                        int64_t *a = realloc(pt->answered, cap * sizeof *a);
-                        if (!a)
-                                return; /* one duplicate answer at worst */
-                        pt->answered = a;
-                        pt->cap_answered = cap;
-                }
+                if (jr_grow(&pt->answered, &pt->cap_answered, pt->n_answered + 1,
+                            sizeof *pt->answered, 16) < 0)
+                        return; /* one duplicate answer at worst */
                 size_t j = pt->n_answered++;
                 while (j > 0 && pt->answered[j - 1] > more[i]) {
                         pt->answered[j] = pt->answered[j - 1];

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "kafka_internal.h"
@@ -44,14 +45,8 @@ static void pin_add(jr_kafka_producer *p, const jr_spool_source *src, int d)
 {
         struct pin *pn = pin_find(p, src->topic, src->partition);
         if (!pn && d > 0) {
-                if (p->n_pins == p->cap_pins) {
-                        size_t cap = p->cap_pins ? 2 * p->cap_pins : 8;
-                        struct pin *n = realloc(p->pins, cap * sizeof *n);
-                        if (!n)
-                                return; /* a revocation then waits less than it could */
-                        p->pins = n;
-                        p->cap_pins = cap;
-                }
+                if (jr_grow(&p->pins, &p->cap_pins, p->n_pins + 1, sizeof *p->pins, 8) < 0)
+                        return; /* a revocation then waits less than it could */
                 pn = &p->pins[p->n_pins++];
                 *pn = (struct pin){.topic = src->topic, .partition = src->partition};
         }
@@ -65,19 +60,11 @@ static void pin_add(jr_kafka_producer *p, const jr_spool_source *src, int d)
 
 static void retry_add(jr_kafka_producer *p, uint64_t seq, int backoff_ms)
 {
-        if (p->n_retries == p->cap_retries) {
-                size_t cap = p->cap_retries ? p->cap_retries * 2 : 16;
-                struct retry *n = realloc(p->retries, cap * sizeof *n);
-                if (!n) {
-                        /* Still in the spool: delivered after the next start. */
-                        kafka_logf(&p->com, 3,
-                                   "out of memory: spool record %" PRIu64
-                                   " waits for the next start",
-                                   seq);
-                        return;
-                }
-                p->retries = n;
-                p->cap_retries = cap;
+        if (jr_grow(&p->retries, &p->cap_retries, p->n_retries + 1, sizeof *p->retries, 16) < 0) {
+                /* Still in the spool: delivered after the next start. */
+                kafka_logf(&p->com, 3,
+                           "out of memory: spool record %" PRIu64 " waits for the next start", seq);
+                return;
         }
         p->retries[p->n_retries++] = (struct retry){
             .seq = seq, .due_ms = (int64_t)jr_mono_ms() + backoff_ms, .backoff_ms = backoff_ms};
@@ -86,18 +73,10 @@ static void retry_add(jr_kafka_producer *p, uint64_t seq, int backoff_ms)
 /* Keep `seq` for later, in seq order. */
 static void held_add(jr_kafka_producer *p, uint64_t seq)
 {
-        if (p->n_held == p->cap_held) {
-                size_t cap = p->cap_held ? p->cap_held * 2 : 64;
-                uint64_t *n = realloc(p->held, cap * sizeof *n);
-                if (!n) {
-                        kafka_logf(&p->com, 3,
-                                   "out of memory: spool record %" PRIu64
-                                   " waits for the next start",
-                                   seq);
-                        return;
-                }
-                p->held = n;
-                p->cap_held = cap;
+        if (jr_grow(&p->held, &p->cap_held, p->n_held + 1, sizeof *p->held, 64) < 0) {
+                kafka_logf(&p->com, 3,
+                           "out of memory: spool record %" PRIu64 " waits for the next start", seq);
+                return;
         }
         size_t i = p->n_held;
         while (i > 0 && p->held[i - 1] > seq) {

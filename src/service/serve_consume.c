@@ -419,14 +419,9 @@ static int produce_path(struct serve *s, const char *path, size_t *scripts, jr_e
                 size_t l = strlen(de->d_name);
                 if (l <= 5 || strcmp(de->d_name + l - 5, ".json") || de->d_name[0] == '.')
                         continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        char **nn = realloc(names, cap * sizeof *nn);
-                        if (!nn) {
-                                ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);
-                                goto out;
-                        }
-                        names = nn;
+                if (jr_grow(&names, &cap, n + 1, sizeof *names, 16) < 0) {
+                        ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);
+                        goto out;
                 }
                 if (asprintf(&names[n], "%s/%s", path, de->d_name) < 0) {
                         ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);

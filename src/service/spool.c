@@ -182,16 +182,8 @@ static const char *topic_name(const jr_spool *s, uint16_t t)
 
 static int idx_reserve(jr_spool *s, size_t more, jr_error *e)
 {
-        if (s->idx_len + more <= s->idx_cap)
-                return 0;
-        size_t cap = s->idx_cap ? s->idx_cap : 64;
-        while (cap < s->idx_len + more)
-                cap *= 2;
-        struct idx_entry *n = realloc(s->idx, cap * sizeof *n);
-        if (!n)
+        if (jr_grow(&s->idx, &s->idx_cap, s->idx_len + more, sizeof *s->idx, 64) < 0)
                 return jr_error_set(e, ENOMEM, "spool index");
-        s->idx = n;
-        s->idx_cap = cap;
         return 0;
 }
 
@@ -490,14 +482,8 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                 }
         }
         /* room for the bookkeeping first: after the file is written nothing may fail */
-        if (s->uns_len == s->uns_cap) {
-                size_t cap = s->uns_cap ? 2 * s->uns_cap : 64;
-                struct idx_entry *n = realloc(s->uns, cap * sizeof *n);
-                if (!n)
-                        return jr_error_set(e, ENOMEM, "spool append");
-                s->uns = n;
-                s->uns_cap = cap;
-        }
+        if (jr_grow(&s->uns, &s->uns_cap, s->uns_len + 1, sizeof *s->uns, 64) < 0)
+                return jr_error_set(e, ENOMEM, "spool append");
         uint64_t seq = s->next_seq;
         if (kind == JR_SPOOL_RESULT && src_topic &&
             pend_insert(s, src_topic, source->partition, source->offset, seq, e) < 0)
