@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "clock.h"
 
@@ -391,14 +392,9 @@ int jr_cg_read_procs(const jr_cg_dir *d, pid_t **pids, size_t *n, jr_error *e)
                 long x = strtol(p, &end, 10);
                 if (end == p)
                         break;
-                if (cnt == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        pid_t *nv = realloc(v, cap * sizeof *nv);
-                        if (!nv) {
-                                jr_error_set(e, ENOMEM, "read \"%s/cgroup.procs\"", d->path);
-                                return -ENOMEM;
-                        }
-                        v = nv;
+                if (jr_grow(&v, &cap, cnt + 1, sizeof *v, 16) < 0) {
+                        jr_error_set(e, ENOMEM, "read \"%s/cgroup.procs\"", d->path);
+                        return -ENOMEM;
                 }
                 v[cnt++] = (pid_t)x;
                 p = end;
@@ -472,14 +468,7 @@ int jr_cg_kill_listed(const jr_cg_dir *d, jr_error *e)
                                 int k = fd >= 0 ? pidfd_send_signal(fd, SIGKILL, NULL, 0)
                                                 : kill(pin_pid[i], SIGKILL);
                                 if (k == 0) {
-                                        if (ndone == capdone) {
-                                                size_t nc = capdone ? capdone * 2 : 16;
-                                                pid_t *nd = realloc(done, nc * sizeof *nd);
-                                                if (nd) {
-                                                        done = nd;
-                                                        capdone = nc;
-                                                }
-                                        }
+                                        jr_grow(&done, &capdone, ndone + 1, sizeof *done, 16);
                                         if (ndone < capdone)
                                                 done[ndone++] = pin_pid[i];
                                 }

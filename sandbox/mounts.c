@@ -25,6 +25,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "internal.h"
 #include "sys.h"
@@ -56,14 +57,8 @@ static const char *const host_etc[] = {
 static int plan_add(jr_mount_plan *p, jr_mount_kind kind, const char *src, const char *dst,
                     jr_error *e)
 {
-        if (p->n == p->cap) {
-                size_t cap = p->cap ? p->cap * 2 : 32;
-                jr_mount_op *ops = realloc(p->ops, cap * sizeof *ops);
-                if (!ops)
-                        return jr_error_set(e, ENOMEM, "mount plan");
-                p->ops = ops;
-                p->cap = cap;
-        }
+        if (jr_grow(&p->ops, &p->cap, p->n + 1, sizeof *p->ops, 32) < 0)
+                return jr_error_set(e, ENOMEM, "mount plan");
         jr_mount_op *op = &p->ops[p->n];
         memset(op, 0, sizeof *op);
         op->kind = kind;

@@ -91,3 +91,20 @@ void jr_error_clear(jr_error *e)
                 e->msg[0] = '\0';
         }
 }
+
+const char *jr_quote(const char *s, size_t len, char buf[JR_QUOTE_BUF])
+{
+        size_t o = 0, i;
+        for (i = 0; i < len && i < JR_QUOTE_MAX; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+                        buf[o++] = (char)c;
+                else
+                        o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+        }
+        if (i < len)
+                memcpy(buf + o, "...", 4);
+        else
+                buf[o] = '\0';
+        return buf;
+}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define JR_ERROR_MSG_MAX 1024
 
@@ -22,9 +23,16 @@ int jr_error_errno(jr_error *e, const char *fmt, ...) __attribute__((format(prin
 /* Prefix the message with outer context ("ctx: old message"); return -1. */
 int jr_error_wrap(jr_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void jr_error_clear(jr_error *e);
-/* For the jail's children, which share the supervisor's memory (see sys.h): set err and
- * the message without the strerror text, reading and writing no libc state. The
- * receiver completes it with jr_error_add_strerror(). Returns -1. */
+/* Set err and the message without the strerror text: for a message about a value rather
+ * than a system call, and for the jail's children, which share the supervisor's memory
+ * (see sys.h): it reads and writes no libc state there, and the receiver completes the
+ * message with jr_error_add_strerror(). Returns -1. */
 int jr_error_raw(jr_error *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Append ": strerror(err)" when err != 0 (the part jr_error_raw left out). */
 void jr_error_add_strerror(jr_error *e);
+
+/* An untrusted string for a message: printable ASCII as it is; '"', '\\' and every other
+ * byte as \xHH; cut after JR_QUOTE_MAX bytes with "...". Returns buf. */
+#define JR_QUOTE_MAX 64
+#define JR_QUOTE_BUF (JR_QUOTE_MAX * 4 + 4)
+const char *jr_quote(const char *s, size_t len, char buf[JR_QUOTE_BUF]);

@@ -7,26 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define QUOTE_MAX 64
-
-/* Render an untrusted value for an error message: printable ASCII as is, the rest as
- * \xHH, cut after QUOTE_MAX bytes with "...". */
-static const char *quote(const char *s, char *buf, size_t n)
+/* The value, for an error message (a NUL-terminated string). */
+static const char *quote(const char *s, char buf[JR_QUOTE_BUF])
 {
-        size_t o = 0, i = 0;
-        for (; s[i] && i < QUOTE_MAX && o + 5 < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
-                        buf[o++] = (char)c;
-                else
-                        o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
-        }
-        if (s[i] && o + 4 < n) {
-                memcpy(buf + o, "...", 3);
-                o += 3;
-        }
-        buf[o] = '\0';
-        return buf;
+        return jr_quote(s, strlen(s), buf);
 }
 
 static bool is_digit(char c)
@@ -73,14 +57,14 @@ static const struct {
 
 int jr_parse_duration_ns(const char *s, uint64_t *out_ns, jr_error *e)
 {
-        char q[QUOTE_MAX * 4 + 8];
+        char q[JR_QUOTE_BUF];
         const char *p = s;
         bool neg = false;
 
         if (*p == '+' || *p == '-')
                 neg = *p++ == '-';
         if (*p == '\0')
-                return jr_error_set(e, 0, "duration \"%s\": empty", quote(s, q, sizeof q));
+                return jr_error_set(e, 0, "duration \"%s\": empty", quote(s, q));
         if (!strcmp(p, "0")) {
                 *out_ns = 0;
                 return 0;
@@ -91,7 +75,7 @@ int jr_parse_duration_ns(const char *s, uint64_t *out_ns, jr_error *e)
                 bool dot;
                 if (!number(&p, &ip, &frac, &scale, &dot))
                         return jr_error_set(e, 0, "duration \"%s\": expected a number",
-                                            quote(s, q, sizeof q));
+                                            quote(s, q));
                 const char *u = p;
                 while (*p && !is_digit(*p) && *p != '.')
                         p++;
@@ -100,31 +84,28 @@ int jr_parse_duration_ns(const char *s, uint64_t *out_ns, jr_error *e)
                         return jr_error_set(e, 0,
                                             "duration \"%s\": missing unit (e.g. \"5s\" or "
                                             "\"500ms\")",
-                                            quote(s, q, sizeof q));
+                                            quote(s, q));
                 uint64_t unit = 0;
                 for (size_t i = 0; i < JR_ARRAY_SIZE(duration_units); i++)
                         if (strlen(duration_units[i].name) == ulen &&
                             !memcmp(duration_units[i].name, u, ulen))
                                 unit = duration_units[i].ns;
                 if (unit == 0) {
-                        char uq[QUOTE_MAX * 4 + 8], ub[QUOTE_MAX + 1];
-                        size_t n = ulen < QUOTE_MAX ? ulen : QUOTE_MAX;
-                        memcpy(ub, u, n);
-                        ub[n] = '\0';
-                        return jr_error_set(e, 0,
-                                            "duration \"%s\": unknown unit \"%s\" (valid: ns, us, "
-                                            "ms, s, m, h)",
-                                            quote(s, q, sizeof q), quote(ub, uq, sizeof uq));
+                        char uq[JR_QUOTE_BUF];
+                        return jr_error_set(
+                            e, 0,
+                            "duration \"%s\": unknown unit \"%s\" (valid: ns, us, "
+                            "ms, s, m, h)",
+                            quote(s, q),
+                            jr_quote(u, ulen < JR_QUOTE_MAX ? ulen : JR_QUOTE_MAX, uq));
                 }
                 total += (unsigned __int128)ip * unit;
                 total += (unsigned __int128)frac * unit / scale;
                 if (total > INT64_MAX)
-                        return jr_error_set(e, 0, "duration \"%s\": out of range",
-                                            quote(s, q, sizeof q));
+                        return jr_error_set(e, 0, "duration \"%s\": out of range", quote(s, q));
         }
         if (neg && total != 0)
-                return jr_error_set(e, 0, "duration \"%s\": must not be negative",
-                                    quote(s, q, sizeof q));
+                return jr_error_set(e, 0, "duration \"%s\": must not be negative", quote(s, q));
         *out_ns = (uint64_t)total;
         return 0;
 }
@@ -141,14 +122,14 @@ int jr_parse_duration_ms(const char *s, uint64_t *out_ms, jr_error *e)
 
 int jr_parse_size(const char *s, uint64_t *out_bytes, jr_error *e)
 {
-        char q[QUOTE_MAX * 4 + 8];
+        char q[JR_QUOTE_BUF];
         const char *p = s;
         uint64_t ip, frac, scale;
         bool dot;
 
         if (!number(&p, &ip, &frac, &scale, &dot))
                 return jr_error_set(e, 0, "size \"%s\": expected a number of bytes, e.g. 64M",
-                                    quote(s, q, sizeof q));
+                                    quote(s, q));
         char unit[4] = "";
         size_t ulen = strlen(p);
         if (ulen >= sizeof unit)
@@ -161,7 +142,7 @@ int jr_parse_size(const char *s, uint64_t *out_bytes, jr_error *e)
         case '\0':
                 if (dot)
                         return jr_error_set(e, 0, "size \"%s\": a fraction needs a unit",
-                                            quote(s, q, sizeof q));
+                                            quote(s, q));
                 shift = 0;
                 break;
         case 'b':
@@ -189,7 +170,7 @@ int jr_parse_size(const char *s, uint64_t *out_bytes, jr_error *e)
         unsigned __int128 v = (unsigned __int128)ip << shift;
         v += ((unsigned __int128)frac << shift) / scale;
         if (v > INT64_MAX)
-                return jr_error_set(e, 0, "size \"%s\": out of range", quote(s, q, sizeof q));
+                return jr_error_set(e, 0, "size \"%s\": out of range", quote(s, q));
         *out_bytes = (uint64_t)v;
         return 0;
 
@@ -197,7 +178,7 @@ bad_unit:
         return jr_error_set(e, 0,
                             "size \"%s\": unknown unit (valid: k, M, G, T, optionally "
                             "followed by B or iB; all are powers of 1024)",
-                            quote(s, q, sizeof q));
+                            quote(s, q));
 }
 
 int jr_check_range(uint64_t v, uint64_t min, uint64_t max, const char *text, jr_error *e)
@@ -213,45 +194,45 @@ int jr_check_range(uint64_t v, uint64_t min, uint64_t max, const char *text, jr_
 
 int jr_parse_uint(const char *s, uint64_t max, uint64_t *out, jr_error *e)
 {
-        char q[QUOTE_MAX * 4 + 8];
+        char q[JR_QUOTE_BUF];
         uint64_t v = 0;
         const char *p = s;
 
         if (!is_digit(*p))
                 return jr_error_set(e, 0, "number \"%s\": expected a non-negative integer",
-                                    quote(s, q, sizeof q));
+                                    quote(s, q));
         for (; is_digit(*p); p++) {
                 if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
                         return jr_error_set(e, 0,
                                             "number \"%s\": out of range (at most %" PRIu64 ")",
-                                            quote(s, q, sizeof q), max);
+                                            quote(s, q), max);
                 v = v * 10 + (uint64_t)(*p - '0');
         }
         if (*p)
                 return jr_error_set(e, 0, "number \"%s\": expected a non-negative integer",
-                                    quote(s, q, sizeof q));
+                                    quote(s, q));
         if (v > max)
                 return jr_error_set(e, 0, "number \"%s\": out of range (at most %" PRIu64 ")",
-                                    quote(s, q, sizeof q), max);
+                                    quote(s, q), max);
         *out = v;
         return 0;
 }
 
 int jr_parse_cpus(const char *s, uint64_t *out_nano, jr_error *e)
 {
-        char q[QUOTE_MAX * 4 + 8];
+        char q[JR_QUOTE_BUF];
         uint64_t whole = 0, frac = 0;
         unsigned frac_digits = 0;
         const char *p = s;
 
         if (!is_digit(*p) && !(*p == '.' && is_digit(p[1])))
                 return jr_error_set(e, 0, "CPUs \"%s\": expected a decimal number (0.5, 2)",
-                                    quote(s, q, sizeof q));
+                                    quote(s, q));
         for (; is_digit(*p); p++) {
                 whole = whole * 10 + (uint64_t)(*p - '0');
                 if (whole > JR_CPUS_PARSE_MAX)
                         return jr_error_set(e, 0, "CPUs \"%s\": out of range (at most %u)",
-                                            quote(s, q, sizeof q), (unsigned)JR_CPUS_PARSE_MAX);
+                                            quote(s, q), (unsigned)JR_CPUS_PARSE_MAX);
         }
         if (*p == '.') {
                 for (p++; is_digit(*p); p++) {
@@ -259,13 +240,13 @@ int jr_parse_cpus(const char *s, uint64_t *out_nano, jr_error *e)
                                 return jr_error_set(e, 0,
                                                     "CPUs \"%s\": more than 9 decimals (the unit "
                                                     "is a billionth of a CPU)",
-                                                    quote(s, q, sizeof q));
+                                                    quote(s, q));
                         frac = frac * 10 + (uint64_t)(*p - '0');
                 }
         }
         if (*p)
                 return jr_error_set(e, 0, "CPUs \"%s\": expected a decimal number (0.5, 2)",
-                                    quote(s, q, sizeof q));
+                                    quote(s, q));
         for (; frac_digits < 9; frac_digits++)
                 frac *= 10;
         *out_nano = whole * 1000000000ull + frac;

@@ -15,20 +15,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
+#include "io.h"
 
 int jr_carry_artifacts(const char *from_dir, const char *to_dir, const jr_lang *lang, jr_error *e)
 {
@@ -64,7 +51,7 @@ int jr_carry_artifacts(const char *from_dir, const char *to_dir, const jr_lang *
                         return jr_error_errno(e, "create artifact \"%s\"", de->d_name);
                 ssize_t n;
                 while ((n = read(in, buf, sizeof buf)) > 0)
-                        if (write_all(outfd, buf, (size_t)n) < 0)
+                        if (jr_write_all(outfd, buf, (size_t)n) < 0)
                                 return jr_error_errno(e, "copy artifact \"%s\"", de->d_name);
                 if (n < 0)
                         return jr_error_errno(e, "read artifact \"%s\"", de->d_name);

@@ -105,20 +105,6 @@ static bool next_token(struct cursor *c, const unsigned char **tok, size_t *len)
         return true;
 }
 
-static bool match_tokens(struct cursor a, struct cursor b)
-{
-        for (;;) {
-                const unsigned char *ta, *tb;
-                size_t na, nb;
-                bool ha = next_token(&a, &ta, &na);
-                bool hb = next_token(&b, &tb, &nb);
-                if (!ha || !hb)
-                        return ha == hb;
-                if (na != nb || memcmp(ta, tb, na) != 0)
-                        return false;
-        }
-}
-
 /* ---- tokens-lines ---- */
 
 static inline bool line_break(unsigned char c)
@@ -138,27 +124,12 @@ static int skip_separator(struct cursor *c)
         return kind;
 }
 
-static bool match_tokens_lines(struct cursor a, struct cursor b)
+/* The separators after two equal tokens: both at the end (where any white space is
+ * fine; next_token skips it), or of the same kind. */
+static bool same_separator(struct cursor a, struct cursor b)
 {
-        skip_separator(&a); /* leading white space and blank lines */
-        skip_separator(&b);
-        for (;;) {
-                const unsigned char *ta, *tb;
-                size_t na, nb;
-                bool ha = next_token(&a, &ta, &na);
-                bool hb = next_token(&b, &tb, &nb);
-                if (!ha || !hb)
-                        return ha == hb; /* trailing white space was skipped by next_token */
-                if (na != nb || memcmp(ta, tb, na) != 0)
-                        return false;
-                /* the separators after the tokens: both absent (the end, where any white
-                 * space is fine), or of the same kind */
-                struct cursor ra = a, rb = b;
-                int ka = skip_separator(&ra), kb = skip_separator(&rb);
-                bool enda = ra.p >= ra.end, endb = rb.p >= rb.end;
-                if (!enda && !endb && ka != kb)
-                        return false;
-        }
+        int ka = skip_separator(&a), kb = skip_separator(&b);
+        return a.p >= a.end || b.p >= b.end || ka == kb;
 }
 
 /* ---- float:EPS ---- */
@@ -230,7 +201,21 @@ static bool close_enough(double out, double exp, double eps)
         return fabs(out - exp) <= (eps + 1e-15) * scale;
 }
 
-static bool match_float(struct cursor a, struct cursor b, double eps)
+/* A token of the output against one of the answer: a number of the answer matches a
+ * number within eps, anything else the same bytes. */
+static bool float_token_ok(const unsigned char *to, size_t no, const unsigned char *te, size_t ne,
+                           double eps)
+{
+        double vo, ve;
+        if (token_number(te, ne, &ve))
+                return token_number(to, no, &vo) && close_enough(vo, ve, eps);
+        return no == ne && memcmp(to, te, no) == 0;
+}
+
+/* ---- the token checkers: tokens, tokens-lines, float:EPS ---- */
+
+/* The two token sequences pair up, token by token, as the checker c says. */
+static bool match_tokens(struct cursor a, struct cursor b, jr_checker c, double eps)
 {
         for (;;) {
                 const unsigned char *ta, *tb;
@@ -239,13 +224,11 @@ static bool match_float(struct cursor a, struct cursor b, double eps)
                 bool hb = next_token(&b, &tb, &nb);
                 if (!ha || !hb)
                         return ha == hb;
-                double vo, ve;
-                if (token_number(tb, nb, &ve)) {
-                        if (!token_number(ta, na, &vo) || !close_enough(vo, ve, eps))
-                                return false;
-                } else if (na != nb || memcmp(ta, tb, na) != 0) {
+                if (c == JR_CHECKER_FLOAT ? !float_token_ok(ta, na, tb, nb, eps)
+                                          : na != nb || memcmp(ta, tb, na) != 0)
                         return false;
-                }
+                if (c == JR_CHECKER_TOKENS_LINES && !same_separator(a, b))
+                        return false;
         }
 }
 
@@ -355,11 +338,9 @@ int jr_checker_run(jr_checker c, double eps, jr_bytes out, jr_bytes exp)
                 return out.len == exp.len &&
                        (out.len == 0 || memcmp(out.ptr, exp.ptr, out.len) == 0);
         case JR_CHECKER_TOKENS:
-                return match_tokens(a, b);
         case JR_CHECKER_TOKENS_LINES:
-                return match_tokens_lines(a, b);
         case JR_CHECKER_FLOAT:
-                return match_float(a, b, eps);
+                return match_tokens(a, b, c, eps);
         case JR_CHECKER_SORTED:
                 return match_sorted(a, b);
         case JR_CHECKER_LINES:

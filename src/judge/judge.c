@@ -19,6 +19,7 @@
 #include "artifacts.h"
 #include "checker.h"
 #include "cleanup.h"
+#include "io.h"
 #include "clock.h"
 #include "jailopts.h"
 #include "jury.h"
@@ -278,34 +279,6 @@ static void work_close(jr_judge *j)
         umount2(j->work, MNT_DETACH);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-static int write_file(const char *dir, const char *name, jr_bytes data, mode_t mode, jr_error *e)
-{
-        _cleanup_close_ int dfd = open(dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
-        if (dfd < 0)
-                return jr_error_errno(e, "open \"%s\"", dir);
-        _cleanup_close_ int fd =
-            openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0)
-                return jr_error_errno(e, "create \"%s/%s\"", dir, name);
-        if (write_all(fd, data.ptr, data.len) < 0)
-                return jr_error_errno(e, "write \"%s/%s\"", dir, name);
-        return 0;
-}
-
 /* Copy the build's artifacts into run/. */
 static int carry_artifacts(jr_judge *j, const jr_lang *lang, jr_error *e)
 {
@@ -314,54 +287,14 @@ static int carry_artifacts(jr_judge *j, const jr_lang *lang, jr_error *e)
 
 /* ---- captured output ---- */
 
-static int reset_memfd(int fd)
+/* A copy of at most `cap` bytes of v (the message cap: more could never be sent). */
+static jr_bytes keep_prefix(jr_bytes v, size_t cap, bool *truncated)
 {
-        if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0)
-                return -1;
-        return 0;
-}
-
-/* A read-only view of what a memfd holds (the whole output, for the checker). */
-struct view {
-        char *p;
-        size_t n;
-};
-
-static struct view view_map(int fd)
-{
-        struct view v = {NULL, 0};
-        off_t size = lseek(fd, 0, SEEK_END);
-        if (size <= 0)
-                return v;
-        void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED)
-                return v;
-        v.p = p;
-        v.n = (size_t)size;
-        return v;
-}
-
-static void view_unmap(struct view *v)
-{
-        if (v->p)
-                munmap(v->p, v->n);
-        v->p = NULL;
-        v->n = 0;
-}
-
-/* Keep at most `cap` bytes of a view (the message cap: more could never be sent). */
-static jr_bytes keep_prefix(struct view v, size_t cap, bool *truncated)
-{
-        size_t n = v.n < cap ? v.n : cap;
-        if (n < v.n)
+        size_t n = v.len < cap ? v.len : cap;
+        if (n < v.len)
                 *truncated = true;
-        char *p = malloc(n + 1);
-        if (!p)
-                return (jr_bytes){NULL, 0};
-        if (n)
-                memcpy(p, v.p, n);
-        p[n] = '\0';
-        return (jr_bytes){p, n};
+        char *p = jr_memdup(v.ptr, n);
+        return (jr_bytes){p, p ? n : 0};
 }
 
 /* ---- one jail ---- */
@@ -382,10 +315,11 @@ static int run_jail(jr_judge *j, const char *tree, const char *work_src, bool wo
         res->exit_code = -1;
         if (jr_rootfs_path(j->rootfs_dir, tree, rootfs, sizeof rootfs, e) < 0)
                 return -1;
-        if (reset_memfd(j->out_fd) < 0 || reset_memfd(j->err_fd) < 0 || reset_memfd(j->in_fd) < 0)
+        if (jr_memfd_reset(j->out_fd) < 0 || jr_memfd_reset(j->err_fd) < 0 ||
+            jr_memfd_reset(j->in_fd) < 0)
                 return jr_error_errno(e, "reset the output buffers");
         if (io->use_input) {
-                if (write_all(j->in_fd, io->input.ptr, io->input.len) < 0 ||
+                if (jr_write_all(j->in_fd, io->input.ptr, io->input.len) < 0 ||
                     lseek(j->in_fd, 0, SEEK_SET) < 0)
                         return jr_error_errno(e, "write the test input");
                 cfg->stdin_fd = j->in_fd;
@@ -492,21 +426,21 @@ static int64_t wire_exit_code(const jr_run_result *r)
 static int keep_build_output(struct exec_state *s)
 {
         jr_judge *j = s->j;
-        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
+        jr_bytes out = jr_map_fd(j->out_fd), err = jr_map_fd(j->err_fd);
         size_t cap = j->lim.max_message_bytes;
-        size_t n_out = out.n < cap ? out.n : cap;
-        size_t n_err = err.n < cap - n_out ? err.n : cap - n_out;
+        size_t n_out = out.len < cap ? out.len : cap;
+        size_t n_err = err.len < cap - n_out ? err.len : cap - n_out;
         char *p = malloc(n_out + n_err + 1);
         if (p) {
                 if (n_out)
-                        memcpy(p, out.p, n_out);
+                        memcpy(p, out.ptr, n_out);
                 if (n_err)
-                        memcpy(p + n_out, err.p, n_err);
+                        memcpy(p + n_out, err.ptr, n_err);
                 p[n_out + n_err] = '\0';
         }
-        s->result.truncated = n_out < out.n || n_err < err.n;
-        view_unmap(&out);
-        view_unmap(&err);
+        s->result.truncated = n_out < out.len || n_err < err.len;
+        jr_unmap(&out);
+        jr_unmap(&err);
         if (!p)
                 return -1;
         s->build_err = (jr_bytes){p, n_out + n_err};
@@ -552,11 +486,12 @@ static int build(struct exec_state *s)
                 _cleanup_free_ char *guard = jr_py_guard_source(s->py_allowed, s->n_py_allowed);
                 if (!guard)
                         return -1;
-                if (write_file(j->run_dir, PY_GUARD_FILE, jr_bytes_cstr(guard), 0644, &e) < 0)
+                jr_bytes text = jr_bytes_cstr(guard);
+                if (jr_put_file(j->run_dir, PY_GUARD_FILE, text, 0644, 0, 0, &e) < 0)
                         goto ie;
         }
-        if (write_file(lang->build ? j->build_dir : j->run_dir, lang->source, s->sub->source, 0644,
-                       &e) < 0)
+        if (jr_put_file(lang->build ? j->build_dir : j->run_dir, lang->source, s->sub->source, 0644,
+                        0, 0, &e) < 0)
                 goto ie;
         if (!lang->build) {
                 emit_simple(s, JR_EVENT_BUILD, JR_STATUS_OK, 0, JR_BYTES_LIT(""));
@@ -790,13 +725,13 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         t->memory_bytes = (int64_t)res.memory_peak_bytes;
         t->exit_code = wire_exit_code(&res);
         t->signal = wire_signal(&res);
-        struct view out = view_map(j->out_fd), err = view_map(j->err_fd);
+        jr_bytes out = jr_map_fd(j->out_fd), err = jr_map_fd(j->err_fd);
         t->status = map_run_status(&res);
         /* A runtime that reports running out of its heap itself (the JVM's
          * ExitOnOutOfMemoryError notice is on stdout, Python's MemoryError on stderr) hit
          * the memory limit as surely as one the kernel killed. */
-        if (t->status == JR_STATUS_RE && (jr_lang_output_says_oom(s->lang, out.p, out.n) ||
-                                          jr_lang_output_says_oom(s->lang, err.p, err.n)))
+        if (t->status == JR_STATUS_RE && (jr_lang_output_says_oom(s->lang, out.ptr, out.len) ||
+                                          jr_lang_output_says_oom(s->lang, err.ptr, err.len)))
                 t->status = JR_STATUS_ML;
         if (t->status == JR_STATUS_TL && budget_cut && !strcmp(res.reason, "wall time")) {
                 t->status = JR_STATUS_NOT_RUN;
@@ -807,8 +742,8 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
                 /* the host's default unless the submission names its checker */
                 bool own = s->sub->checker_given;
                 int m = jr_checker_run(own ? s->sub->checker : j->lim.default_checker,
-                                       own ? s->sub->checker_eps : j->lim.default_checker_eps,
-                                       (jr_bytes){out.p, out.n}, tc->expected_output);
+                                       own ? s->sub->checker_eps : j->lim.default_checker_eps, out,
+                                       tc->expected_output);
                 if (m < 0)
                         t->error =
                             jr_bytes_cstr(strdup("judge: out of memory comparing the output"));
@@ -821,8 +756,8 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         }
         t->std_out = keep_prefix(out, j->lim.max_message_bytes, &t->truncated);
         t->std_err = keep_prefix(err, j->lim.max_message_bytes, &t->truncated);
-        view_unmap(&out);
-        view_unmap(&err);
+        jr_unmap(&out);
+        jr_unmap(&err);
         emit_test(s, t);
         return t->status == JR_STATUS_OK || !s->sub->stop_on_failure;
 }

@@ -14,6 +14,7 @@
 
 #include "artifacts.h"
 #include "cleanup.h"
+#include "io.h"
 #include "clock.h"
 #include "rootfs.h"
 #include "strv.h"
@@ -104,41 +105,6 @@ static int jury_ready(jr_jury *j, jr_error *e)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-/* dir/name, fresh, with `data` (root's unless uid is given). The directories are ours
- * (root's, never bound writable), so plain paths are safe here. */
-static int put_file(const char *dir, const char *name, jr_bytes data, mode_t mode, uid_t uid,
-                    gid_t gid, jr_error *e)
-{
-        _cleanup_close_ int dfd = open(dir, O_DIRECTORY | O_PATH | O_CLOEXEC);
-        if (dfd < 0)
-                return jr_error_errno(e, "open \"%s\"", dir);
-        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-                return jr_error_errno(e, "remove \"%s/%s\"", dir, name);
-        _cleanup_close_ int fd =
-            openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0)
-                return jr_error_errno(e, "create \"%s/%s\"", dir, name);
-        if (write_all(fd, data.ptr, data.len) < 0)
-                return jr_error_errno(e, "write \"%s/%s\"", dir, name);
-        if (uid && fchown(fd, uid, gid) < 0)
-                return jr_error_errno(e, "chown \"%s/%s\"", dir, name);
-        return 0;
-}
-
 static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, jr_error *e)
 {
         if (mkdir(path, mode) < 0)
@@ -148,33 +114,10 @@ static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, jr_erro
         return 0;
 }
 
-static int reset_memfd(int fd)
-{
-        return ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 ? -1 : 0;
-}
-
-/* What a memfd holds, mapped read-only; {NULL, 0} when empty (or unmappable). */
-static jr_bytes map_fd(int fd)
-{
-        off_t size = lseek(fd, 0, SEEK_END);
-        if (size <= 0)
-                return (jr_bytes){NULL, 0};
-        void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED)
-                return (jr_bytes){NULL, 0};
-        return (jr_bytes){p, (size_t)size};
-}
-
-static void unmap(jr_bytes b)
-{
-        if (b.ptr)
-                munmap((void *)b.ptr, b.len);
-}
-
 /* The jury program's stderr then stdout, as one malloc'd string. */
 static int collect_output(jr_jury *j, jr_jury_verdict *v)
 {
-        jr_bytes err = map_fd(j->err_fd), out = map_fd(j->out_fd);
+        jr_bytes err = jr_map_fd(j->err_fd), out = jr_map_fd(j->out_fd);
         size_t n = err.len + out.len;
         char *p = malloc(n + 1);
         if (p) {
@@ -185,8 +128,8 @@ static int collect_output(jr_jury *j, jr_jury_verdict *v)
                 p[n] = '\0';
                 v->output = (jr_bytes){p, n};
         }
-        unmap(err);
-        unmap(out);
+        jr_unmap(&err);
+        jr_unmap(&out);
         return p ? 0 : -1;
 }
 
@@ -313,11 +256,11 @@ static int build_program(jr_jury *j, struct program *p, const char *work, const 
             make_dir(p->run_dir, 0755, 0, 0, e) < 0)
                 return jr_error_wrap(e, "%s", p->name);
         if (!lang->build) {
-                if (put_file(p->run_dir, lang->source, source, 0644, 0, 0, e) < 0)
+                if (jr_put_file(p->run_dir, lang->source, source, 0644, 0, 0, e) < 0)
                         return jr_error_wrap(e, "%s", p->name);
                 return 0;
         }
-        if (put_file(p->build_dir, lang->source, source, 0644, uid, gid, e) < 0)
+        if (jr_put_file(p->build_dir, lang->source, source, 0644, uid, gid, e) < 0)
                 return jr_error_wrap(e, "%s", p->name);
 
         char rootfs[PATH_MAX];
@@ -326,7 +269,7 @@ static int build_program(jr_jury *j, struct program *p, const char *work, const 
         _cleanup_(jr_lang_cmd_free) jr_lang_cmd cmd = {0};
         if (jr_lang_command(lang, JR_LANG_BUILD, lang->build_memory_bytes, &cmd, e) < 0)
                 return jr_error_wrap(e, "%s", p->name);
-        if (reset_memfd(j->out_fd) < 0 || reset_memfd(j->err_fd) < 0)
+        if (jr_memfd_reset(j->out_fd) < 0 || jr_memfd_reset(j->err_fd) < 0)
                 return jr_error_errno(e, "%s: reset the output buffers", p->name);
         jr_bind bind = {.src = p->build_dir, .dst = "/work", .rw = true};
         jr_run_config cfg;
@@ -353,13 +296,13 @@ static int build_program(jr_jury *j, struct program *p, const char *work, const 
         *sandbox_failure = false;
         if (res.status != JR_JAIL_OK) {
                 /* the compiler's messages: stderr, else stdout */
-                jr_bytes err = map_fd(j->err_fd), out = map_fd(j->out_fd);
+                jr_bytes err = jr_map_fd(j->err_fd), out = jr_map_fd(j->out_fd);
                 jr_bytes msgs = err.len ? err : out;
                 int shown = msgs.len > 2048 ? 2048 : (int)msgs.len;
                 jr_error_set(e, 0, "%s failed: build failed (%s)%s%.*s", p->name, res.reason,
                              msgs.len ? ":\n" : "", shown, msgs.ptr ? msgs.ptr : "");
-                unmap(err);
-                unmap(out);
+                jr_unmap(&err);
+                jr_unmap(&out);
                 return -1;
         }
         *sandbox_failure = true;
@@ -441,7 +384,7 @@ static int jury_run_prepare(jr_jury *j, const struct program *p, struct jury_run
         r->binds[1] = (jr_bind){.src = r->in, .dst = "/io/input"};
         r->binds[2] = (jr_bind){.src = r->out, .dst = "/io/output", .rw = output_rw};
         r->binds[3] = (jr_bind){.src = r->ans, .dst = "/io/answer"};
-        if (reset_memfd(j->out_fd) < 0 || reset_memfd(j->err_fd) < 0)
+        if (jr_memfd_reset(j->out_fd) < 0 || jr_memfd_reset(j->err_fd) < 0)
                 return jr_error_errno(e, "reset the output buffers");
         jr_run_config *cfg = &r->cfg;
         jr_run_config_init(cfg);
@@ -464,10 +407,10 @@ static int jury_run_prepare(jr_jury *j, const struct program *p, struct jury_run
 /* The test's input and answer, root's and read-only for every jail. */
 static int put_test_files(jr_jury *j, const jr_test_case *tc, jr_error *e)
 {
-        if (put_file(j->io_dir, "input", tc->input, 0644, 0, 0, e) < 0 ||
-            put_file(j->io_dir, "answer",
-                     tc->has_expected_output ? tc->expected_output : JR_BYTES_LIT(""), 0644, 0, 0,
-                     e) < 0)
+        if (jr_put_file(j->io_dir, "input", tc->input, 0644, 0, 0, e) < 0 ||
+            jr_put_file(j->io_dir, "answer",
+                        tc->has_expected_output ? tc->expected_output : JR_BYTES_LIT(""), 0644, 0,
+                        0, e) < 0)
                 return -1;
         return 0;
 }
@@ -481,9 +424,9 @@ int jr_jury_check(jr_jury *j, const jr_test_case *tc, int output_fd, jr_jury_ver
         if (put_test_files(j, tc, &e) < 0)
                 goto sandbox;
         if (output_fd >= 0) {
-                jr_bytes out = map_fd(output_fd);
-                int w = put_file(j->io_dir, "output", out, 0644, 0, 0, &e);
-                unmap(out);
+                jr_bytes out = jr_map_fd(output_fd);
+                int w = jr_put_file(j->io_dir, "output", out, 0644, 0, 0, &e);
+                jr_unmap(&out);
                 if (w < 0)
                         goto sandbox;
         }
@@ -517,8 +460,8 @@ int jr_jury_interact(jr_jury *j, const jr_test_case *tc, jr_slot *prog_slot,
 
         /* testlib's interactor writes its output file (a checker may read it next) */
         if (put_test_files(j, tc, e) < 0 ||
-            put_file(j->io_dir, "tout", JR_BYTES_LIT(""), 0600, jr_slot_uid(j->own),
-                     jr_slot_gid(j->own), e) < 0 ||
+            jr_put_file(j->io_dir, "tout", JR_BYTES_LIT(""), 0600, jr_slot_uid(j->own),
+                        jr_slot_gid(j->own), e) < 0 ||
             jury_run_prepare(j, &j->interactor, &r, "tout", true, e) < 0)
                 goto out;
         /* The interactor outlives the program: it must see the program's end (EOF) and

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <yajl/yajl_parse.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 
 /* An untrusted string for an error message: JSON-like escapes, non-ASCII as \xHH,
@@ -737,12 +738,9 @@ static void give_err_id(jr_buf *err_id, jr_bytes id)
         if (!err_id)
                 return;
         err_id->len = 0;
-        err_id->ptr = malloc(id.len + 1);
+        err_id->ptr = jr_memdup(id.ptr, id.len);
         if (!err_id->ptr)
                 return;
-        if (id.len)
-                memcpy(err_id->ptr, id.ptr, id.len);
-        err_id->ptr[id.len] = '\0';
         err_id->len = id.len;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <yajl/yajl_gen.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "utf8.h"
 
@@ -195,15 +196,9 @@ static void put_payload(struct gen *g, const char *k, jr_bytes v)
         const unsigned char *w = s;
         size_t wlen = 0;
         if (!g->final) {
-                if (g->n_pl == g->cap_pl) {
-                        size_t cap = g->cap_pl ? g->cap_pl * 2 : 64;
-                        struct payload *np = reallocarray(g->pl, cap, sizeof *np);
-                        if (!np) {
-                                g->oom = true;
-                                return;
-                        }
-                        g->pl = np;
-                        g->cap_pl = cap;
+                if (jr_grow(&g->pl, &g->cap_pl, g->n_pl + 1, sizeof *g->pl, 64) < 0) {
+                        g->oom = true;
+                        return;
                 }
                 g->pl[g->n_pl++] = (struct payload){
                     .s = s, .len = v.len, .group = g->group, .preflagged = g->preflagged};

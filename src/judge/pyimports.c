@@ -8,6 +8,9 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "cleanup.h"
+#include "strv.h"
+
 /* ---- a tokenizer that knows just enough of Python's lexical rules ---- */
 
 enum tok_type {
@@ -260,6 +263,22 @@ static void report(jr_py_import *bad, const struct name *n, unsigned line)
         bad->line = line;
 }
 
+/* After a name of an import list: skip its "as NAME"; true when a ',' follows (then
+ * another name), false (the token after it pushed back) at the list's end. */
+static bool more_names(struct lexer *lx)
+{
+        struct tok t = next(lx);
+        if (is_name(t, "as")) {
+                next(lx);
+                t = next(lx);
+        }
+        if (!is_op(t, ',')) {
+                push(lx, t);
+                return false;
+        }
+        return true;
+}
+
 /* After "import": a, b.c as d, ... */
 static int import_stmt(struct lexer *lx, unsigned line, const char *const *allowed, size_t count,
                        jr_py_import *bad)
@@ -272,15 +291,8 @@ static int import_stmt(struct lexer *lx, unsigned line, const char *const *allow
                         report(bad, &n, line);
                         return 1;
                 }
-                struct tok t = next(lx);
-                if (is_name(t, "as")) {
-                        next(lx);
-                        t = next(lx);
-                }
-                if (!is_op(t, ',')) {
-                        push(lx, t);
+                if (!more_names(lx))
                         return 0;
-                }
         }
 }
 
@@ -327,15 +339,8 @@ static int from_stmt(struct lexer *lx, unsigned line, const char *const *allowed
                         report(bad, &mod, line);
                         return 1;
                 }
-                t = next(lx);
-                if (is_name(t, "as")) {
-                        next(lx);
-                        t = next(lx);
-                }
-                if (!is_op(t, ',')) {
-                        push(lx, t);
+                if (!more_names(lx))
                         return 0;
-                }
                 if (paren) {
                         t = next(lx);
                         push(lx, t);
@@ -400,11 +405,7 @@ void jr_py_import_message(const jr_py_import *bad, const char *const *allowed, s
 
 void jr_py_modules_free(char **list)
 {
-        if (!list)
-                return;
-        for (char **p = list; *p; p++)
-                free(*p);
-        free(list);
+        jr_strv_free(list);
 }
 
 bool jr_py_module_name_valid(const char *s)
@@ -441,30 +442,22 @@ int jr_py_modules_parse(const char *json, char ***out, size_t *count, jr_error *
                                     "e.g. [\"math\",\"random\"]");
         }
         size_t n = v->u.array.len;
-        char **list = calloc(n + 1, sizeof *list);
-        if (!list) {
-                yajl_tree_free(v);
-                return jr_error_set(e, ENOMEM, "allowed modules: allocate");
-        }
-        for (size_t i = 0; i < n; i++) {
+        _cleanup_strv_ char **list = calloc(n + 1, sizeof *list);
+        int ret = list ? 0 : jr_error_set(e, ENOMEM, "allowed modules: allocate");
+        for (size_t i = 0; i < n && ret == 0; i++) {
                 yajl_val s = v->u.array.values[i];
-                if (!YAJL_IS_STRING(s) || !jr_py_module_name_valid(s->u.string)) {
-                        jr_py_modules_free(list);
-                        yajl_tree_free(v);
-                        return jr_error_set(e, EINVAL,
-                                            "allowed modules: element %zu: must be a module name "
-                                            "such as \"math\" or \"os.path\"",
-                                            i);
-                }
-                list[i] = strdup(s->u.string);
-                if (!list[i]) {
-                        jr_py_modules_free(list);
-                        yajl_tree_free(v);
-                        return jr_error_set(e, ENOMEM, "allowed modules: allocate");
-                }
+                if (!YAJL_IS_STRING(s) || !jr_py_module_name_valid(s->u.string))
+                        ret = jr_error_set(e, EINVAL,
+                                           "allowed modules: element %zu: must be a module name "
+                                           "such as \"math\" or \"os.path\"",
+                                           i);
+                else if (!(list[i] = strdup(s->u.string)))
+                        ret = jr_error_set(e, ENOMEM, "allowed modules: allocate");
         }
         yajl_tree_free(v);
-        *out = list;
+        if (ret < 0)
+                return ret;
+        *out = TAKE_PTR(list);
         *count = n;
         return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "io.h"
 #include "judge.h"
 #include "lang.h"
 #include "log.h"
@@ -63,21 +64,14 @@ int jr_frame_send(int fd, uint32_t type, const void *a, size_t a_len, const void
 /* 1 read all, 0 EOF before the first byte, < 0 error or EOF in the middle */
 static int read_full(int fd, void *buf, size_t len, jr_error *e)
 {
-        size_t got = 0;
-        while (got < len) {
-                ssize_t r = read(fd, (char *)buf + got, len - got);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return jr_error_errno(e, "receive frame");
-                if (r == 0) {
-                        if (got == 0)
-                                return 0;
-                        return jr_error_set(e, EPROTO, "receive frame: truncated");
-                }
-                got += (size_t)r;
-        }
-        return 1;
+        ssize_t got = jr_read_full(fd, buf, len);
+        if (got < 0)
+                return jr_error_errno(e, "receive frame");
+        if ((size_t)got == len)
+                return 1;
+        if (got == 0)
+                return 0;
+        return jr_error_set(e, EPROTO, "receive frame: truncated");
 }
 
 int jr_frame_recv(int fd, uint32_t *type, jr_buf *payload, jr_error *e)

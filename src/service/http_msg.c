@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <yajl/yajl_parse.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "utf8.h"
 
@@ -125,39 +126,6 @@ static int o_finish(struct out *o, jr_buf *out, jr_error *e)
         out->len = o->len;
         *o = (struct out){0};
         return 0;
-}
-
-/* A message without strerror (it names a field, not a system call), and err. */
-__attribute__((format(printf, 3, 4))) static int failf(jr_error *e, int err, const char *fmt, ...)
-{
-        if (!e)
-                return -1;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-        va_end(ap);
-        e->err = err;
-        return -1;
-}
-
-/* An untrusted string for an error message: printable ASCII as it is, the rest as \xHH,
- * at most 64 bytes then "...". */
-static const char *quote(const char *s, size_t len, char buf[300])
-{
-        size_t o = 0, i;
-        for (i = 0; i < len && i < 64; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-                        buf[o++] = (char)c;
-                } else {
-                        o += (size_t)snprintf(buf + o, 8, "\\x%02x", c);
-                }
-        }
-        if (i < len)
-                memcpy(buf + o, "...", 4);
-        else
-                buf[o] = '\0';
-        return buf;
 }
 
 /* ================================================================ a JSON tree */
@@ -279,14 +247,12 @@ static int jp_scalar(struct jparse *p, enum jtype t, const char *s, size_t len, 
                 return 0;
         j->b = b;
         if (s) {
-                j->s = malloc(len + 1);
+                j->s = jr_memdup(s, len);
                 if (!j->s) {
                         free(j);
                         p->limit = "out of memory";
                         return 0;
                 }
-                memcpy(j->s, s, len);
-                j->s[len] = '\0';
                 j->len = len;
         }
         return jp_add(p, j);
@@ -346,13 +312,11 @@ static int cb_key(void *ctx, const unsigned char *s, size_t len)
 {
         struct jparse *p = ctx;
         free(p->key);
-        p->key = malloc(len + 1);
+        p->key = jr_memdup(s, len);
         if (!p->key) {
                 p->limit = "out of memory";
                 return 0;
         }
-        memcpy(p->key, s, len);
-        p->key[len] = '\0';
         p->klen = len;
         return 1;
 }
@@ -410,15 +374,15 @@ static int yajl_run(const yajl_callbacks *cb, void *ctx, const void *buf, size_t
         int ret = 0;
         if (st == yajl_status_ok && ends_in_string(buf, len)) {
                 yajl_free(h);
-                return failf(e, EINVAL, "not valid JSON at byte %zu: premature EOF in a string",
-                             len);
+                return jr_error_raw(e, EINVAL,
+                                    "not valid JSON at byte %zu: premature EOF in a string", len);
         }
         if (st == yajl_status_client_canceled && stopped && *stopped == TRAILING) {
-                ret = failf(e, EINVAL, "not valid JSON at byte %zu: %s", at, TRAILING);
+                ret = jr_error_raw(e, EINVAL, "not valid JSON at byte %zu: %s", at, TRAILING);
         } else if (st == yajl_status_client_canceled && stopped && *stopped) {
                 ret = -1; /* the caller words it */
         } else if (st != yajl_status_ok && only_space(buf, len)) {
-                ret = failf(e, EINVAL, "not valid JSON: empty input");
+                ret = jr_error_raw(e, EINVAL, "not valid JSON: empty input");
         } else if (st != yajl_status_ok) {
                 unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
                 char text[256];
@@ -428,7 +392,7 @@ static int yajl_run(const yajl_callbacks *cb, void *ctx, const void *buf, size_t
                 size_t n = strlen(text);
                 while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
                         text[--n] = '\0';
-                ret = failf(e, EINVAL, "not valid JSON at byte %zu: %s", at, text);
+                ret = jr_error_raw(e, EINVAL, "not valid JSON at byte %zu: %s", at, text);
         }
         yajl_free(h);
         return ret;
@@ -439,10 +403,10 @@ static int jparse(const void *buf, size_t len, size_t max_nodes, struct jv **out
         struct jparse p = {.max_nodes = max_nodes ? max_nodes : MAX_NODES_DEFAULT};
         int ret = yajl_run(&tree_cb, &p, buf, len, &p.limit, e);
         if (ret == 0 && !p.root)
-                ret = failf(e, EINVAL, "not valid JSON: empty input");
+                ret = jr_error_raw(e, EINVAL, "not valid JSON: empty input");
         if (ret < 0 && p.limit && p.limit != TRAILING)
-                failf(e, E2BIG, "JSON body: %s (at most %zu values, %d deep)", p.limit, p.max_nodes,
-                      MAX_DEPTH);
+                jr_error_raw(e, E2BIG, "JSON body: %s (at most %zu values, %d deep)", p.limit,
+                             p.max_nodes, MAX_DEPTH);
         free(p.key);
         if (ret < 0) {
                 jv_free(p.root);
@@ -544,7 +508,7 @@ void jr_execute_req_free(jr_execute_req *req)
 
 static int field_error(jr_error *e, const char *field, const char *what)
 {
-        return failf(e, EINVAL, "field \"%s\": %s", field, what);
+        return jr_error_raw(e, EINVAL, "field \"%s\": %s", field, what);
 }
 
 static int check_language(const struct jv *lang, const jr_execute_opts *o, jr_error *e)
@@ -564,9 +528,9 @@ static int check_language(const struct jv *lang, const jr_execute_opts *o, jr_er
         for (size_t i = 0; i < o->n_languages && n < sizeof known; i++)
                 n += (size_t)snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "",
                                       o->languages[i]);
-        char q[300];
-        return failf(e, EINVAL, "field \"language\": unknown language \"%s\" (known: %s)",
-                     quote(lang->s, lang->len, q), known);
+        char q[JR_QUOTE_BUF];
+        return jr_error_raw(e, EINVAL, "field \"language\": unknown language \"%s\" (known: %s)",
+                            jr_quote(lang->s, lang->len, q), known);
 }
 
 int jr_execute_request(const void *body, size_t len, const jr_execute_opts *o, const char *id,
@@ -576,7 +540,7 @@ int jr_execute_request(const void *body, size_t len, const jr_execute_opts *o, c
         if (jparse(body, len, o->max_nodes, &root, e) < 0)
                 return -1;
         if (root->t != J_OBJ)
-                return failf(e, EINVAL, "body: must be a JSON object");
+                return jr_error_raw(e, EINVAL, "body: must be a JSON object");
         const struct jv *lang = get_nn(root, "language");
         if (check_language(lang, o, e) < 0)
                 return -1;
@@ -600,10 +564,10 @@ int jr_execute_request(const void *body, size_t len, const jr_execute_opts *o, c
                 return field_error(e, "tests", "must be an array");
         size_t n = tests ? tests->n : 0;
         if (n > max_tests)
-                return failf(e, E2BIG,
-                             "field \"tests\": more than %zu tests (the cap is %zu events: "
-                             "accepted, build, one per test, done)",
-                             max_tests, max_tests + JR_EVENTS_NOT_TESTS);
+                return jr_error_raw(e, E2BIG,
+                                    "field \"tests\": more than %zu tests (the cap is %zu events: "
+                                    "accepted, build, one per test, done)",
+                                    max_tests, max_tests + JR_EVENTS_NOT_TESTS);
         uint64_t def = o->default_timeout_ms ? o->default_timeout_ms : TIMEOUT_DEFAULT;
         _cleanup_free_ bool *has_expected = calloc(n ? n : 1, sizeof *has_expected);
         _cleanup_free_ uint64_t *timeout = calloc(n ? n : 1, sizeof *timeout);
@@ -636,10 +600,10 @@ int jr_execute_request(const void *body, size_t len, const jr_execute_opts *o, c
                         if (!as_int(tmo, &v) || v <= 0)
                                 return field_error(e, field, "must be a positive integer");
                         if (o->max_timeout_ms && (uint64_t)v > o->max_timeout_ms)
-                                return failf(e, EINVAL,
-                                             "field \"%s\": must be at most %" PRIu64
-                                             " (the host limit)",
-                                             field, o->max_timeout_ms);
+                                return jr_error_raw(e, EINVAL,
+                                                    "field \"%s\": must be at most %" PRIu64
+                                                    " (the host limit)",
+                                                    field, o->max_timeout_ms);
                         timeout[i] = (uint64_t)v;
                 }
                 if (timeout[i] > max_timeout)
@@ -748,7 +712,7 @@ int jr_execute_answer(const char *result, size_t len, const jr_execute_req *req,
         if (jparse(result, len, 0, &r, e) < 0)
                 return jr_error_wrap(e, "result");
         if (r->t != J_OBJ)
-                return failf(e, EINVAL, "result: not a JSON object");
+                return jr_error_raw(e, EINVAL, "result: not a JSON object");
         const struct jv *status = get_nn(r, "status");
         bool ok = str_is(status, "OK");
         const struct jv *id = get_nn(r, "id"), *err = get_nn(r, "error");
@@ -1015,9 +979,9 @@ int jr_enqueue_request(const void *body, size_t len, const jr_parse_options *po,
         struct idcopy c = {.id = id};
         int ret = yajl_run(&idcopy_cb, &c, body, len, &c.stopped, e);
         if (ret == 0 && c.roots == 0)
-                ret = failf(e, EINVAL, "not valid JSON: empty input");
+                ret = jr_error_raw(e, EINVAL, "not valid JSON: empty input");
         if (ret < 0 && c.stopped && c.stopped != TRAILING)
-                failf(e, E2BIG, "JSON body: nested more than %d deep", MAX_DEPTH);
+                jr_error_raw(e, E2BIG, "JSON body: nested more than %d deep", MAX_DEPTH);
         if (ret < 0) {
                 free(c.w.p);
                 return -1;

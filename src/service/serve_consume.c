@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 #include "clock.h"
+#include "io.h"
 #include "log.h"
 #include "message.h"
 #include "metrics.h"
@@ -97,11 +99,9 @@ static void count_received(struct serve *s)
 static int fallback_id(const jr_kafka_msg *m, char **out, size_t *len)
 {
         if (m->key && m->key_len > 0) {
-                char *k = malloc(m->key_len + 1);
+                char *k = jr_memdup(m->key, m->key_len);
                 if (!k)
                         return -1;
-                memcpy(k, m->key, m->key_len);
-                k[m->key_len] = '\0';
                 *out = k;
                 *len = m->key_len;
                 return 0;
@@ -194,15 +194,13 @@ static void handle_message(struct serve *s, jr_kafka_msg *msg)
         }
         _cleanup_job_ struct job *j = calloc(1, sizeof *j);
         if (j) {
-                j->id = malloc(sub->id.len + 1);
+                j->id = jr_memdup(sub->id.ptr, sub->id.len);
                 j->language = strndup(sub->language.ptr, sub->language.len);
         }
         if (!j || !j->id || !j->language) {
                 serve_fatal(s, "consume", &(jr_error){.err = ENOMEM, .msg = "out of memory"});
                 return;
         }
-        memcpy(j->id, sub->id.ptr, sub->id.len);
-        j->id[sub->id.len] = '\0';
         j->id_len = sub->id.len;
         j->no = ++s->next_job;
         j->msg = TAKE_PTR(m);
@@ -359,17 +357,10 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
         _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
         if (!buf)
                 return jr_error_set(e, ENOMEM, "--produce \"%s\"", path);
-        size_t len = 0;
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return jr_error_errno(e, "--produce \"%s\"", path);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
+        ssize_t got = jr_read_full(fd, buf, (size_t)st.st_size);
+        if (got < 0)
+                return jr_error_errno(e, "--produce \"%s\"", path);
+        size_t len = (size_t)got;
         /* Key: the id, else the file name without its directory and ".json". */
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
@@ -385,7 +376,7 @@ static int produce_file(struct serve *s, const char *path, size_t *scripts, jr_e
         bool is_done = false;
         if (jr_submission_parse(buf, len, &po, &sub, &key, &pe) == 0) {
                 is_done = sub->type == JR_MSG_DONE;
-                key.ptr = strndup(sub->id.ptr, sub->id.len);
+                key.ptr = jr_memdup(sub->id.ptr, sub->id.len);
                 key.len = sub->id.len;
         }
         const char *k = key.ptr ? key.ptr : base;
@@ -428,14 +419,9 @@ static int produce_path(struct serve *s, const char *path, size_t *scripts, jr_e
                 size_t l = strlen(de->d_name);
                 if (l <= 5 || strcmp(de->d_name + l - 5, ".json") || de->d_name[0] == '.')
                         continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        char **nn = realloc(names, cap * sizeof *nn);
-                        if (!nn) {
-                                ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);
-                                goto out;
-                        }
-                        names = nn;
+                if (jr_grow(&names, &cap, n + 1, sizeof *names, 16) < 0) {
+                        ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);
+                        goto out;
                 }
                 if (asprintf(&names[n], "%s/%s", path, de->d_name) < 0) {
                         ret = jr_error_set(e, ENOMEM, "--produce \"%s\"", path);

@@ -20,6 +20,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "cleanup.h"
+#include "bytes.h"
 #include "clock.h"
 #include "http.h"
 #include "judge.h"
@@ -350,17 +351,10 @@ static void front_sync(struct serve *s)
 static void front_mark(struct serve *s, const jr_kafka_msg *m)
 {
         struct serve_http *h = s->http;
-        if (h->n_marks == h->cap_marks) {
-                size_t cap = h->cap_marks ? 2 * h->cap_marks : 64;
-                struct done_mark *nm = realloc(h->marks, cap * sizeof *nm);
-                if (!nm) {
-                        front_sync(s);
-                        if (h->n_marks == h->cap_marks)
-                                return; /* not done: consumed again after a restart */
-                } else {
-                        h->marks = nm;
-                        h->cap_marks = cap;
-                }
+        if (jr_grow(&h->marks, &h->cap_marks, h->n_marks + 1, sizeof *h->marks, 64) < 0) {
+                front_sync(s);
+                if (h->n_marks == h->cap_marks)
+                        return; /* not done: consumed again after a restart */
         }
         bool result = !strcmp(m->topic, s->kcfg.results_topic);
         h->marks[h->n_marks++] = (struct done_mark){

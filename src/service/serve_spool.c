@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "clock.h"
 #include "log.h"
 #include "notify.h"
@@ -81,38 +82,19 @@ int serve_json_with_source(const void *json, size_t len, const jr_kafka_msg *m, 
 #define UNSPOOLED_EVENTS_MAX ((size_t)64 << 20)
 #define SPOOL_RETRY_MS       1000
 
+/* A record as the spool would have kept it (rec.seq unused; rec.source.topic NULL: no
+ * source). */
 struct unspooled {
         struct unspooled *next;
-        jr_spool_kind kind;
-        char *topic;
-        char *key;
-        size_t key_len;
-        char *value;
-        size_t value_len;
-        char *src_topic; /* NULL: no source */
-        int32_t src_part;
-        int64_t src_off;
+        jr_spool_record rec;
 };
 
 static void unspooled_free(struct unspooled *u)
 {
         if (!u)
                 return;
-        free(u->topic);
-        free(u->key);
-        free(u->value);
-        free(u->src_topic);
+        jr_spool_record_free(&u->rec);
         free(u);
-}
-
-static char *dup_mem(const void *p, size_t n)
-{
-        char *d = malloc(n + 1);
-        if (d) {
-                memcpy(d, p, n);
-                d[n] = '\0';
-        }
-        return d;
 }
 
 static int unspooled_push(struct serve *s, jr_spool_kind kind, const char *topic, const void *key,
@@ -130,16 +112,16 @@ static int unspooled_push(struct serve *s, jr_spool_kind kind, const char *topic
         struct unspooled *u = calloc(1, sizeof *u);
         if (!u)
                 return jr_error_set(e, ENOMEM, "keep a record while the spool is full");
-        *u = (struct unspooled){.kind = kind,
-                                .topic = strdup(topic),
-                                .key = dup_mem(key, key_len),
-                                .key_len = key_len,
-                                .value = dup_mem(value, value_len),
-                                .value_len = value_len,
-                                .src_topic = src && src->topic ? strdup(src->topic) : NULL,
-                                .src_part = src ? src->partition : 0,
-                                .src_off = src ? src->offset : 0};
-        if (!u->topic || !u->key || !u->value || (src && src->topic && !u->src_topic)) {
+        jr_spool_record *r = &u->rec;
+        *r = (jr_spool_record){.kind = kind,
+                               .topic = strdup(topic),
+                               .key = jr_memdup(key, key_len),
+                               .key_len = key_len,
+                               .value = jr_memdup(value, value_len),
+                               .value_len = value_len};
+        if (src && src->topic)
+                r->source = (jr_spool_source){strdup(src->topic), src->partition, src->offset};
+        if (!r->topic || !r->key || !r->value || (src && src->topic && !r->source.topic)) {
                 unspooled_free(u);
                 return jr_error_set(e, ENOMEM, "keep a record while the spool is full");
         }
@@ -232,13 +214,13 @@ int serve_spool_timeout_ms(const struct serve *s)
  * (JR_SPOOL_DUPLICATE) leaves its message to be marked done. */
 static void spooled_late(struct serve *s, const struct unspooled *u, int r)
 {
-        if (r != JR_SPOOL_DUPLICATE || !u->src_topic)
+        const jr_spool_source *src = &u->rec.source;
+        if (r != JR_SPOOL_DUPLICATE || !src->topic)
                 return;
-        jr_spool_source src = {u->src_topic, u->src_part, u->src_off};
-        if (s->consumer && jr_spool_answer_of(s->spool, &src) == JR_SPOOL_ANSWERED) {
+        if (s->consumer && jr_spool_answer_of(s->spool, src) == JR_SPOOL_ANSWERED) {
                 jr_error e;
-                if (jr_kafka_consumer_done(s->consumer, u->src_topic, u->src_part, u->src_off, &e) <
-                    0)
+                if (jr_kafka_consumer_done(s->consumer, src->topic, src->partition, src->offset,
+                                           &e) < 0)
                         jr_log(JR_LOG_WARNING, e.msg);
         }
 }
@@ -250,10 +232,10 @@ void serve_spool_retry(struct serve *s)
         size_t taken = 0;
         while (s->unspooled_head) {
                 struct unspooled *u = s->unspooled_head;
-                jr_spool_source src = {u->src_topic, u->src_part, u->src_off};
+                const jr_spool_record *rec = &u->rec;
                 jr_error e;
-                int r = spool_append(s, u->kind, u->topic, u->key, u->key_len, u->value,
-                                     u->value_len, u->src_topic ? &src : NULL, &e);
+                int r = spool_append(s, rec->kind, rec->topic, rec->key, rec->key_len, rec->value,
+                                     rec->value_len, rec->source.topic ? &rec->source : NULL, &e);
                 if (r < 0 && is_full(e.err)) {
                         /* still full: quietly, the next try in a second */
                         s->spool_retry_at = (int64_t)jr_mono_ms() + SPOOL_RETRY_MS;
@@ -268,7 +250,7 @@ void serve_spool_retry(struct serve *s)
                 if (!s->unspooled_head)
                         s->unspooled_tail = NULL;
                 s->unspooled--;
-                s->unspooled_bytes -= u->value_len;
+                s->unspooled_bytes -= u->rec.value_len;
                 unspooled_free(u);
                 taken++;
         }

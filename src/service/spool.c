@@ -1,4 +1,6 @@
-#include "spool.h"
+/* The spool: its records (append, sync, read, remove), open and close. See spool.h; the
+ * finished record is spool_finished.c. */
+#include "spool_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +15,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cleanup.h"
+#include "hash.h"
+#include "io.h"
+#include "paths.h"
 
 /* ---- on-disk formats -------------------------------------------------------------- */
 
@@ -51,145 +57,13 @@ struct rec_header_v1 {
 };
 _Static_assert(sizeof(struct rec_header_v1) == 24, "record header layout (v1)");
 
-/* finished.log: FIN_MAGIC (8 bytes), then entries: this header, then the key bytes. A
- * key is a source's coordinates: partition (4 bytes), offset (8 bytes), topic. A file
- * without the magic is the older format (ids as keys): discarded on open. */
-#define FIN_MAGIC     "JRF2\0\0\0\0"
-#define FIN_MAGIC_LEN 8
-struct fin_header {
-        uint32_t len;
-        uint32_t crc; /* of the key bytes */
-};
-#define FIN_KEY_MAX (12 + JR_SPOOL_TOPIC_MAX)
-#define FIN_V1_MAX  1024 /* the longest id the older format stored */
-
 #define REC_SUFFIX   ".rec"
 #define BAD_SUFFIX   ".rec.bad"
 #define TMP_PREFIX   ".tmp-"
-#define FIN_NAME     "finished.log"
-#define FIN_TMP_NAME ".tmp-finished.log"
 #define LOCK_NAME    "lock"
 #define NAME_MAX_LEN 64
 
 /* ---- helpers -------------------------------------------------------------------- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-        if (crc_table[1])
-                return;
-        for (uint32_t i = 0; i < 256; i++) {
-                uint32_t c = i;
-                for (int k = 0; k < 8; k++)
-                        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                crc_table[i] = c;
-        }
-}
-
-/* CRC-32 (IEEE), chainable: crc = crc32_update(crc, ...) starting from 0. */
-static uint32_t crc32_update(uint32_t crc, const void *data, size_t n)
-{
-        const uint8_t *p = data;
-        crc = ~crc;
-        while (n--)
-                crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-        return ~crc;
-}
-
-/* SipHash-2-4 keyed with a per-process random key: the finished table's keys come from
- * the broker (topic names and offsets), but a keyed hash costs nothing and keeps the
- * table safe from flooding whatever its keys become. */
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-        do {                                                                                       \
-                v0 += v1;                                                                          \
-                v1 = ROTL64(v1, 13);                                                               \
-                v1 ^= v0;                                                                          \
-                v0 = ROTL64(v0, 32);                                                               \
-                v2 += v3;                                                                          \
-                v3 = ROTL64(v3, 16);                                                               \
-                v3 ^= v2;                                                                          \
-                v0 += v3;                                                                          \
-                v3 = ROTL64(v3, 21);                                                               \
-                v3 ^= v0;                                                                          \
-                v2 += v1;                                                                          \
-                v1 = ROTL64(v1, 17);                                                               \
-                v1 ^= v2;                                                                          \
-                v2 = ROTL64(v2, 32);                                                               \
-        } while (0)
-
-static uint64_t load_le64(const uint8_t *p)
-{
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[i];
-        return v;
-}
-
-static uint64_t siphash24(const void *data, size_t len, const uint8_t key[16])
-{
-        const uint8_t *in = data;
-        uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-        uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-        uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-        size_t full = len & ~(size_t)7;
-        for (size_t i = 0; i < full; i += 8) {
-                uint64_t m = load_le64(in + i);
-                v3 ^= m;
-                SIPROUND;
-                SIPROUND;
-                v0 ^= m;
-        }
-        uint64_t b = (uint64_t)len << 56;
-        for (size_t i = 0; i < (len & 7); i++)
-                b |= (uint64_t)in[full + i] << (8 * i);
-        v3 ^= b;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= b;
-        v2 ^= 0xff;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-        const char *p = buf;
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -1;
-                }
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-/* Read exactly n bytes; returns the count read (< n at end of file) or -1. */
-static ssize_t read_full(int fd, void *buf, size_t n)
-{
-        char *p = buf;
-        size_t got = 0;
-        while (got < n) {
-                ssize_t r = read(fd, p + got, n - got);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -1;
-                }
-                if (r == 0)
-                        break;
-                got += (size_t)r;
-        }
-        return (ssize_t)got;
-}
 
 static void rec_name(char *buf, size_t n, uint64_t seq)
 {
@@ -223,27 +97,6 @@ static bool parse_name(const char *name, const char *suffix, uint64_t *seq)
         return true;
 }
 
-/* mkdir -p for the parents, then the directory itself; an existing one is fine if it
- * is a directory (EEXIST is not "is a directory"). */
-static int mkdir_p(const char *path, mode_t mode, jr_error *e)
-{
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return jr_error_set(e, ENOMEM, "spool directory \"%s\"", path);
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char saved = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return jr_error_errno(e, "mkdir \"%s\"", p);
-                *s = saved;
-                if (saved == '\0')
-                        break;
-        }
-        return 0;
-}
-
 /* Write the iovecs in full (a short write is continued, EINTR retried). */
 static int writev_all(int fd, struct iovec *iov, int n)
 {
@@ -267,96 +120,7 @@ static int writev_all(int fd, struct iovec *iov, int n)
         return 0;
 }
 
-/* splitmix64's finaliser: the pending-result table's keys are offsets, not attacker
- * input, so a fast mixer is enough there. */
-static uint64_t mix64(uint64_t x)
-{
-        x ^= x >> 30;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        x ^= x >> 27;
-        x *= 0x94d049bb133111ebULL;
-        return x ^ (x >> 31);
-}
-
 /* ---- the state ---------------------------------------------------------------------- */
-
-/* A pending record (synced: visible to next/read/peek). src_topic is a 1-based index
- * into the spool's source topics, 0 when the record has no source. */
-struct idx_entry {
-        uint64_t seq;
-        int64_t src_off;
-        int32_t src_part;
-        uint16_t src_topic;
-        uint8_t kind;
-        bool gone;
-};
-
-/* A record appended since the last sync. */
-struct unsynced {
-        uint64_t seq;
-        int64_t src_off;
-        int32_t src_part;
-        uint16_t src_topic;
-        uint8_t kind;
-};
-
-/* The pending-result table: source coordinates -> seq of the RESULT answering them
- * (seq 0: empty slot), open addressing, linear probing. */
-struct pend {
-        uint64_t seq;
-        int64_t off;
-        int32_t part;
-        uint16_t topic;
-};
-
-/* An entry of the finished record (coordinate key bytes, see FIN_MAGIC). */
-struct fin_id {
-        uint64_t hash;
-        uint32_t len;
-        char *id;
-};
-
-#define TOPICS_MAX 1024 /* distinct source topics one spool can name */
-
-struct jr_spool {
-        int dirfd;
-        int lockfd;
-        char *dir;
-        bool sync;
-        uint64_t next_seq;
-
-        /* source topic names, interned: records refer to them by index + 1 */
-        char **topics;
-        size_t n_topics;
-
-        /* pending records, ascending seq; removed ones are tombstoned and swept */
-        struct idx_entry *idx;
-        size_t idx_len, idx_cap, idx_head, idx_gone;
-
-        /* written since the last sync; the first one's fd stays open while it is alone */
-        struct unsynced *uns;
-        size_t uns_len, uns_cap;
-        int uns_fd;
-
-        /* RESULT records pending (synced or not) by source */
-        struct pend *pend;
-        size_t pend_mask, pend_count;
-
-        /* finished coordinates: a ring of the newest `fin_max`, indexed by an
-         * open-addressing table of ring positions + 1 (0 = empty slot), linear probing */
-        int finfd;
-        size_t fin_max;
-        struct fin_id *ring;
-        size_t ring_head, ring_count;
-        uint32_t *table;
-        size_t table_mask;
-        size_t fin_log_len;
-        off_t fin_size; /* bytes of finished.log written successfully */
-        bool fin_dirty; /* finished.log has appends that no sync covered yet */
-        uint8_t hash_key[16];
-
-        jr_spool_stats stats;
-};
 
 const char *jr_spool_dir_from_env(void)
 {
@@ -369,8 +133,7 @@ const char *jr_spool_dir(const jr_spool *s)
         return s->dir;
 }
 
-/* fsync (or, with `data`, fdatasync) unless syncing is off; counted. */
-static int sync_fd(jr_spool *s, int fd, bool data)
+int spool_sync_fd(jr_spool *s, int fd, bool data)
 {
         if (!s->sync)
                 return 0;
@@ -415,34 +178,12 @@ static const char *topic_name(const jr_spool *s, uint16_t t)
         return t ? s->topics[t - 1] : NULL;
 }
 
-/* The finished record's key of a source: partition, offset, topic. Returns its length. */
-static size_t coord_key(char *buf, const char *topic, int32_t part, int64_t off)
-{
-        uint32_t p = (uint32_t)part;
-        uint64_t o = (uint64_t)off;
-        for (int i = 0; i < 4; i++)
-                buf[i] = (char)(p >> (8 * i));
-        for (int i = 0; i < 8; i++)
-                buf[4 + i] = (char)(o >> (8 * i));
-        size_t tl = strnlen(topic, JR_SPOOL_TOPIC_MAX);
-        memcpy(buf + 12, topic, tl);
-        return 12 + tl;
-}
-
 /* ---- the pending-record index ------------------------------------------------------ */
 
 static int idx_reserve(jr_spool *s, size_t more, jr_error *e)
 {
-        if (s->idx_len + more <= s->idx_cap)
-                return 0;
-        size_t cap = s->idx_cap ? s->idx_cap : 64;
-        while (cap < s->idx_len + more)
-                cap *= 2;
-        struct idx_entry *n = realloc(s->idx, cap * sizeof *n);
-        if (!n)
+        if (jr_grow(&s->idx, &s->idx_cap, s->idx_len + more, sizeof *s->idx, 64) < 0)
                 return jr_error_set(e, ENOMEM, "spool index");
-        s->idx = n;
-        s->idx_cap = cap;
         return 0;
 }
 
@@ -510,9 +251,10 @@ static int cmp_entry(const void *a, const void *b)
 
 /* ---- pending results by source ------------------------------------------------------- */
 
+/* The table's keys are offsets, not attacker input: a fast mixer is enough. */
 static size_t pend_home(const jr_spool *s, uint16_t t, int32_t part, int64_t off)
 {
-        uint64_t h = mix64((uint64_t)off ^ mix64(((uint64_t)t << 32) | (uint32_t)part));
+        uint64_t h = jr_mix64((uint64_t)off ^ jr_mix64(((uint64_t)t << 32) | (uint32_t)part));
         return (size_t)h & s->pend_mask;
 }
 
@@ -576,246 +318,6 @@ static void pend_delete(jr_spool *s, uint16_t t, int32_t part, int64_t off)
         s->pend_count--;
 }
 
-/* ---- the finished record ----------------------------------------------------------- */
-
-static size_t fin_lookup_slot(const jr_spool *s, const void *id, size_t len, uint64_t h)
-{
-        size_t i = (size_t)h & s->table_mask;
-        for (;;) {
-                uint32_t r = s->table[i];
-                if (r == 0)
-                        return i;
-                const struct fin_id *f = &s->ring[r - 1];
-                if (f->hash == h && f->len == len && memcmp(f->id, id, len) == 0)
-                        return i;
-                i = (i + 1) & s->table_mask;
-        }
-}
-
-/* Backward-shift deletion keeps every entry reachable from its home slot. */
-static void fin_table_delete(jr_spool *s, size_t i)
-{
-        size_t j = i;
-        for (;;) {
-                j = (j + 1) & s->table_mask;
-                uint32_t r = s->table[j];
-                if (r == 0)
-                        break;
-                size_t k = (size_t)s->ring[r - 1].hash & s->table_mask;
-                bool movable = (j > i) ? (k <= i || k > j) : (k <= i && k > j);
-                if (movable) {
-                        s->table[i] = r;
-                        i = j;
-                }
-        }
-        s->table[i] = 0;
-}
-
-static bool fin_contains(const jr_spool *s, const void *id, size_t len)
-{
-        uint64_t h = siphash24(id, len, s->hash_key);
-        return s->table[fin_lookup_slot(s, id, len, h)] != 0;
-}
-
-/* Add a key to the in-memory record (evicting the oldest when full). Returns 1 when it
- * was already there. */
-static int fin_insert_mem(jr_spool *s, const void *id, size_t len, jr_error *e)
-{
-        uint64_t h = siphash24(id, len, s->hash_key);
-        size_t slot = fin_lookup_slot(s, id, len, h);
-        if (s->table[slot] != 0)
-                return 1;
-        char *copy = malloc(len + 1);
-        if (!copy)
-                return jr_error_set(e, ENOMEM, "finished record");
-        memcpy(copy, id, len);
-        copy[len] = '\0';
-        size_t pos;
-        if (s->ring_count == s->fin_max) {
-                pos = s->ring_head;
-                struct fin_id *old = &s->ring[pos];
-                fin_table_delete(s, fin_lookup_slot(s, old->id, old->len, old->hash));
-                free(old->id);
-                s->ring_head = (s->ring_head + 1) % s->fin_max;
-                /* the deletion may have moved entries: find the new key's slot again */
-                slot = fin_lookup_slot(s, id, len, h);
-        } else {
-                pos = (s->ring_head + s->ring_count) % s->fin_max;
-                s->ring_count++;
-        }
-        s->ring[pos] = (struct fin_id){.hash = h, .len = (uint32_t)len, .id = copy};
-        s->table[slot] = (uint32_t)pos + 1;
-        return 0;
-}
-
-static int fin_write_entry(int fd, const void *id, size_t len)
-{
-        struct fin_header h = {.len = (uint32_t)len, .crc = crc32_update(0, id, len)};
-        char buf[sizeof h + FIN_KEY_MAX];
-        memcpy(buf, &h, sizeof h);
-        memcpy(buf + sizeof h, id, len);
-        /* one write(): with O_APPEND a crash leaves at most one torn entry at the end */
-        return write_all(fd, buf, sizeof h + len);
-}
-
-/* Rewrite finished.log with only the keys in memory (the newest fin_max). */
-static int fin_compact(jr_spool *s, jr_error *e)
-{
-        _cleanup_close_ int fd = openat(
-            s->dirfd, FIN_TMP_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_TMP_NAME);
-        off_t size = FIN_MAGIC_LEN;
-        if (write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0)
-                goto write_failed;
-        for (size_t i = 0; i < s->ring_count; i++) {
-                const struct fin_id *f = &s->ring[(s->ring_head + i) % s->fin_max];
-                if (fin_write_entry(fd, f->id, f->len) < 0)
-                        goto write_failed;
-                size += (off_t)(sizeof(struct fin_header) + f->len);
-        }
-        if (sync_fd(s, fd, false) < 0) {
-                jr_error_errno(e, "fsync \"%s/%s\"", s->dir, FIN_TMP_NAME);
-                unlinkat(s->dirfd, FIN_TMP_NAME, 0);
-                return -1;
-        }
-        if (renameat(s->dirfd, FIN_TMP_NAME, s->dirfd, FIN_NAME) < 0) {
-                jr_error_errno(e, "rename \"%s/%s\"", s->dir, FIN_TMP_NAME);
-                unlinkat(s->dirfd, FIN_TMP_NAME, 0);
-                return -1;
-        }
-        if (sync_fd(s, s->dirfd, false) < 0)
-                return jr_error_errno(e, "fsync \"%s\"", s->dir);
-        int appendfd = openat(s->dirfd, FIN_NAME, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-        if (appendfd < 0)
-                return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        if (s->finfd >= 0)
-                close(s->finfd);
-        s->finfd = appendfd;
-        s->fin_log_len = s->ring_count;
-        s->fin_size = size;
-        s->fin_dirty = false;
-        return 0;
-write_failed:
-        jr_error_errno(e, "write \"%s/%s\"", s->dir, FIN_TMP_NAME);
-        unlinkat(s->dirfd, FIN_TMP_NAME, 0);
-        return -1;
-}
-
-/* Remember an answered source (memory and log). The log entry is not synced here: the
- * next sync pass covers it, and until the result leaves the spool the repair on open
- * covers it. A failed append is cut back off the log, so a later append cannot end up
- * behind a torn entry (which the load would cut off together with everything after it). */
-static int fin_add(jr_spool *s, const void *key, size_t len, jr_error *e)
-{
-        int r = fin_insert_mem(s, key, len, e);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        if (fin_write_entry(s->finfd, key, len) < 0) {
-                int saved = errno;
-                if (ftruncate(s->finfd, s->fin_size) < 0) {
-                        /* nothing better to do: the next open cuts the torn tail */
-                }
-                errno = saved;
-                return jr_error_errno(e, "append to \"%s/%s\"", s->dir, FIN_NAME);
-        }
-        s->fin_size += (off_t)(sizeof(struct fin_header) + len);
-        s->fin_log_len++;
-        s->fin_dirty = s->sync;
-        if (s->fin_log_len >= 2 * s->fin_max)
-                return fin_compact(s, e);
-        return 0;
-}
-
-static int fin_add_source(jr_spool *s, const char *topic, int32_t part, int64_t off, jr_error *e)
-{
-        char key[FIN_KEY_MAX];
-        return fin_add(s, key, coord_key(key, topic, part, off), e);
-}
-
-/* Read finished.log entries from f (after its magic) into memory; returns the length of
- * the good prefix in bytes (from the start of the entries). count_only: the older format,
- * whose entries are counted and not kept. */
-static int fin_read_entries(jr_spool *s, FILE *f, bool count_only, off_t *good, size_t *count,
-                            jr_error *e)
-{
-        char key[FIN_V1_MAX];
-        size_t max = count_only ? FIN_V1_MAX : FIN_KEY_MAX;
-        *good = 0;
-        *count = 0;
-        for (;;) {
-                struct fin_header h;
-                if (fread(&h, 1, sizeof h, f) != sizeof h)
-                        break;
-                if (h.len > max || fread(key, 1, h.len, f) != h.len ||
-                    crc32_update(0, key, h.len) != h.crc)
-                        break;
-                if (!count_only && fin_insert_mem(s, key, h.len, e) < 0)
-                        return jr_error_wrap(e, "load \"%s/%s\"", s->dir, FIN_NAME);
-                (*count)++;
-                *good += (off_t)(sizeof h + h.len);
-        }
-        if (ferror(f))
-                return jr_error_errno(e, "read \"%s/%s\"", s->dir, FIN_NAME);
-        return 0;
-}
-
-/* Load finished.log; a torn or corrupt tail (a crash mid-append) is cut off; a file of
- * the older format (no magic) is counted and replaced by an empty one. */
-static int fin_load(jr_spool *s, jr_error *e)
-{
-        _cleanup_close_ int fd =
-            openat(s->dirfd, FIN_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        int rfd = openat(s->dirfd, FIN_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (rfd < 0)
-                return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        _cleanup_fclose_ FILE *f = fdopen(rfd, "r");
-        if (!f) {
-                close(rfd);
-                return jr_error_errno(e, "fdopen \"%s/%s\"", s->dir, FIN_NAME);
-        }
-        char magic[FIN_MAGIC_LEN];
-        size_t got = fread(magic, 1, sizeof magic, f);
-        bool current = got == FIN_MAGIC_LEN && !memcmp(magic, FIN_MAGIC, FIN_MAGIC_LEN);
-        off_t good = 0;
-        size_t count = 0;
-        if (current) {
-                if (fin_read_entries(s, f, false, &good, &count, e) < 0)
-                        return -1;
-                good += FIN_MAGIC_LEN;
-                s->fin_log_len = count;
-        } else if (got > 0) {
-                /* the older format: ids, which say nothing about coordinates */
-                rewind(f);
-                if (fin_read_entries(s, f, true, &good, &count, e) < 0)
-                        return -1;
-                s->stats.finished_discarded = count;
-                good = 0;
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return jr_error_errno(e, "stat \"%s/%s\"", s->dir, FIN_NAME);
-        if (!current) {
-                if (ftruncate(fd, 0) < 0 || write_all(fd, FIN_MAGIC, FIN_MAGIC_LEN) < 0 ||
-                    sync_fd(s, fd, false) < 0)
-                        return jr_error_errno(e, "start \"%s/%s\"", s->dir, FIN_NAME);
-                good = FIN_MAGIC_LEN;
-        } else if (st.st_size != good) {
-                if (ftruncate(fd, good) < 0 || sync_fd(s, fd, false) < 0)
-                        return jr_error_errno(e, "truncate torn tail of \"%s/%s\"", s->dir,
-                                              FIN_NAME);
-        }
-        s->fin_size = good;
-        s->finfd = openat(s->dirfd, FIN_NAME, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-        if (s->finfd < 0)
-                return jr_error_errno(e, "open \"%s/%s\"", s->dir, FIN_NAME);
-        if (s->fin_log_len >= 2 * s->fin_max)
-                return fin_compact(s, e);
-        return 0;
-}
-
 /* ---- records --------------------------------------------------------------------- */
 
 void jr_spool_record_free(jr_spool_record *rec)
@@ -827,16 +329,6 @@ void jr_spool_record_free(jr_spool_record *rec)
         free(rec->value);
         free((char *)rec->source.topic);
         memset(rec, 0, sizeof *rec);
-}
-
-static char *dup_bytes(const char *p, size_t n)
-{
-        char *d = malloc(n + 1);
-        if (d) {
-                memcpy(d, p, n);
-                d[n] = '\0';
-        }
-        return d;
 }
 
 /* Parse and verify a record file's bytes; EBADMSG when they are not a valid record. */
@@ -864,7 +356,7 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
                 src_off = h.src_offset;
                 crc = h.crc;
                 h.crc = 0;
-                c = crc32_update(0, &h, sizeof h);
+                c = jr_crc32(0, &h, sizeof h);
         } else if (size >= sizeof(struct rec_header_v1) && !memcmp(buf, REC_MAGIC_V1, 4)) {
                 struct rec_header_v1 h;
                 memcpy(&h, buf, sizeof h);
@@ -875,7 +367,7 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
                 value_len = h.value_len;
                 crc = h.crc;
                 h.crc = 0;
-                c = crc32_update(0, &h, sizeof h);
+                c = jr_crc32(0, &h, sizeof h);
         } else {
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
         }
@@ -883,18 +375,18 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
         if (payload + hsize != size || (kind != JR_SPOOL_EVENT && kind != JR_SPOOL_RESULT) ||
             (has_source && (src_topic_len == 0 || src_topic_len > JR_SPOOL_TOPIC_MAX)))
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
-        c = crc32_update(c, buf + hsize, (size_t)payload);
+        c = jr_crc32(c, buf + hsize, (size_t)payload);
         if (c != crc)
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": checksum mismatch", s->dir, name);
         const char *p = buf + hsize;
         jr_spool_record r = {
             .seq = seq, .kind = (jr_spool_kind)kind, .key_len = key_len, .value_len = value_len};
-        r.topic = dup_bytes(p, topic_len);
-        r.key = dup_bytes(p + topic_len, key_len);
-        r.value = dup_bytes(p + topic_len + key_len, value_len);
+        r.topic = jr_memdup(p, topic_len);
+        r.key = jr_memdup(p + topic_len, key_len);
+        r.value = jr_memdup(p + topic_len + key_len, value_len);
         bool ok = r.topic && r.key && r.value;
         if (ok && has_source) {
-                r.source.topic = dup_bytes(p + topic_len + key_len + value_len, src_topic_len);
+                r.source.topic = jr_memdup(p + topic_len + key_len + value_len, src_topic_len);
                 r.source.partition = src_part;
                 r.source.offset = src_off;
                 ok = r.source.topic && !memchr(r.source.topic, '\0', src_topic_len);
@@ -932,7 +424,7 @@ static int read_record(const jr_spool *s, const char *name, uint64_t seq, jr_spo
         _cleanup_free_ char *buf = malloc((size_t)st.st_size);
         if (!buf)
                 return jr_error_set(e, ENOMEM, "read \"%s/%s\"", s->dir, name);
-        ssize_t n = read_full(fd, buf, (size_t)st.st_size);
+        ssize_t n = jr_read_full(fd, buf, (size_t)st.st_size);
         if (n < 0)
                 return jr_error_errno(e, "read \"%s/%s\"", s->dir, name);
         if (n != st.st_size)
@@ -983,23 +475,15 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                         return jr_error_wrap(e, "spool append");
         }
         if (kind == JR_SPOOL_RESULT && src_topic) {
-                char fk[FIN_KEY_MAX];
                 if (pend_has(s, src_topic, source->partition, source->offset) ||
-                    fin_contains(s, fk,
-                                 coord_key(fk, source->topic, source->partition, source->offset))) {
+                    spool_fin_has_source(s, source->topic, source->partition, source->offset)) {
                         s->stats.duplicates++;
                         return JR_SPOOL_DUPLICATE;
                 }
         }
         /* room for the bookkeeping first: after the file is written nothing may fail */
-        if (s->uns_len == s->uns_cap) {
-                size_t cap = s->uns_cap ? 2 * s->uns_cap : 64;
-                struct unsynced *n = realloc(s->uns, cap * sizeof *n);
-                if (!n)
-                        return jr_error_set(e, ENOMEM, "spool append");
-                s->uns = n;
-                s->uns_cap = cap;
-        }
+        if (jr_grow(&s->uns, &s->uns_cap, s->uns_len + 1, sizeof *s->uns, 64) < 0)
+                return jr_error_set(e, ENOMEM, "spool append");
         uint64_t seq = s->next_seq;
         if (kind == JR_SPOOL_RESULT && src_topic &&
             pend_insert(s, src_topic, source->partition, source->offset, seq, e) < 0)
@@ -1016,11 +500,11 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                 h.src_partition = source->partition;
                 h.src_offset = source->offset;
         }
-        uint32_t c = crc32_update(0, &h, sizeof h);
-        c = crc32_update(c, topic, topic_len);
-        c = crc32_update(c, key, key_len);
-        c = crc32_update(c, value, value_len);
-        h.crc = crc32_update(c, src_topic ? source->topic : "", src_len);
+        uint32_t c = jr_crc32(0, &h, sizeof h);
+        c = jr_crc32(c, topic, topic_len);
+        c = jr_crc32(c, key, key_len);
+        c = jr_crc32(c, value, value_len);
+        h.crc = jr_crc32(c, src_topic ? source->topic : "", src_len);
 
         char tmp[NAME_MAX_LEN];
         tmp_name(tmp, sizeof tmp, seq);
@@ -1051,11 +535,11 @@ int jr_spool_append(jr_spool *s, jr_spool_kind kind, const char *topic, const vo
                 close(s->uns_fd);
                 s->uns_fd = -1;
         }
-        s->uns[s->uns_len++] = (struct unsynced){.seq = seq,
-                                                 .src_off = src_topic ? source->offset : 0,
-                                                 .src_part = src_topic ? source->partition : 0,
-                                                 .src_topic = src_topic,
-                                                 .kind = (uint8_t)kind};
+        s->uns[s->uns_len++] = (struct idx_entry){.seq = seq,
+                                                  .src_off = src_topic ? source->offset : 0,
+                                                  .src_part = src_topic ? source->partition : 0,
+                                                  .src_topic = src_topic,
+                                                  .kind = (uint8_t)kind};
         s->next_seq++;
         s->stats.pending++;
         s->stats.unsynced++;
@@ -1072,7 +556,7 @@ fail:
 static void uns_drop(jr_spool *s, size_t from)
 {
         for (size_t i = from; i < s->uns_len; i++) {
-                const struct unsynced *u = &s->uns[i];
+                const struct idx_entry *u = &s->uns[i];
                 char tmp[NAME_MAX_LEN];
                 tmp_name(tmp, sizeof tmp, u->seq);
                 unlinkat(s->dirfd, tmp, 0);
@@ -1086,25 +570,18 @@ static void uns_drop(jr_spool *s, size_t from)
 /* The renamed records [0, n) of the batch become pending (room was reserved). */
 static void uns_publish(jr_spool *s, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                const struct unsynced *u = &s->uns[i];
-                struct idx_entry ent = {.seq = u->seq,
-                                        .src_off = u->src_off,
-                                        .src_part = u->src_part,
-                                        .src_topic = u->src_topic,
-                                        .kind = u->kind};
-                s->idx[s->idx_len++] = ent;
-        }
+        memcpy(s->idx + s->idx_len, s->uns, n * sizeof *s->uns);
+        s->idx_len += n;
         /* After the records are durable: a crash before this append is repaired on open,
          * which marks the sources of pending results answered. A failed append is not a
          * failure of the sync (the repair covers it while the result is pending); it is
          * counted instead. */
         for (size_t i = 0; i < n; i++) {
-                const struct unsynced *u = &s->uns[i];
+                const struct idx_entry *u = &s->uns[i];
                 jr_error ignored;
                 if (u->kind == JR_SPOOL_RESULT && u->src_topic &&
-                    fin_add_source(s, topic_name(s, u->src_topic), u->src_part, u->src_off,
-                                   &ignored) < 0)
+                    spool_fin_add_source(s, topic_name(s, u->src_topic), u->src_part, u->src_off,
+                                         &ignored) < 0)
                         s->stats.finished_errors++;
         }
 }
@@ -1155,7 +632,7 @@ int jr_spool_sync(jr_spool *s, jr_error *e)
         if (renamed < n)
                 uns_drop(s, renamed);
         /* 3. the renames themselves */
-        if (ret == 0 && sync_fd(s, s->dirfd, false) < 0)
+        if (ret == 0 && spool_sync_fd(s, s->dirfd, false) < 0)
                 ret = jr_error_errno(e, "fsync \"%s\"", s->dir);
         /* Renamed records hold complete, synced data: they stay pending even when a later
          * step failed (the caller stops; they are delivered after its next start). */
@@ -1207,8 +684,7 @@ jr_spool_answer jr_spool_answer_of(const jr_spool *s, const jr_spool_source *sou
                 return JR_SPOOL_UNANSWERED;
         if (pend_has(s, topic_find(s, source->topic), source->partition, source->offset))
                 return JR_SPOOL_ANSWER_PENDING;
-        char fk[FIN_KEY_MAX];
-        if (fin_contains(s, fk, coord_key(fk, source->topic, source->partition, source->offset)))
+        if (spool_fin_has_source(s, source->topic, source->partition, source->offset))
                 return JR_SPOOL_ANSWERED;
         return JR_SPOOL_UNANSWERED;
 }
@@ -1308,8 +784,8 @@ static int verify_pending(jr_spool *s, jr_error *e)
                         r = pend_insert(s, ent->src_topic, ent->src_part, ent->src_off, ent->seq,
                                         e);
                         if (r == 0)
-                                r = fin_add_source(s, rec.source.topic, ent->src_part, ent->src_off,
-                                                   e);
+                                r = spool_fin_add_source(s, rec.source.topic, ent->src_part,
+                                                         ent->src_off, e);
                 }
                 jr_spool_record_free(&rec);
                 if (r < 0)
@@ -1322,7 +798,6 @@ static int verify_pending(jr_spool *s, jr_error *e)
 
 int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out, jr_error *e)
 {
-        crc_init();
         jr_spool_options o = opts ? *opts : (jr_spool_options){0};
         if (o.finished_max == 0)
                 o.finished_max = JR_SPOOL_DEFAULT_FINISHED_MAX;
@@ -1354,7 +829,7 @@ int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out,
                 return -1;
         }
 
-        int ret = mkdir_p(dir, 0750, e);
+        int ret = jr_mkdir_p(dir, 0750, e);
         if (ret < 0)
                 goto fail;
         /* O_NOFOLLOW on the last component: the spool itself must not be a symlink that
@@ -1374,13 +849,13 @@ int jr_spool_open(const char *dir, const jr_spool_options *opts, jr_spool **out,
                 ret = jr_error_errno(e, "lock spool \"%s\" (another jailrun owns it?)", dir);
                 goto fail;
         }
-        if ((ret = fin_load(s, e)) < 0)
+        if ((ret = spool_fin_load(s, e)) < 0)
                 goto fail;
         if ((ret = scan_dir(s, e)) < 0)
                 goto fail;
         if ((ret = verify_pending(s, e)) < 0)
                 goto fail;
-        if (s->stats.tmp_removed > 0 && sync_fd(s, s->dirfd, false) < 0) {
+        if (s->stats.tmp_removed > 0 && spool_sync_fd(s, s->dirfd, false) < 0) {
                 ret = jr_error_errno(e, "fsync \"%s\"", dir);
                 goto fail;
         }

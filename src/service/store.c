@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "bytes.h"
 #include "cleanup.h"
 
 /* Bumped when the tables change; an older file is migrated, a newer one refused. */
@@ -150,6 +151,17 @@ static int run(jr_store *s, int which, jr_error *e, const char *step)
         if (rc != SQLITE_DONE)
                 return db_error(s, e, step);
         return 0;
+}
+
+/* Step a statement that returns at most one row: 1 a row (read it, then sqlite3_reset),
+ * 0 none, < 0 an error. */
+static int step_row(jr_store *s, sqlite3_stmt *st, jr_error *e, const char *step)
+{
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : db_error(s, e, step);
 }
 
 static int begin(jr_store *s, jr_error *e)
@@ -317,12 +329,16 @@ int jr_store_count(jr_store *s, uint64_t *executions, jr_error *e)
         return 0;
 }
 
-static int bind_id(jr_store *s, sqlite3_stmt *st, const char *id, size_t id_len, jr_error *e)
+/* stmt() with the id bound to ?1; NULL when binding fails. */
+static sqlite3_stmt *stmt_id(jr_store *s, int which, const void *id, size_t id_len, jr_error *e)
 {
+        sqlite3_stmt *st = stmt(s, which);
         /* a zero-length blob binds as an empty blob, never NULL */
-        if (sqlite3_bind_blob64(st, 1, id_len ? id : "", id_len, SQLITE_STATIC) != SQLITE_OK)
-                return db_error(s, e, "bind the id");
-        return 0;
+        if (sqlite3_bind_blob64(st, 1, id_len ? id : "", id_len, SQLITE_STATIC) != SQLITE_OK) {
+                db_error(s, e, "bind the id");
+                return NULL;
+        }
+        return st;
 }
 
 /* The execution's row, inside a transaction: 1 found (state, bytes and the result's
@@ -330,18 +346,12 @@ static int bind_id(jr_store *s, sqlite3_stmt *st, const char *id, size_t id_len,
 static int exec_row(jr_store *s, const char *id, size_t id_len, int *state, int64_t *bytes,
                     int64_t *result_len, jr_error *e)
 {
-        sqlite3_stmt *st = stmt(s, ST_EXEC_GET);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EXEC_GET, id, id_len, e);
+        if (!st)
                 return -1;
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return 0;
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return db_error(s, e, "read the execution");
-        }
+        int found = step_row(s, st, e, "read the execution");
+        if (found <= 0)
+                return found;
         *state = sqlite3_column_int(st, 0);
         *bytes = sqlite3_column_int64(st, 5);
         *result_len = sqlite3_column_int64(st, 6);
@@ -352,8 +362,8 @@ static int exec_row(jr_store *s, const char *id, size_t id_len, int *state, int6
 static int exec_insert(jr_store *s, const char *id, size_t id_len, jr_exec_state state,
                        int64_t now_ms, jr_error *e)
 {
-        sqlite3_stmt *st = stmt(s, ST_EXEC_INSERT);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EXEC_INSERT, id, id_len, e);
+        if (!st)
                 return -1;
         sqlite3_bind_int(st, 2, (int)state);
         sqlite3_bind_int64(st, 3, now_ms);
@@ -363,11 +373,10 @@ static int exec_insert(jr_store *s, const char *id, size_t id_len, jr_exec_state
 /* Forget one execution, inside a transaction. */
 static int exec_delete(jr_store *s, const void *id, size_t id_len, int64_t bytes, jr_error *e)
 {
-        sqlite3_stmt *st = stmt(s, ST_EVENTS_DELETE);
-        if (bind_id(s, st, id, id_len, e) < 0 || run(s, ST_EVENTS_DELETE, e, "delete events") < 0)
+        if (!stmt_id(s, ST_EVENTS_DELETE, id, id_len, e) ||
+            run(s, ST_EVENTS_DELETE, e, "delete events") < 0)
                 return -1;
-        st = stmt(s, ST_EXEC_DELETE);
-        if (bind_id(s, st, id, id_len, e) < 0 ||
+        if (!stmt_id(s, ST_EXEC_DELETE, id, id_len, e) ||
             run(s, ST_EXEC_DELETE, e, "delete the execution") < 0)
                 return -1;
         s->total = s->total > (uint64_t)bytes ? s->total - (uint64_t)bytes : 0;
@@ -380,8 +389,8 @@ static int prune(jr_store *s, const char *keep, size_t keep_len, jr_error *e)
         while (s->total > s->max_bytes) {
                 if (begin(s, e) < 0)
                         return -1;
-                sqlite3_stmt *st = stmt(s, ST_OLDEST);
-                if (bind_id(s, st, keep, keep_len, e) < 0)
+                sqlite3_stmt *st = stmt_id(s, ST_OLDEST, keep, keep_len, e);
+                if (!st)
                         return rollback(s);
                 struct victim {
                         void *id;
@@ -394,10 +403,9 @@ static int prune(jr_store *s, const char *keep, size_t keep_len, jr_error *e)
                 while (n < JR_ARRAY_SIZE(v) && s->total - freed > s->max_bytes &&
                        (rc = sqlite3_step(st)) == SQLITE_ROW) {
                         size_t len = (size_t)sqlite3_column_bytes(st, 0);
-                        v[n].id = malloc(len + 1);
+                        v[n].id = jr_memdup(sqlite3_column_blob(st, 0), len);
                         if (!v[n].id)
                                 break;
-                        memcpy(v[n].id, sqlite3_column_blob(st, 0), len);
                         v[n].len = len;
                         v[n].bytes = sqlite3_column_int64(st, 1);
                         freed += (uint64_t)v[n].bytes;
@@ -443,19 +451,13 @@ int jr_store_put_queued(jr_store *s, const char *id, size_t id_len, int64_t now_
 static int event_compare(jr_store *s, const char *id, size_t id_len, uint64_t seq, const void *json,
                          size_t len, int64_t *old_len, jr_error *e)
 {
-        sqlite3_stmt *st = stmt(s, ST_EVENT_GET);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EVENT_GET, id, id_len, e);
+        if (!st)
                 return -1;
         sqlite3_bind_int64(st, 2, (int64_t)seq);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return 2;
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return db_error(s, e, "read the event");
-        }
+        int found = step_row(s, st, e, "read the event");
+        if (found <= 0)
+                return found < 0 ? -1 : 2;
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         const void *old = sqlite3_column_blob(st, 0);
         int same = n == len && (n == 0 || memcmp(old, json, n) == 0);
@@ -488,29 +490,23 @@ static int put_event_tx(jr_store *s, const char *id, size_t id_len, uint64_t seq
         }
         if (!found && exec_insert(s, id, id_len, JR_EXEC_RUNNING, now_ms, e) < 0)
                 return -1;
-        sqlite3_stmt *st;
-        if (replace) {
-                st = stmt(s, ST_EVENT_REPLACE);
-        } else {
-                if (seq >= s->max_events)
-                        return jr_error_set(e, E2BIG,
-                                            "results store: event seq %llu of \"%.*s\" is over "
-                                            "the cap of %u events per execution",
-                                            (unsigned long long)seq,
-                                            (int)(id_len > 200 ? 200 : id_len), id, s->max_events);
-                st = stmt(s, ST_EVENT_INSERT);
-        }
-        if (bind_id(s, st, id, id_len, e) < 0)
+        if (!replace && seq >= s->max_events)
+                return jr_error_set(e, E2BIG,
+                                    "results store: event seq %llu of \"%.*s\" is over the cap "
+                                    "of %u events per execution",
+                                    (unsigned long long)seq, (int)(id_len > 200 ? 200 : id_len), id,
+                                    s->max_events);
+        int which = replace ? ST_EVENT_REPLACE : ST_EVENT_INSERT;
+        sqlite3_stmt *st = stmt_id(s, which, id, id_len, e);
+        if (!st)
                 return -1;
         sqlite3_bind_int64(st, 2, (int64_t)seq);
         sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
         sqlite3_bind_blob64(st, 4, len ? json : "", len, SQLITE_STATIC);
-        if (run(s, replace ? ST_EVENT_REPLACE : ST_EVENT_INSERT, e,
-                replace ? "replace the event" : "insert the event") < 0)
+        if (run(s, which, e, replace ? "replace the event" : "insert the event") < 0)
                 return -1;
         int64_t delta = (int64_t)len - (replace ? old_len : 0);
-        st = stmt(s, ST_EXEC_EVENT);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        if (!(st = stmt_id(s, ST_EXEC_EVENT, id, id_len, e)))
                 return -1;
         sqlite3_bind_int(st, 2, replace ? 0 : 1);
         sqlite3_bind_int64(st, 3, delta);
@@ -553,8 +549,8 @@ int jr_store_put_result(jr_store *s, const char *id, size_t id_len, const void *
         if (found && state == JR_EXEC_DONE && rlen == (int64_t)len) {
                 /* the same result again (a redelivery, or the copy from the results topic
                  * of one this process stored first): nothing changes */
-                sqlite3_stmt *st = stmt(s, ST_RESULT_GET);
-                if (bind_id(s, st, id, id_len, e) < 0)
+                sqlite3_stmt *st = stmt_id(s, ST_RESULT_GET, id, id_len, e);
+                if (!st)
                         return rollback(s);
                 int rc = sqlite3_step(st);
                 bool same = rc == SQLITE_ROW &&
@@ -568,8 +564,8 @@ int jr_store_put_result(jr_store *s, const char *id, size_t id_len, const void *
                         return commit(s, e) < 0 ? rollback(s) : 0;
         }
         int64_t delta = (int64_t)len - rlen;
-        sqlite3_stmt *st = stmt(s, ST_EXEC_RESULT);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EXEC_RESULT, id, id_len, e);
+        if (!st)
                 return rollback(s);
         sqlite3_bind_blob64(st, 2, len ? json : "", len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, delta);
@@ -586,12 +582,9 @@ static int column_copy(jr_store *s, sqlite3_stmt *st, int col, char **out, size_
 {
         size_t n = (size_t)sqlite3_column_bytes(st, col);
         const void *p = sqlite3_column_blob(st, col);
-        char *c = malloc(n + 1);
+        char *c = jr_memdup(p, n);
         if (!c)
                 return jr_error_set(e, ENOMEM, "results store \"%s\": copy %zu bytes", s->path, n);
-        if (n)
-                memcpy(c, p, n);
-        c[n] = '\0';
         *out = c;
         if (out_len)
                 *out_len = n;
@@ -606,18 +599,12 @@ int jr_store_get(jr_store *s, const char *id, size_t id_len, jr_exec_info *info,
                 *result = NULL;
         if (result_len)
                 *result_len = 0;
-        sqlite3_stmt *st = stmt(s, ST_EXEC_GET);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EXEC_GET, id, id_len, e);
+        if (!st)
                 return -1;
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return 0;
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return db_error(s, e, "read the execution");
-        }
+        int found = step_row(s, st, e, "read the execution");
+        if (found <= 0)
+                return found;
         info->state = (jr_exec_state)sqlite3_column_int(st, 0);
         info->n_events = (uint64_t)sqlite3_column_int64(st, 1);
         info->created_ms = sqlite3_column_int64(st, 2);
@@ -634,19 +621,13 @@ int jr_store_get(jr_store *s, const char *id, size_t id_len, jr_exec_info *info,
 int jr_store_next_event(jr_store *s, const char *id, size_t id_len, int64_t after, uint64_t *seq,
                         char *type, size_t type_size, char **json, size_t *len, jr_error *e)
 {
-        sqlite3_stmt *st = stmt(s, ST_EVENT_NEXT);
-        if (bind_id(s, st, id, id_len, e) < 0)
+        sqlite3_stmt *st = stmt_id(s, ST_EVENT_NEXT, id, id_len, e);
+        if (!st)
                 return -1;
         sqlite3_bind_int64(st, 2, after < 0 ? -1 : after);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return 0;
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return db_error(s, e, "read events");
-        }
+        int found = step_row(s, st, e, "read events");
+        if (found <= 0)
+                return found;
         int ret = 1;
         *seq = (uint64_t)sqlite3_column_int64(st, 0);
         if (type_size) {
@@ -698,11 +679,9 @@ int jr_store_put_event_json(jr_store *s, const char *id, size_t id_len, const vo
                             size_t len, int64_t now_ms, jr_error *e)
 {
         /* yajl_tree needs a NUL-terminated copy; events are at most a few hundred KiB */
-        _cleanup_free_ char *text = malloc(len + 1);
+        _cleanup_free_ char *text = jr_memdup(json, len);
         if (!text)
                 return jr_error_set(e, ENOMEM, "event: copy %zu bytes", len);
-        memcpy(text, json, len);
-        text[len] = '\0';
         if (strlen(text) != len)
                 return jr_error_set(e, EINVAL, "event: not JSON (a NUL byte)");
         char err[256];
@@ -745,15 +724,9 @@ int jr_store_meta_get(jr_store *s, const char *key, char **value, jr_error *e)
         *value = NULL;
         sqlite3_stmt *st = stmt(s, ST_META_GET);
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) {
-                sqlite3_reset(st);
-                return 0;
-        }
-        if (rc != SQLITE_ROW) {
-                sqlite3_reset(st);
-                return db_error(s, e, "read a setting");
-        }
+        int found = step_row(s, st, e, "read a setting");
+        if (found <= 0)
+                return found;
         int ret = column_copy(s, st, 0, value, NULL, e) < 0 ? -1 : 1;
         sqlite3_reset(st);
         return ret;

@@ -1,0 +1,149 @@
+/* The Kafka clients' state, private to their three files:
+ *   kafka.c           the configuration, what every handle shares (logs, properties, the
+ *                     wake-up fd), the embedded broker
+ *   kafka_consumer.c  the consumer: offsets in flight, commits, rebalances, the
+ *                     committed-offset lookups, and the ownership gate (kafka.h, OWNERSHIP)
+ *   kafka_producer.c  the producer: the spool's records out, retries, records held by the
+ *                     gate, delivery reports
+ * The consumer and the producer are linked (jr_kafka_link): the producer asks the
+ * consumer's gate, the consumer drains the producer on a revocation. */
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kafka.h"
+
+/* The first member of every handle that librdkafka's callbacks get as opaque. */
+struct common {
+        jr_kafka_log_fn *log;
+        void *log_opaque;
+        const char *source;
+        bool fatal;
+};
+
+/* The default log: one line on stderr. */
+void kafka_log_stderr(void *opaque, int level, const char *source, const char *msg);
+void kafka_logf(struct common *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, jr_error *e);
+/* Common properties, then `defaults` (name, value, ..., NULL), then the user's
+ * JAILRUN_KAFKA_CONFIG. Logs go through the handle's queue so that they are delivered on
+ * the polling thread. */
+rd_kafka_conf_t *kafka_conf_new(struct common *com, const jr_kafka_config *cfg, const char *role,
+                                const char *const *defaults, jr_error *e);
+/* The queue's io event: librdkafka writes an 8-byte 1 to the eventfd when the queue
+ * turns non-empty, so epoll wakes up on Kafka activity. */
+int kafka_wakeup_attach(rd_kafka_queue_t *q, int *fdp, jr_error *e);
+void kafka_wakeup_drain(int fd);
+
+/* ---- the consumer (kafka_consumer.c) ---- */
+
+/* What this member knows about a partition of the group, for the gate that decides
+ * whether a spooled record with a source may be produced (kafka.h, OWNERSHIP). */
+struct part {
+        char *topic;
+        int32_t partition;
+        bool owned;        /* assigned to this member now */
+        bool fresh;        /* owned, and `committed` was read after the hand-over grace */
+        bool bound;        /* `committed` and `answered` are known (lower bounds) */
+        bool wanted;       /* a held record (or the assignment) waits for a lookup */
+        bool commit_due;   /* done marks while not fresh: commit once it is */
+        int64_t committed; /* the next offset the group will consume; -1: none committed */
+        int64_t *answered; /* offsets above `committed` answered already, ascending */
+        size_t n_answered, cap_answered;
+        int64_t fresh_after_ms; /* owned: only a lookup issued from then on makes it fresh */
+        /* a commit refused at this partition's revocation, repeated after the rebalance */
+        bool handover;
+        int64_t ho_offset;
+        char *ho_meta;
+};
+
+struct jr_kafka_consumer {
+        struct common com;
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *q;
+        int efd;
+        bool paused, closed, abandoned;
+        struct track *tracks;
+        size_t n_tracks;
+        size_t in_flight;
+        int64_t last_poll_ms;
+        void (*on_rebalance)(void *opaque, bool assigned, const char *topic,
+                             const int32_t *partitions, size_t n);
+        void *opaque;
+        char *group_id;
+        /* ownership and committed offsets (the gate) */
+        struct part *parts;
+        size_t n_parts;
+        uint64_t epoch;   /* bumped whenever a gate decision may have changed */
+        bool rebalancing; /* a commit was refused for a rebalance: hold until assigned */
+        int64_t rebalancing_until;
+        rd_kafka_queue_t *lookup_q;
+        bool lookup_busy;
+        int64_t lookup_issued_ms;
+        int64_t next_lookup_ms;
+        jr_kafka_producer *producer; /* linked (jr_kafka_link) */
+};
+
+struct part *kafka_part_find(const jr_kafka_consumer *c, const char *topic, int32_t partition);
+
+enum gate {
+        GATE_SEND, /* this member owns the message's partition, not yet passed: produce it */
+        GATE_HOLD, /* not known yet, or owned by another member who may still answer it */
+        GATE_DROP, /* the group's committed offset passed it: answered by someone */
+};
+
+/* The rule of kafka.h's OWNERSHIP for a record whose source is `src`. */
+enum gate kafka_consumer_gate(jr_kafka_consumer *c, const jr_spool_source *src);
+
+/* ---- the producer (kafka_producer.c) ---- */
+
+struct retry {
+        uint64_t seq;
+        int64_t due_ms;
+        int backoff_ms;
+};
+
+/* Records of one source partition handed to librdkafka and not acknowledged yet (the
+ * topic is the spool's interned name). */
+struct pin {
+        const char *topic;
+        int32_t partition;
+        size_t n;
+};
+
+struct jr_kafka_producer {
+        struct common com;
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *q;
+        int efd;
+        jr_spool *spool;
+        uint64_t cursor;  /* every pending seq <= cursor was handed over (or is in retries/held) */
+        size_t in_flight; /* handed to librdkafka, no delivery report yet */
+        size_t max_in_flight;
+        struct retry *retries;
+        size_t n_retries, cap_retries;
+        /* records with a source that may not be produced yet, ascending seq */
+        uint64_t *held;
+        size_t n_held, cap_held;
+        bool hold_sourced;
+        jr_kafka_consumer *consumer; /* linked: the gate */
+        uint64_t epoch_seen;         /* the consumer's epoch when held was last gated */
+        bool regate;
+        struct pin *pins;
+        size_t n_pins, cap_pins;
+        size_t dropped;
+        bool closing;
+        void (*on_delivered)(void *opaque, uint64_t seq, const char *topic, const void *key,
+                             size_t key_len);
+        void *opaque;
+};
+
+/* The producer's side of a revocation: wait up to timeout_ms for the acknowledgements of
+ * the records of these partitions. */
+void kafka_producer_drain(jr_kafka_producer *p, const rd_kafka_topic_partition_list_t *parts,
+                          int timeout_ms);
