@@ -6,10 +6,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -167,4 +169,77 @@ const char *tu_build(const char *rel)
         char *p = path[next++ % 8];
         snprintf(p, sizeof path[0], "%s/%s", JR_BUILD_DIR, rel);
         return p;
+}
+
+double tu_now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *tu_asprintf(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = NULL;
+        cr_assert(vasprintf(&s, fmt, ap) >= 0, "vasprintf: out of memory");
+        va_end(ap);
+        return s;
+}
+
+static char *slurp_file(FILE *f)
+{
+        struct buf b = {0};
+        buf_add(&b, "", 0);
+        char tmp[65536];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+                buf_add(&b, tmp, n);
+        fclose(f);
+        return b.p;
+}
+
+char *tu_slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                char *empty = strdup("");
+                cr_assert(empty);
+                return empty;
+        }
+        return slurp_file(f);
+}
+
+char *tu_read_file(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        cr_assert(f, "open %s: %s", path, strerror(errno));
+        return slurp_file(f);
+}
+
+size_t tu_count(const char *hay, const char *needle)
+{
+        size_t n = 0;
+        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+char *tu_scratch(const char *prefix)
+{
+        char *dir = tu_asprintf("%sXXXXXX", prefix);
+        cr_assert(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+        return dir;
+}
+
+int tu_rm_rf(const char *path)
+{
+        char *const argv[] = {"/bin/rm", "-rf", "--one-file-system", "--", (char *)path, NULL};
+        char *err = NULL;
+        int st = tu_run(argv, NULL, NULL, &err);
+        if (st != 0)
+                cr_log_warn("rm -rf %s: status %d: %s", path, st, err);
+        free(err);
+        return st;
 }

@@ -1,5 +1,6 @@
 /* Helpers shared by the criterion tests: run a command and capture its output,
- * read a JSON report, locate build artifacts, assert that a call succeeded. */
+ * read a JSON report, locate build artifacts, assert that a call succeeded, read files,
+ * make and remove scratch directories. */
 #pragma once
 
 #include <criterion/criterion.h>
@@ -29,3 +30,26 @@ int tu_bool(yajl_val obj, const char *key);
 
 /* Absolute path of build/<rel>. */
 const char *tu_build(const char *rel);
+
+/* Seconds on CLOCK_MONOTONIC: for the bounds of the tests' waits. */
+double tu_now_s(void);
+
+/* asprintf; the test fails when it cannot allocate. */
+char *tu_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The whole file, NUL-terminated, malloc'd; "" when it cannot be opened (a log not
+ * written yet, a process gone). Works for /proc files. */
+char *tu_slurp(const char *path);
+/* The same for a file that must exist: the test fails naming it and the errno. */
+char *tu_read_file(const char *path);
+
+/* How many times `needle` occurs in `hay`, counting from the end of each occurrence. */
+size_t tu_count(const char *hay, const char *needle);
+
+/* A new private directory "<prefix>XXXXXX" (malloc'd); the test fails naming it and the
+ * errno when it cannot be made. */
+char *tu_scratch(const char *prefix);
+/* Remove `path` and everything below it without leaving its file system (rm -rf
+ * --one-file-system: a mount below it stays, and so does its mount point); 0 when done,
+ * otherwise rm's wait status, with its message logged as a warning. */
+int tu_rm_rf(const char *path);

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "message.h"
 #include "store.h"
+#include "testutil.h"
 
 static const char *const hx_langs[] = {"c", "cpp", "go", "java", "python"};
 
@@ -55,7 +56,7 @@ typedef struct hx {
         struct hx_job jobs[512];
         size_t n_jobs;
         unsigned submits;
-        char dir[64], db[128];
+        char *dir, db[128];
         unsigned port;
 } hx;
 
@@ -247,8 +248,7 @@ static inline jr_http_stats hx_stats(hx *x)
 static inline hx *hx_start(const jr_http_config *cfg)
 {
         hx *x = calloc(1, sizeof *x);
-        snprintf(x->dir, sizeof x->dir, "/tmp/jr-http-test.XXXXXX");
-        cr_assert(mkdtemp(x->dir));
+        x->dir = tu_scratch("/tmp/jr-http-test.");
         snprintf(x->db, sizeof x->db, "%s/results.db", x->dir);
         jr_store_opts so = {.path = x->db};
         jr_error e = {0};
@@ -279,19 +279,6 @@ static inline hx *hx_start(const jr_http_config *cfg)
         return x;
 }
 
-static inline void hx_rm(const char *dir)
-{
-        DIR *d = opendir(dir);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        rmdir(dir);
-}
-
 static inline void hx_stop(hx *x)
 {
         hx_call(x, hx_do_stop, NULL);
@@ -302,7 +289,8 @@ static inline void hx_stop(hx *x)
                 if (x->jobs[i].sub)
                         jr_submission_free(x->jobs[i].sub);
         close(x->cmd_fd);
-        hx_rm(x->dir);
+        tu_rm_rf(x->dir);
+        free(x->dir);
         free(x);
 }
 
