@@ -243,3 +243,51 @@ int tu_rm_rf(const char *path)
         free(err);
         return st;
 }
+
+struct tu_judged tu_judge(const char *json, const char *env, bool events)
+{
+        struct tu_judged j = {0};
+        char path[] = "/tmp/jr-test-events-XXXXXX";
+        if (events) {
+                int fd = mkstemp(path);
+                cr_assert_geq(fd, 0, "mkstemp %s: %s", path, strerror(errno));
+                close(fd);
+        }
+        if (env)
+                putenv((char *)env);
+        char *argv[6] = {(char *)tu_build("jailrun"), "run"};
+        size_t a = 2;
+        if (events) {
+                argv[a++] = "--events";
+                argv[a++] = path;
+        }
+        argv[a++] = "-";
+        argv[a] = NULL;
+        double t0 = tu_now_s();
+        j.exit = tu_run(argv, json, &j.out, &j.err);
+        j.seconds = tu_now_s() - t0;
+        if (env) {
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(env, "="), env);
+                unsetenv(name);
+        }
+        if (j.out[0]) {
+                char ebuf[512];
+                j.result = yajl_tree_parse(j.out, ebuf, sizeof ebuf);
+                cr_assert(j.result, "jailrun run: exit status %d, not JSON (%s): %s\nstderr: %s",
+                          j.exit, ebuf, j.out, j.err);
+        }
+        if (events) {
+                j.events = tu_read_file(path);
+                unlink(path);
+        }
+        return j;
+}
+
+void tu_judged_free(struct tu_judged *j)
+{
+        yajl_tree_free(j->result);
+        free(j->out);
+        free(j->err);
+        free(j->events);
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
 
@@ -30,6 +31,22 @@ int tu_bool(yajl_val obj, const char *key);
 
 /* Absolute path of build/<rel>. */
 const char *tu_build(const char *rel);
+
+/* What `build/jailrun run -` did with a submission. */
+struct tu_judged {
+        yajl_val result; /* what it printed, parsed; NULL when it printed nothing */
+        char *out, *err; /* its stdout and stderr */
+        char *events;    /* its --events file, when asked for; NULL otherwise */
+        int exit;        /* its wait status */
+        double seconds;  /* its wall time */
+};
+
+/* Judge `json` with `jailrun run -`, with `env` ("NAME=value", or NULL) in its
+ * environment for this run only, and its events written to a file of its own when
+ * `events` is true. The test fails, with the exit status and stderr, when it prints
+ * something that is not JSON. */
+struct tu_judged tu_judge(const char *json, const char *env, bool events);
+void tu_judged_free(struct tu_judged *j);
 
 /* Seconds on CLOCK_MONOTONIC: for the bounds of the tests' waits. */
 double tu_now_s(void);
