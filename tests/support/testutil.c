@@ -226,6 +226,17 @@ size_t tu_count(const char *hay, const char *needle)
         return n;
 }
 
+long tu_status_kb(pid_t pid, const char *field)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        char *st = tu_slurp(path);
+        char *p = strstr(st, field);
+        long kb = p ? atol(p + strlen(field) + 1) : -1;
+        free(st);
+        return kb;
+}
+
 char *tu_scratch(const char *prefix)
 {
         char *dir = tu_asprintf("%sXXXXXX", prefix);

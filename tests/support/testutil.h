@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <yajl/yajl_tree.h>
 
 /* Assert that `expr` (a call following the jr_error contract) returned 0; on failure
@@ -62,6 +63,9 @@ char *tu_read_file(const char *path);
 
 /* How many times `needle` occurs in `hay`, counting from the end of each occurrence. */
 size_t tu_count(const char *hay, const char *needle);
+
+/* A field of /proc/<pid>/status in kB ("VmRSS:", "VmHWM:"); -1 when it is not there. */
+long tu_status_kb(pid_t pid, const char *field);
 
 /* A new private directory "<prefix>XXXXXX" (malloc'd); the test fails naming it and the
  * errno when it cannot be made. */
