@@ -33,14 +33,28 @@ static size_t header_cb(char *p, size_t sz, size_t n, void *ud)
         return k;
 }
 
-CURL *tu_http_easy(unsigned port, const char *method, const char *path, const char *body,
-                   size_t blen, struct curl_slist *hdrs, struct tu_resp *r, long timeout_s)
+/* An easy handle for url with the header list hdrs, what comes written by write_cb to
+ * data, the whole transfer bounded by timeout_s. */
+static CURL *easy_new(const char *url, struct curl_slist *hdrs, curl_write_callback write_cb,
+                      void *data, long timeout_s)
 {
         CURL *c = curl_easy_init();
         cr_assert(c, "curl_easy_init failed");
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, data);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        return c;
+}
+
+CURL *tu_http_easy(unsigned port, const char *method, const char *path, const char *body,
+                   size_t blen, struct curl_slist *hdrs, struct tu_resp *r, long timeout_s)
+{
         char url[512];
         snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
+        CURL *c = easy_new(url, hdrs, body_cb, r, timeout_s);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         if (body) {
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -48,13 +62,8 @@ CURL *tu_http_easy(unsigned port, const char *method, const char *path, const ch
         }
         if (!strcmp(method, "HEAD"))
                 curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         return c;
 }
 
@@ -121,19 +130,12 @@ long tu_http_stream(unsigned port, const char *id, const char *last, struct tu_s
 {
         char url[256], hdr[64];
         snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/executions/%s/events", port, id);
-        CURL *c = curl_easy_init();
-        cr_assert(c, "curl_easy_init failed");
         struct curl_slist *h = NULL;
         if (last) {
                 snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", last);
                 h = curl_slist_append(h, hdr);
         }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        CURL *c = easy_new(url, h, sse_cb, s, timeout_s);
         CURLcode rc = curl_easy_perform(c);
         cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
         long status;
