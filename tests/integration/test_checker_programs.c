@@ -2,7 +2,6 @@
  * build/jailrun run against the real rootfs trees. Their sources are in tests/jury/; the
  * submissions of tests/cases/checkers/ are judged here too. Run as root. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,34 +415,24 @@ static yajl_val get(yajl_val obj, const char *a, const char *b)
 
 Test(checker, cases)
 {
-        char dir[512];
-        snprintf(dir, sizeof dir, "%s/tests/cases/checkers", JR_SOURCE_DIR);
-        DIR *d = opendir(dir);
-        cr_assert(d, "no cases in %s", dir);
-        struct dirent *de;
-        int cases = 0;
-        while ((de = readdir(d))) {
-                if (!strstr(de->d_name, ".json"))
-                        continue;
-                char path[1024];
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                char *text = tu_read_file(path);
-                yajl_val sub = tu_json(text);
-                struct tu_judged j = judge_json(text);
-                cases++;
+        size_t n;
+        struct tu_case *cases = tu_cases("checkers", &n);
+        for (size_t k = 0; k < n; k++) {
+                const char *name = cases[k].name;
+                yajl_val sub = tu_json(cases[k].text);
+                struct tu_judged j = judge_json(cases[k].text);
                 const char *want = YAJL_GET_STRING(get(sub, "expect", "status"));
-                cr_expect_str_eq(tu_str(j.result, "status"), want, "%s: %s", de->d_name, j.out);
+                cr_expect_str_eq(tu_str(j.result, "status"), want, "%s: %s", name, j.out);
                 yajl_val want_tests = get(sub, "expect", "tests");
                 yajl_val tests = get(j.result, "tests", NULL);
-                cr_assert_eq(tests->u.array.len, want_tests->u.array.len, "%s", de->d_name);
+                cr_assert_eq(tests->u.array.len, want_tests->u.array.len, "%s", name);
                 for (size_t i = 0; i < tests->u.array.len; i++)
                         cr_expect_str_eq(tu_str(tests->u.array.values[i], "status"),
                                          YAJL_GET_STRING(want_tests->u.array.values[i]),
-                                         "%s test %zu: %s", de->d_name, i + 1, j.out);
+                                         "%s test %zu: %s", name, i + 1, j.out);
                 tu_judged_free(&j);
                 yajl_tree_free(sub);
-                free(text);
         }
-        closedir(d);
-        cr_assert_geq(cases, 8, "only %d cases", cases);
+        tu_cases_free(cases, n);
+        cr_assert_geq(n, 8, "only %zu cases", n);
 }

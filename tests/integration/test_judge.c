@@ -1,7 +1,6 @@
 /* Integration tests of the judge: build/jailrun run against the real rootfs trees.
  * The outcome matrix lives in tests/cases/<language>/<outcome>.json. Run as root. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,28 +23,19 @@ static yajl_val get(yajl_val obj, const char *a, const char *b)
 /* Every case of one language: the overall status and each test's status. */
 static void matrix(const char *lang)
 {
-        char dir[512];
-        snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, lang);
-        DIR *d = opendir(dir);
-        cr_assert(d, "no cases in %s", dir);
-        struct dirent *de;
-        int cases = 0;
-        while ((de = readdir(d))) {
-                if (!strstr(de->d_name, ".json"))
-                        continue;
-                char path[1024];
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                char *text = tu_read_file(path);
-                yajl_val sub = tu_json(text);
+        size_t n;
+        struct tu_case *cases = tu_cases(lang, &n);
+        for (size_t k = 0; k < n; k++) {
+                const char *name = cases[k].name;
+                yajl_val sub = tu_json(cases[k].text);
                 yajl_val want = get(sub, "expect", "status");
                 yajl_val want_tests = get(sub, "expect", "tests");
-                struct tu_judged j = judge(text, NULL);
-                cases++;
-                cr_assert_eq(WEXITSTATUS(j.exit), 0, "%s: exit %d: %s", de->d_name,
-                             WEXITSTATUS(j.exit), j.err);
+                struct tu_judged j = judge(cases[k].text, NULL);
+                cr_assert_eq(WEXITSTATUS(j.exit), 0, "%s: exit %d: %s", name, WEXITSTATUS(j.exit),
+                             j.err);
                 const char *status = tu_str(j.result, "status");
-                cr_expect_str_eq(status, YAJL_GET_STRING(want), "%s/%s: got %s (%s)", lang,
-                                 de->d_name, status, tu_str(j.result, "error"));
+                cr_expect_str_eq(status, YAJL_GET_STRING(want), "%s/%s: got %s (%s)", lang, name,
+                                 status, tu_str(j.result, "error"));
                 yajl_val tests = get(j.result, "tests", NULL);
                 cr_assert(YAJL_IS_ARRAY(tests));
                 cr_assert_eq(tests->u.array.len, want_tests->u.array.len);
@@ -53,15 +43,14 @@ static void matrix(const char *lang)
                         const char *got = tu_str(tests->u.array.values[i], "status");
                         const char *exp = YAJL_GET_STRING(want_tests->u.array.values[i]);
                         cr_expect_str_eq(got, exp, "%s/%s test %zu: got %s, want %s (%s)", lang,
-                                         de->d_name, i + 1, got, exp,
+                                         name, i + 1, got, exp,
                                          tu_str(tests->u.array.values[i], "error"));
                 }
                 yajl_tree_free(sub);
                 yajl_tree_free(j.result);
-                free(text);
         }
-        closedir(d);
-        cr_assert_geq(cases, 8, "%s has only %d cases", lang, cases);
+        tu_cases_free(cases, n);
+        cr_assert_geq(n, 8, "%s has only %zu cases", lang, n);
 }
 
 TestSuite(matrix, .timeout = 600);

@@ -246,24 +246,17 @@ static void matrix(const char *const *langs)
         yajl_val subs[64];
         size_t n = 0;
         for (size_t l = 0; langs[l]; l++) {
-                char path[1024];
-                snprintf(path, sizeof path, "%s/tests/cases/%s", JR_SOURCE_DIR, langs[l]);
-                DIR *d = opendir(path);
-                cr_assert(d, "no cases in %s", path);
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (!strstr(de->d_name, ".json"))
-                                continue;
-                        char file[2048];
-                        snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+                size_t nc;
+                struct tu_case *cases = tu_cases(langs[l], &nc);
+                for (size_t k = 0; k < nc; k++) {
                         cr_assert(n < 64);
-                        texts[n] = tu_slurp(file);
+                        texts[n] = strdup(cases[k].text);
                         subs[n] = tu_json(texts[n]);
                         ids[n] = strdup(tu_str(subs[n], "id"));
                         msgs[n] = (struct msg){ids[n], texts[n]};
                         n++;
                 }
-                closedir(d);
+                tu_cases_free(cases, nc);
         }
 
         char *expected = tu_asprintf("SCRIPT_EXPECTED=%zu", n);

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -253,6 +254,42 @@ int tu_rm_rf(const char *path)
                 cr_log_warn("rm -rf %s: status %d: %s", path, st, err);
         free(err);
         return st;
+}
+
+struct tu_case *tu_cases(const char *dir, size_t *n)
+{
+        char *path = tu_asprintf("%s/tests/cases/%s", JR_SOURCE_DIR, dir);
+        DIR *d = opendir(path);
+        cr_assert(d, "no cases in %s: %s", path, strerror(errno));
+        struct tu_case *c = NULL;
+        size_t cap = 0;
+        *n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strstr(de->d_name, ".json"))
+                        continue;
+                if (*n == cap) {
+                        cap = cap ? 2 * cap : 16;
+                        c = realloc(c, cap * sizeof *c);
+                        cr_assert(c);
+                }
+                char *file = tu_asprintf("%s/%s", path, de->d_name);
+                c[*n] = (struct tu_case){strdup(de->d_name), tu_read_file(file)};
+                (*n)++;
+                free(file);
+        }
+        closedir(d);
+        free(path);
+        return c;
+}
+
+void tu_cases_free(struct tu_case *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(c[i].name);
+                free(c[i].text);
+        }
+        free(c);
 }
 
 struct tu_judged tu_judge(const char *json, const char *env, bool events)

@@ -33,6 +33,16 @@ int tu_bool(yajl_val obj, const char *key);
 /* Absolute path of build/<rel>. */
 const char *tu_build(const char *rel);
 
+/* A submission of the outcome matrix, tests/cases/<dir>/<name>. */
+struct tu_case {
+        char *name; /* "ok.json" */
+        char *text;
+};
+/* Every tests/cases/<dir>/ *.json, in the directory's order, *n of them (malloc'd:
+ * tu_cases_free); the test fails when the directory cannot be read. */
+struct tu_case *tu_cases(const char *dir, size_t *n);
+void tu_cases_free(struct tu_case *c, size_t n);
+
 /* What `build/jailrun run -` did with a submission. */
 struct tu_judged {
         yajl_val result; /* what it printed, parsed; NULL when it printed nothing */
