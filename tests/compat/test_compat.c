@@ -19,11 +19,8 @@
  * Run as root, with the rootfs trees built. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,60 +30,15 @@
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 
+#include "e2e.h"
 #include "lang.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define MiB          (1024LL * 1024)
 #define TOPIC        "scripts"
 #define RESULTS      "script-results"
-#define PARTITIONS   4   /* the embedded broker's (JR_KAFKA_EMBEDDED_PARTITIONS) */
 #define MAX_WAIT_S   600 /* a bound on every wait, never an expectation */
 #define SIGKILL_EXIT 137
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *s = NULL;
-        cr_assert(vasprintf(&s, fmt, ap) >= 0);
-        va_end(ap);
-        return s;
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return strdup("");
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *m = open_memstream(&buf, &len);
-        char tmp[65536];
-        size_t n;
-        while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-                fwrite(tmp, 1, n, m);
-        fclose(f);
-        fclose(m);
-        return buf;
-}
-
-static size_t count_str(const char *hay, const char *needle)
-{
-        size_t n = 0;
-        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        return n;
-}
 
 static yajl_val get(yajl_val obj, const char *key)
 {
@@ -115,8 +67,8 @@ static const struct workload {
 static char *program(const char *outcome, size_t lang)
 {
         char *path =
-            xasprintf("%s/tests/compat/programs/%s.%s", JR_SOURCE_DIR, outcome, extensions[lang]);
-        char *text = slurp(path);
+            tu_asprintf("%s/tests/compat/programs/%s.%s", JR_SOURCE_DIR, outcome, extensions[lang]);
+        char *text = tu_slurp(path);
         cr_assert(text[0], "no program %s", path);
         free(path);
         return text;
@@ -369,49 +321,11 @@ static void expect_scenario(yajl_val r, size_t lang, enum outcome o, const char 
 
 /* ---- jailrun run ---------------------------------------------------------------------------- */
 
-struct judged {
-        yajl_val result; /* NULL when nothing was printed */
-        char *out, *err;
-        int exit;
-};
-
-/* `jailrun run` on msg; env: "NAME=value" to add for this run, or NULL. */
-static struct judged run_one(const char *msg, const char *env, const char *events_path)
-{
-        struct judged j = {0};
-        if (env)
-                putenv((char *)env);
-        char *argv[6] = {(char *)tu_build("jailrun"), "run"};
-        size_t a = 2;
-        if (events_path) {
-                argv[a++] = "--events";
-                argv[a++] = (char *)events_path;
-        }
-        argv[a++] = "-";
-        argv[a] = NULL;
-        j.exit = tu_run(argv, msg, &j.out, &j.err);
-        if (env) {
-                char name[128];
-                snprintf(name, sizeof name, "%.*s", (int)strcspn(env, "="), env);
-                unsetenv(name);
-        }
-        if (j.out[0])
-                j.result = tu_json(j.out);
-        return j;
-}
-
-static void judged_free(struct judged *j)
-{
-        yajl_tree_free(j->result);
-        free(j->out);
-        free(j->err);
-}
-
 /* ---- jailrun serve on its embedded broker, and a Kafka client ------------------------------ */
 
 struct service {
-        pid_t pid;
-        char *dir, *log;
+        struct tu_svc p;
+        char *dir; /* its log's */
         char addr[128];
 };
 
@@ -424,195 +338,67 @@ static struct service *live;
  * broker's address and that it is serving. */
 static void serve_start(struct service *sp, const char *const *env)
 {
-        struct service s = {.pid = -1};
-        char tmpl[] = "/tmp/jr-compat.XXXXXX";
-        cr_assert(mkdtemp(tmpl));
-        s.dir = strdup(tmpl);
-        s.log = xasprintf("%s/serve.log", s.dir);
-        const char *envp[256];
-        size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_", 8))
-                        envp[n++] = *e;
-        envp[n++] = "KAFKA_BROKERS=embedded";
-        envp[n++] = "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10";
-        for (size_t i = 0; env && env[i]; i++)
-                envp[n++] = env[i];
-        envp[n] = NULL;
-        int fd = open(s.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        cr_assert(fd >= 0);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, fd, 1);
-        posix_spawn_file_actions_adddup2(&fa, fd, 2);
-        char *const argv[] = {(char *)tu_build("jailrun"), "serve", NULL};
-        int rc = posix_spawn(&s.pid, argv[0], &fa, NULL, argv, (char *const *)envp);
-        cr_assert_eq(rc, 0, "spawn serve: %s", strerror(rc));
-        posix_spawn_file_actions_destroy(&fa);
-        close(fd);
-        *sp = s;
+        *sp = (struct service){.dir = tu_scratch("/tmp/jr-compat.")};
         live = sp;
-        double end = now_s() + 120;
-        for (;;) {
-                char *log = slurp(s.log);
-                const char *b = strstr(log, "\"bootstrap\":\"");
-                bool serving = strstr(log, "\"msg\":\"serving\"") != NULL;
-                if (b && serving) {
-                        b += strlen("\"bootstrap\":\"");
-                        snprintf(sp->addr, sizeof sp->addr, "%.*s", (int)strcspn(b, "\""), b);
-                        free(log);
-                        return;
-                }
-                cr_assert(now_s() < end && waitpid(s.pid, NULL, WNOHANG) == 0,
-                          "serve did not start:\n%s", log);
-                free(log);
-                usleep(50000);
+        const char *all[32] = {"KAFKA_BROKERS=embedded",
+                               "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10"};
+        size_t n = 2;
+        for (size_t i = 0; env && env[i]; i++) {
+                cr_assert_lt(n, sizeof all / sizeof all[0] - 1, "too many variables");
+                all[n++] = env[i];
         }
-}
-
-/* Wait for serve to exit by itself; its wait status. */
-static int serve_wait(struct service *s, int timeout_s)
-{
-        double end = now_s() + timeout_s;
-        int st = 0;
-        while (waitpid(s->pid, &st, WNOHANG) != s->pid) {
-                if (now_s() > end) {
-                        kill(s->pid, SIGKILL);
-                        waitpid(s->pid, &st, 0);
-                        char *log = slurp(s->log);
-                        cr_assert_fail("serve did not exit within %d s:\n%s", timeout_s, log);
-                }
-                usleep(50000);
-        }
-        s->pid = 0;
-        return st;
+        all[n] = NULL;
+        char *log = tu_asprintf("%s/serve.log", sp->dir);
+        tu_svc_start(&sp->p, &(struct tu_serve_opts){.name = "serve", .log = log, .env = all});
+        free(log);
+        /* the embedded broker's address comes first */
+        char *text = tu_svc_wait_log(&sp->p, "\"msg\":\"serving\"", 1, 120);
+        const char *b = strstr(text, "\"bootstrap\":\"");
+        cr_assert(b, "serve logged no broker address:\n%s", text);
+        b += strlen("\"bootstrap\":\"");
+        snprintf(sp->addr, sizeof sp->addr, "%.*s", (int)strcspn(b, "\""), b);
+        free(text);
 }
 
 static void serve_end(struct service *s)
 {
         live = NULL;
-        if (s->pid > 0) {
-                kill(s->pid, SIGKILL);
-                waitpid(s->pid, NULL, 0);
-        }
-        if (s->log)
-                unlink(s->log);
+        tu_svc_free(&s->p);
         if (s->dir)
-                rmdir(s->dir);
-        free(s->log);
+                tu_rm_rf(s->dir);
         free(s->dir);
+        s->dir = NULL;
 }
 
-static rd_kafka_t *producer_new(const char *addr)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", addr, err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "log_level", "2", err, sizeof err) == 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-        cr_assert(rk, "producer: %s", err);
-        return rk;
-}
+/* The broker lives in serve and goes with it: its disconnection is no news. */
+static const char *const quiet[] = {"log_level=2", NULL};
 
 /* key NULL: no key (the partitioner picks one) */
 static void produce(rd_kafka_t *rk, const char *key, const char *value)
 {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-            RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
-}
-
-static void producer_flush(rd_kafka_t *rk)
-{
-        cr_assert_eq(rd_kafka_flush(rk, 60000), 0, "produce: not acknowledged");
-}
-
-/* Every message of the results topic read so far, from its beginning. */
-struct results {
-        rd_kafka_t *rk;
-        char **keys, **values;
-        size_t n, cap;
-};
-
-static struct results results_open(const char *addr)
-{
-        struct results r = {0};
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", addr, err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "group.id", "compat-results", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err) == 0);
-        /* the broker lives in serve and goes with it: its disconnection is no news */
-        cr_assert(rd_kafka_conf_set(c, "log_level", "2", err, sizeof err) == 0);
-        r.rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        cr_assert(r.rk, "consumer: %s", err);
-        rd_kafka_poll_set_consumer(r.rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTITIONS);
-        for (int p = 0; p < PARTITIONS; p++)
-                rd_kafka_topic_partition_list_add(l, RESULTS, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
-        cr_assert_eq(rd_kafka_assign(r.rk, l), 0);
-        rd_kafka_topic_partition_list_destroy(l);
-        return r;
-}
-
-static void results_poll(struct results *r, int ms)
-{
-        double end = now_s() + ms / 1000.0;
-        while (now_s() < end) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 50);
-                if (!m)
-                        continue;
-                if (!m->err) {
-                        if (r->n == r->cap) {
-                                r->cap = r->cap ? 2 * r->cap : 64;
-                                r->keys = realloc(r->keys, r->cap * sizeof *r->keys);
-                                r->values = realloc(r->values, r->cap * sizeof *r->values);
-                        }
-                        r->keys[r->n] = strndup(m->key ? m->key : "", m->key_len);
-                        r->values[r->n] = strndup(m->payload ? m->payload : "", m->len);
-                        r->n++;
-                }
-                rd_kafka_message_destroy(m);
-        }
-}
-
-static void results_close(struct results *r)
-{
-        rd_kafka_consumer_close(r->rk);
-        rd_kafka_destroy(r->rk);
-        for (size_t i = 0; i < r->n; i++) {
-                free(r->keys[i]);
-                free(r->values[i]);
-        }
-        free(r->keys);
-        free(r->values);
+        tu_produce(rk, TOPIC, key, value, strlen(value), NULL);
 }
 
 /* Read until there are `want` results, or until serve's log says that every one of the
  * `produced` messages was handled without a result to come (skipped as already judged):
  * then the test fails naming the reason. */
-static void results_wait(struct results *r, size_t want, const struct service *s, size_t produced)
+static void results_wait(struct tu_reader *r, size_t want, const struct service *s, size_t produced)
 {
-        double end = now_s() + MAX_WAIT_S;
+        double end = tu_now_s() + MAX_WAIT_S;
         while (r->n < want) {
-                results_poll(r, 300);
-                char *log = slurp(s->log);
-                size_t skipped = count_str(log, "already judged: skipped");
-                size_t judged = count_str(log, "\"msg\":\"judged\"") +
-                                count_str(log, "\"msg\":\"invalid submission\"");
+                tu_reader_poll(r, 300);
+                char *log = tu_slurp(s->p.log);
+                size_t skipped = tu_count(log, "already judged: skipped");
+                size_t judged = tu_count(log, "\"msg\":\"judged\"") +
+                                tu_count(log, "\"msg\":\"invalid submission\"");
                 free(log);
                 cr_assert(!(skipped && judged + skipped >= produced && r->n + skipped >= want),
                           "%zu results of %zu: serve skipped %zu messages as already judged "
                           "because their ids came before (the dedupe must be by Kafka "
                           "coordinates, issue 11 point 1)",
                           r->n, want, skipped);
-                cr_assert(now_s() < end, "%zu results of %zu after %d s", r->n, want, MAX_WAIT_S);
+                cr_assert(tu_now_s() < end, "%zu results of %zu after %d s", r->n, want,
+                          MAX_WAIT_S);
         }
 }
 
@@ -841,7 +627,7 @@ Test(compat, reference_workload_twice_through_kafka)
         for (size_t l = 0; l < N_LANGS; l++)
                 for (int o = 0; o < N_OUTCOMES; o++) {
                         size_t i = l * N_OUTCOMES + (size_t)o;
-                        ids[i] = xasprintf("%s-%s-1", languages[l], workload[o].name);
+                        ids[i] = tu_asprintf("%s-%s-1", languages[l], workload[o].name);
                         for (int round = 0; round < 2; round++)
                                 msgs[round][i] = scenario_message(l, (enum outcome)o, 1);
                 }
@@ -859,43 +645,43 @@ Test(compat, reference_workload_twice_through_kafka)
 
         static struct service s;
         serve_start(&s, (const char *const[]){"RUNNER_MAX_PARALLEL=2", NULL});
-        struct results res = results_open(s.addr);
-        rd_kafka_t *prod = producer_new(s.addr);
+        struct tu_reader *res = tu_reader_new(s.addr, "compat-results", RESULTS, quiet);
+        rd_kafka_t *prod = tu_producer(s.addr, quiet, NULL);
 
         /* round 1 */
         for (size_t i = 0; i < N; i++)
                 produce(prod, ids[i], msgs[0][i]);
-        producer_flush(prod);
-        results_wait(&res, N, &s, N);
+        tu_producer_flush(prod);
+        results_wait(res, N, &s, N);
         /* round 2: the same ids again, and the other messages */
         for (size_t i = 0; i < N; i++)
                 produce(prod, ids[i], msgs[1][i]);
         for (size_t i = 0; i < N_EXTRA; i++)
                 produce(prod, extras[i].id, extras[i].msg);
         produce(prod, NULL, anonymous);
-        producer_flush(prod);
+        tu_producer_flush(prod);
         size_t total = 2 * N + N_EXTRA + 1;
-        results_wait(&res, total, &s, total);
+        results_wait(res, total, &s, total);
 
         /* the end of the stream as the reference's producer marshals it: the service
          * finishes and exits, and the done message gets no result */
         produce(prod, NULL, "{\"type\":\"done\",\"id\":\"\",\"language\":\"\",\"source\":\"\"}");
-        producer_flush(prod);
+        tu_producer_flush(prod);
         rd_kafka_destroy(prod);
-        int st = serve_wait(&s, 300);
-        char *log = slurp(s.log);
+        int st = tu_svc_wait(&s.p, 300);
+        char *log = tu_slurp(s.p.log);
         cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve: status %d:\n%s", st, log);
         cr_expect(strstr(log, "\"done\\\" message"), "serve did not see the done message");
         free(log);
-        results_poll(&res, 1000);
-        cr_assert_eq(res.n, total, "%zu results for %zu submissions", res.n, total);
+        tu_reader_poll(res, 1000);
+        cr_assert_eq(res->n, total, "%zu results for %zu submissions", res->n, total);
 
         /* every result: each scenario twice, every field as the reference reports it */
         size_t seen[N] = {0};
-        for (size_t k = 0; k < res.n; k++) {
-                yajl_val r = tu_json(res.values[k]);
+        for (size_t k = 0; k < res->n; k++) {
+                yajl_val r = tu_json(res->m[k].value);
                 const char *id = tu_str(r, "id");
-                cr_expect_str_eq(res.keys[k], id, "the result's key is its id");
+                cr_expect_str_eq(res->m[k].key, id, "the result's key is its id");
                 bool known = false;
                 for (size_t i = 0; i < N; i++)
                         if (!strcmp(id, ids[i])) {
@@ -940,10 +726,10 @@ Test(compat, reference_workload_twice_through_kafka)
                 const char *id = i < N ? ids[i] : extras[i - N].id;
                 const char *msg = i < N ? msgs[0][i] : extras[i - N].msg;
                 yajl_val from_serve = NULL;
-                for (size_t k = 0; k < res.n && !from_serve; k++)
-                        if (!strcmp(res.keys[k], id))
-                                from_serve = tu_json(res.values[k]);
-                struct judged j = run_one(msg, NULL, NULL);
+                for (size_t k = 0; k < res->n && !from_serve; k++)
+                        if (!strcmp(res->m[k].key, id))
+                                from_serve = tu_json(res->m[k].value);
+                struct tu_judged j = tu_judge(msg, NULL, false);
                 cr_expect_eq(WEXITSTATUS(j.exit), 0, "run %s: exit %d: %s", id, WEXITSTATUS(j.exit),
                              j.err);
                 cr_assert(j.result, "run %s printed no result: %s", id, j.err);
@@ -951,10 +737,10 @@ Test(compat, reference_workload_twice_through_kafka)
                 cr_expect(same_json(from_serve, j.result, id, diff, sizeof diff),
                           "run and serve differ: %s", diff);
                 yajl_tree_free(from_serve);
-                judged_free(&j);
+                tu_judged_free(&j);
         }
 
-        results_close(&res);
+        tu_reader_free(res);
         serve_end(&s);
         for (size_t i = 0; i < N; i++) {
                 free(ids[i]);
@@ -985,36 +771,30 @@ Test(compat, memory_minimums)
                 gen_test(&m, 1, "1 2 3\n", "6\n");
                 yajl_gen_array_close(m.g);
                 char *msg = gen_close(&m);
-                struct judged j = run_one(msg, NULL, NULL);
+                struct tu_judged j = tu_judge(msg, NULL, false);
                 cr_assert(j.result, "%s: no result: %s", id, j.err);
                 cr_expect_str_eq(tu_str(j.result, "status"), "OK", "%s: %s (%s)", id,
                                  tu_str(j.result, "status"), tu_str(j.result, "error"));
                 cr_expect_eq(tu_int(j.result, "memory_limit_bytes_used"), (long long)min_memory[l],
                              "%s", id);
                 expect_result_rules(j.result, id);
-                judged_free(&j);
+                tu_judged_free(&j);
                 free(msg);
                 free(src);
         }
 
-        char events[] = "/tmp/jr-compat-events.XXXXXX";
-        int fd = mkstemp(events);
-        cr_assert(fd >= 0);
-        close(fd);
-        struct judged j = run_one("{\"id\":\"negative\",\"language\":\"java\",\"source\":"
-                                  "\"class Main {}\",\"limits\":{\"memory_limit_bytes\":-1}}",
-                                  NULL, events);
+        struct tu_judged j = tu_judge("{\"id\":\"negative\",\"language\":\"java\",\"source\":"
+                                      "\"class Main {}\",\"limits\":{\"memory_limit_bytes\":-1}}",
+                                      NULL, true);
         cr_expect_eq(WEXITSTATUS(j.exit), 2, "an invalid submission: exit 2 (README)");
         cr_assert(j.result);
         cr_expect_str_eq(tu_str(j.result, "status"), "IE");
         cr_expect(strstr(tu_str(j.result, "error"), "limits.memory_limit_bytes"), "%s",
                   tu_str(j.result, "error"));
         cr_expect(tu_is_null(j.result, "exit_code") && tu_is_null(j.result, "duration_ms"));
-        char *ev = slurp(events);
-        cr_expect_null(strstr(ev, "\"build\""), "built before the limit was refused: %s", ev);
-        free(ev);
-        unlink(events);
-        judged_free(&j);
+        cr_expect_null(strstr(j.events, "\"build\""), "built before the limit was refused: %s",
+                       j.events);
+        tu_judged_free(&j);
 }
 
 /* lines stays the default; JAILRUN_DEFAULT_CHECKER=exact compares byte for byte, as the
@@ -1032,26 +812,26 @@ Test(compat, default_checker_exact)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
                 for (int exact = 0; exact < 2; exact++) {
                         char *msg =
-                            xasprintf("{\"id\":\"chk-%zu\",\"language\":\"python\",\"source\":"
-                                      "\"import sys\\nsys.stdout.write('%s')\\n\",\"tests\":"
-                                      "[{\"expected_output\":\"6\\n\"}]}",
-                                      i, cases[i].out);
-                        struct judged j =
-                            run_one(msg, exact ? "JAILRUN_DEFAULT_CHECKER=exact" : NULL, NULL);
+                            tu_asprintf("{\"id\":\"chk-%zu\",\"language\":\"python\",\"source\":"
+                                        "\"import sys\\nsys.stdout.write('%s')\\n\",\"tests\":"
+                                        "[{\"expected_output\":\"6\\n\"}]}",
+                                        i, cases[i].out);
+                        struct tu_judged j =
+                            tu_judge(msg, exact ? "JAILRUN_DEFAULT_CHECKER=exact" : NULL, false);
                         cr_assert(j.result, "%s: %s", msg, j.err);
                         cr_expect_str_eq(tu_str(j.result, "status"),
                                          exact ? cases[i].exact : cases[i].lines,
                                          "output '%s' with the %s checker", cases[i].out,
                                          exact ? "exact" : "default");
-                        judged_free(&j);
+                        tu_judged_free(&j);
                         free(msg);
                 }
-        struct judged j = run_one("{\"id\":\"chk-named\",\"language\":\"python\",\"source\":"
-                                  "\"print(6, '')\",\"checker\":\"lines\",\"tests\":"
-                                  "[{\"expected_output\":\"6\\n\"}]}",
-                                  "JAILRUN_DEFAULT_CHECKER=exact", NULL);
+        struct tu_judged j = tu_judge("{\"id\":\"chk-named\",\"language\":\"python\",\"source\":"
+                                      "\"print(6, '')\",\"checker\":\"lines\",\"tests\":"
+                                      "[{\"expected_output\":\"6\\n\"}]}",
+                                      "JAILRUN_DEFAULT_CHECKER=exact", false);
         cr_expect_str_eq(tu_str(j.result, "status"), "OK", "the submission's own checker wins");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 /* The spec caps an execution at 1000 events, accepted + build + one per test + done: 997
@@ -1067,13 +847,13 @@ Test(compat, event_cap)
         for (int i = 0; i < 998; i++)
                 off += (size_t)snprintf(msg + off, cap - off, "%s{}", i ? "," : "");
         snprintf(msg + off, cap - off, "]}");
-        struct judged j = run_one(msg, NULL, NULL);
+        struct tu_judged j = tu_judge(msg, NULL, false);
         cr_expect_eq(WEXITSTATUS(j.exit), 2);
         cr_assert(j.result);
         cr_expect_str_eq(tu_str(j.result, "status"), "IE");
         cr_expect(strstr(tu_str(j.result, "error"), "more than 997 tests") &&
                       strstr(tu_str(j.result, "error"), "1000 events"),
                   "%s", tu_str(j.result, "error"));
-        judged_free(&j);
+        tu_judged_free(&j);
         free(msg);
 }

@@ -13,29 +13,14 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "fuzz_check.h"
 #include "http_msg.h"
 
 static const char *const langs[] = {"c", "cpp", "go", "java", "python"};
 
-#define CHECK(cond)                                                                                \
-        do {                                                                                       \
-                if (!(cond)) {                                                                     \
-                        fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__,         \
-                                __LINE__);                                                         \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
-
 static void check_json(const jr_buf *b)
 {
-        CHECK(b->ptr && b->ptr[b->len] == '\0' && strlen(b->ptr) == b->len);
-        char err[256];
-        yajl_val v = yajl_tree_parse(b->ptr, err, sizeof err);
-        if (!v) {
-                fprintf(stderr, "generated invalid JSON (%s): %.*s\n", err, (int)b->len, b->ptr);
-                abort();
-        }
-        yajl_tree_free(v);
+        yajl_tree_free(fuzz_check_json(b));
 }
 
 static jr_submission *reparse(const jr_buf *script, size_t max_tests)

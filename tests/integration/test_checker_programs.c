@@ -2,36 +2,20 @@
  * build/jailrun run against the real rootfs trees. Their sources are in tests/jury/; the
  * submissions of tests/cases/checkers/ are judged here too. Run as root. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <yajl/yajl_gen.h>
 
 #include "testutil.h"
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        cr_assert(f, "open %s", path);
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        rewind(f);
-        char *buf = malloc((size_t)n + 1);
-        cr_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-}
 
 /* The source of tests/jury/<name>. */
 static char *jury(const char *name)
 {
         char path[1024];
         snprintf(path, sizeof path, "%s/tests/jury/%s", JR_SOURCE_DIR, name);
-        return slurp(path);
+        return tu_read_file(path);
 }
 
 /* A submission: the program, its checker or interactor (given by their file names in
@@ -123,50 +107,25 @@ static char *submission(const struct spec *s)
         return out;
 }
 
-struct judged {
-        yajl_val result;
-        char *out, *err, *events;
-        double seconds;
-};
-
-static struct judged judge_json(const char *json)
+/* `jailrun run` with its events: it must judge (exit 0) and print a result. */
+static struct tu_judged judge_json(const char *json)
 {
-        struct judged j = {0};
-        char events[] = "/tmp/jr-test-events-XXXXXX";
-        int fd = mkstemp(events);
-        cr_assert_geq(fd, 0);
-        close(fd);
-        char *const argv[] = {(char *)tu_build("jailrun"), "run", "--events", events, "-", NULL};
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int st = tu_run(argv, json, &j.out, &j.err);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        j.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d: %s\n%s", WEXITSTATUS(st), j.err,
-                  j.out);
-        j.result = tu_json(j.out);
-        j.events = slurp(events);
-        unlink(events);
+        struct tu_judged j = tu_judge(json, NULL, true);
+        cr_assert(WIFEXITED(j.exit) && WEXITSTATUS(j.exit) == 0, "exit %d: %s\n%s",
+                  WEXITSTATUS(j.exit), j.err, j.out);
+        cr_assert(j.result, "no result: %s", j.err);
         return j;
 }
 
-static struct judged judge(const struct spec *s)
+static struct tu_judged judge(const struct spec *s)
 {
         char *json = submission(s);
-        struct judged j = judge_json(json);
+        struct tu_judged j = judge_json(json);
         free(json);
         return j;
 }
 
-static void judged_free(struct judged *j)
-{
-        yajl_tree_free(j->result);
-        free(j->out);
-        free(j->err);
-        free(j->events);
-}
-
-static yajl_val test_of(const struct judged *j, size_t i)
+static yajl_val test_of(const struct tu_judged *j, size_t i)
 {
         const char *path[] = {"tests", NULL};
         yajl_val t = yajl_tree_get(j->result, path, yajl_t_array);
@@ -182,7 +141,7 @@ static bool has(yajl_val obj, const char *key)
 
 /* Test i has `status`, and its error and checker_output contain the given texts (NULL:
  * checker_output absent; "": anything). */
-static void expect_test(const struct judged *j, size_t i, const char *status, const char *error,
+static void expect_test(const struct tu_judged *j, size_t i, const char *status, const char *error,
                         const char *checker_output)
 {
         yajl_val t = test_of(j, i);
@@ -213,7 +172,7 @@ Test(checker, testlib_checker_in_c_with_a_tolerance)
                          .expected = {"1.41421356\n", "3.16227766017\n", "1.7\n", "2\n"},
                          .n_tests = 4,
                          .all_tests = true};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         cr_assert_str_eq(tu_str(j.result, "status"), "WA", "%s", j.out);
         expect_test(&j, 0, "OK", "", "ok: 1 numbers within 1e-6");
         expect_test(&j, 1, "OK", "", "ok: 1 numbers");
@@ -223,7 +182,7 @@ Test(checker, testlib_checker_in_c_with_a_tolerance)
         cr_assert_str_eq(tu_str(test_of(&j, 0), "stdout"), "1.4142135623730951\n");
         /* the test events carry it too */
         cr_assert(strstr(j.events, "\"checker_output\":\"wrong answer: number 1"), "%s", j.events);
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, presentation_error_is_wa_and_a_failed_program_is_not_checked)
@@ -236,7 +195,7 @@ Test(checker, presentation_error_is_wa_and_a_failed_program_is_not_checked)
                          .expected = {"1.5\n", "1\n", NULL, "1.5000001\n"},
                          .n_tests = 4,
                          .all_tests = true};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         expect_test(&j, 0, "WA", "presentation error (checker exit code 2)",
                     "presentation error: not a number");
         expect_test(&j, 1, "RE", "exit code 3", NULL);
@@ -244,7 +203,7 @@ Test(checker, presentation_error_is_wa_and_a_failed_program_is_not_checked)
          * answer has no number, the output has one) */
         expect_test(&j, 2, "WA", "", "wrong answer: extra output after 0 numbers");
         expect_test(&j, 3, "OK", "", "ok: 1 numbers");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, a_checker_that_fails_is_ie_never_wa)
@@ -262,12 +221,12 @@ Test(checker, a_checker_that_fails_is_ie_never_wa)
                                  .input = {"4\n", "9\n"},
                                  .expected = {"2\n", "3\n"},
                                  .n_tests = 2};
-                struct judged j = judge(&s);
+                struct tu_judged j = judge(&s);
                 cr_assert_str_eq(tu_str(j.result, "status"), "IE", "%s", j.out);
                 cr_assert(strstr(tu_str(j.result, "error"), cases[i].error), "%s", j.out);
                 expect_test(&j, 0, "IE", cases[i].error, "");
                 expect_test(&j, 1, "-", "", NULL);
-                judged_free(&j);
+                tu_judged_free(&j);
         }
 }
 
@@ -279,13 +238,13 @@ Test(checker, a_checker_that_does_not_build_is_ie)
                          .input = {"4\n"},
                          .expected = {"2\n"},
                          .n_tests = 1};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE", "%s", j.out);
         const char *err = tu_str(j.result, "error");
         cr_assert(strstr(err, "checker failed: build failed (exit code 1)"), "%s", err);
         cr_assert(strstr(err, "expected declaration specifiers"), "the compiler says why: %s", err);
         expect_test(&j, 0, "-", "", NULL);
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, a_hostile_checker_is_contained)
@@ -296,7 +255,7 @@ Test(checker, a_hostile_checker_is_contained)
                          .input = {"the input\n"},
                          .expected = {"the answer\n"},
                          .n_tests = 1};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
         const char *said = tu_str(test_of(&j, 0), "checker_output");
         /* the jury's ids: slot 0's uid 60000 + 32768, never the contestant's */
@@ -317,7 +276,7 @@ Test(checker, a_hostile_checker_is_contained)
         /* and the answer it printed went nowhere but checker_output */
         cr_assert(strstr(said, "the answer\n"), "%s", said);
         cr_assert_str_eq(tu_str(test_of(&j, 0), "stdout"), "the input\n");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, a_fork_bomb_checker_ends_in_time)
@@ -328,18 +287,18 @@ Test(checker, a_fork_bomb_checker_ends_in_time)
                          .input = {"4\n"},
                          .expected = {"2\n"},
                          .n_tests = 1};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE", "%s", j.out);
         expect_test(&j, 0, "IE", "checker failed: time limit", "");
         /* 5 s of CPU or 10 s of wall, and the build */
         cr_assert_lt(j.seconds, 25, "%.1f s", j.seconds);
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 /* ---- interactors ---- */
 
 /* One guessing game per interactor, program and secret. */
-static struct judged guess(const char *interactor, const char *program, long long time_ms)
+static struct tu_judged guess(const char *interactor, const char *program, long long time_ms)
 {
         struct spec s = {.program = program,
                          .interactor = interactor,
@@ -356,50 +315,50 @@ static void interactor_suite(const char *interactor)
         /* a correct program, in C and in Python: the interactor's stderr is kept */
         const char *good[] = {"guess_ok.c", "guess_ok.py"};
         for (size_t i = 0; i < 2; i++) {
-                struct judged j = guess(interactor, good[i], 2000);
+                struct tu_judged j = guess(interactor, good[i], 2000);
                 cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s: %s", good[i], j.out);
                 expect_test(&j, 0, "OK", "", "ok: found 123456789 in ");
                 expect_test(&j, 1, "OK", "", "ok: found 1 in 29 queries");
                 /* its stdout went to the interactor, not into the result */
                 cr_assert_str_eq(tu_str(test_of(&j, 0), "stdout"), "");
-                judged_free(&j);
+                tu_judged_free(&j);
         }
 
         /* never reads the answer: only its wall limit (500 ms + JAILRUN_WALL_MARGIN's
          * default 500 ms) ends it; the interactor then reads EOF. The program's own TL
          * comes first. */
-        struct judged j = guess(interactor, "guess_never_reads.c", 500);
+        struct tu_judged j = guess(interactor, "guess_never_reads.c", 500);
         expect_test(&j, 0, "TL", "wall time", "wrong answer: the program ended after 1 queries");
         cr_assert_geq(tu_int(test_of(&j, 0), "duration_ms"), 950);
         cr_assert_lt(j.seconds, 20, "both jails ended: %.1f s", j.seconds);
-        judged_free(&j);
+        tu_judged_free(&j);
 
         /* floods without reading: the interactor gives up (WA) and leaves, the program's
          * next write dies of SIGPIPE, and the interactor's verdict stands */
         j = guess(interactor, "guess_flood.c", 1000);
         expect_test(&j, 0, "WA", "", "wrong answer: not found in 32 queries");
         cr_assert_eq(tu_int(test_of(&j, 0), "signal"), 13);
-        judged_free(&j);
+        tu_judged_free(&j);
 
         /* leaves before asking, or after one question without reading the answer */
         j = guess(interactor, "guess_exits_early.c", 1000);
         expect_test(&j, 0, "WA", "", "wrong answer: the program ended after 0 queries");
-        judged_free(&j);
+        tu_judged_free(&j);
         /* (the interactor's answer meets a closed pipe, or its next read meets EOF: which
          * one depends on who runs first, WA either way) */
         j = guess(interactor, "guess_one_query.c", 1000);
         expect_test(&j, 0, "WA", NULL, "");
-        judged_free(&j);
+        tu_judged_free(&j);
 
         /* the program's own crash and CPU time limit come before the interactor's WA */
         j = guess(interactor, "guess_crash.c", 1000);
         expect_test(&j, 0, "RE", "signal 11", "wrong answer: the program ended after 1 queries");
         cr_assert_str_eq(tu_str(test_of(&j, 0), "stderr"), "answer +, crashing\n");
-        judged_free(&j);
+        tu_judged_free(&j);
         /* (CPU time, or wall time when the machine is too busy to give it 500 ms in 2 s) */
         j = guess(interactor, "guess_busy.c", 500);
         expect_test(&j, 0, "TL", NULL, "");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, interactor_in_cpp)
@@ -417,16 +376,16 @@ Test(checker, an_interactor_that_hangs_or_fails_is_ie)
         /* it never answers: the program waits until its wall limit (2 s), the interactor
          * until its own (the program's + 2 s); both jails end, and the blame is the
          * interactor's */
-        struct judged j = guess("interactor_hang.c", "guess_ok.c", 500);
+        struct tu_judged j = guess("interactor_hang.c", "guess_ok.c", 500);
         expect_test(&j, 0, "IE", "interactor failed: time limit (wall time)", "");
         cr_assert_lt(j.seconds, 20, "%.1f s", j.seconds);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE");
-        judged_free(&j);
+        tu_judged_free(&j);
 
         j = guess("interactor_fail.c", "guess_ok.c", 500);
         expect_test(&j, 0, "IE", "interactor failed: exit code 3 (testlib's fail)",
                     "fail: the interactor is broken");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 Test(checker, a_checker_after_an_interactor_reads_its_output_file)
@@ -440,10 +399,10 @@ Test(checker, a_checker_after_an_interactor_reads_its_output_file)
                          .expected = {"30\n", "20\n"},
                          .n_tests = 2,
                          .all_tests = true};
-        struct judged j = judge(&s);
+        struct tu_judged j = judge(&s);
         expect_test(&j, 0, "OK", "", "29 queries, at most 30 allowed");
         expect_test(&j, 1, "WA", "", "29 queries, at most 20 allowed");
-        judged_free(&j);
+        tu_judged_free(&j);
 }
 
 /* ---- the examples of tests/cases/checkers ---- */
@@ -456,34 +415,24 @@ static yajl_val get(yajl_val obj, const char *a, const char *b)
 
 Test(checker, cases)
 {
-        char dir[512];
-        snprintf(dir, sizeof dir, "%s/tests/cases/checkers", JR_SOURCE_DIR);
-        DIR *d = opendir(dir);
-        cr_assert(d, "no cases in %s", dir);
-        struct dirent *de;
-        int cases = 0;
-        while ((de = readdir(d))) {
-                if (!strstr(de->d_name, ".json"))
-                        continue;
-                char path[1024];
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                char *text = slurp(path);
-                yajl_val sub = tu_json(text);
-                struct judged j = judge_json(text);
-                cases++;
+        size_t n;
+        struct tu_case *cases = tu_cases("checkers", &n);
+        for (size_t k = 0; k < n; k++) {
+                const char *name = cases[k].name;
+                yajl_val sub = tu_json(cases[k].text);
+                struct tu_judged j = judge_json(cases[k].text);
                 const char *want = YAJL_GET_STRING(get(sub, "expect", "status"));
-                cr_expect_str_eq(tu_str(j.result, "status"), want, "%s: %s", de->d_name, j.out);
+                cr_expect_str_eq(tu_str(j.result, "status"), want, "%s: %s", name, j.out);
                 yajl_val want_tests = get(sub, "expect", "tests");
                 yajl_val tests = get(j.result, "tests", NULL);
-                cr_assert_eq(tests->u.array.len, want_tests->u.array.len, "%s", de->d_name);
+                cr_assert_eq(tests->u.array.len, want_tests->u.array.len, "%s", name);
                 for (size_t i = 0; i < tests->u.array.len; i++)
                         cr_expect_str_eq(tu_str(tests->u.array.values[i], "status"),
                                          YAJL_GET_STRING(want_tests->u.array.values[i]),
-                                         "%s test %zu: %s", de->d_name, i + 1, j.out);
-                judged_free(&j);
+                                         "%s test %zu: %s", name, i + 1, j.out);
+                tu_judged_free(&j);
                 yajl_tree_free(sub);
-                free(text);
         }
-        closedir(d);
-        cr_assert_geq(cases, 8, "only %d cases", cases);
+        tu_cases_free(cases, n);
+        cr_assert_geq(n, 8, "only %zu cases", n);
 }

@@ -274,8 +274,7 @@ Test(doctor, a_tree_from_an_older_recipe_is_a_warning_with_the_fix)
                  recipes);
         cr_assert(strstr(line, want), "%s", out);
 
-        char *const rm[] = {"/bin/rm", "-rf", "--one-file-system", base, NULL};
-        tu_run(rm, NULL, &out, &err);
+        tu_rm_rf(base);
 }
 
 /* The spool's file system nearly full (a small tmpfs, 95 % used): a warning naming the

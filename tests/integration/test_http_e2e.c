@@ -6,17 +6,14 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <regex.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,235 +23,73 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
+#include "e2e.h"
+#include "http_client.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define MAX_WAIT 300 /* seconds: a bound on every wait, never an expectation */
 #define KCONFIG                                                                                    \
         "JAILRUN_KAFKA_CONFIG=consumer.session.timeout.ms=6000;consumer.fetch.wait.max.ms=10"
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *s = NULL;
-        cr_assert(vasprintf(&s, fmt, ap) >= 0);
-        va_end(ap);
-        return s;
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return strdup("");
-        size_t n = 0, cap = 65536;
-        char *buf = malloc(cap);
-        for (;;) {
-                n += fread(buf + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                buf = realloc(buf, cap);
-        }
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-}
-
-static char work[64];
+static char *work;
 
 static void setup(void)
 {
-        snprintf(work, sizeof work, "/dev/shm/jr-http-it-XXXXXX");
-        cr_assert(mkdtemp(work));
+        work = tu_scratch("/dev/shm/jr-http-it-");
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static void teardown(void)
 {
-        char *cmd = xasprintf("rm -rf '%s'", work);
-        if (system(cmd) != 0)
-                fprintf(stderr, "could not remove %s\n", work);
-        free(cmd);
+        tu_rm_rf(work);
+        free(work);
 }
 
 TestSuite(http_e2e, .init = setup, .fini = teardown, .timeout = 900);
 
 /* ---- processes ------------------------------------------------------------------------ */
 
-static pid_t spawn(char *const argv[], char *const envp[], int out, int err)
-{
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        cr_assert(pid >= 0);
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-                if (dup2(null, 0) < 0 || (out >= 0 && dup2(out, 1) < 0) ||
-                    (err >= 0 && dup2(err, 2) < 0))
-                        _exit(127);
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(127);
-                setpgid(0, 0);
-                execve(argv[0], argv, envp);
-                _exit(127);
-        }
-        return pid;
-}
-
+/* `jailrun serve`, its stdout and stderr in work/<tag>.log, and its HTTP port once known. */
 struct svc {
-        pid_t pid;
-        char *log;
+        struct tu_svc p;
         unsigned port;
 };
+
+/* What serve does not get of our environment. */
+static const char *const serve_drop[] = {"KAFKA_",   "RUNNER_",   "SCRIPT_",
+                                         "JAILRUN_", "EXECUTOR_", NULL};
 
 /* `jailrun serve` with env ("NAME=value"...) over ours minus what serve reads. */
 static struct svc svc_start(const char *tag, const char *const *env)
 {
         struct svc s = {0};
-        s.log = xasprintf("%s/%s.log", work, tag);
-        const char *envp[256];
-        size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_", 8) &&
-                    strncmp(*e, "EXECUTOR_", 9))
-                        envp[n++] = *e;
-        for (size_t i = 0; env && env[i]; i++)
-                envp[n++] = env[i];
-        envp[n] = NULL;
-        const char *argv[] = {tu_build("jailrun"), "serve", NULL};
-        int fd = open(s.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        cr_assert(fd >= 0);
-        s.pid = spawn((char *const *)argv, (char *const *)envp, fd, fd);
-        close(fd);
+        char *log = tu_asprintf("%s/%s.log", work, tag);
+        tu_svc_start(
+            &s.p, &(struct tu_serve_opts){.name = tag, .log = log, .drop = serve_drop, .env = env});
+        free(log);
         return s;
 }
 
 /* Wait until the log holds needle; returns the log (caller frees). */
 static char *wait_log(const struct svc *s, const char *needle)
 {
-        double end = now_s() + MAX_WAIT;
-        for (;;) {
-                char *log = slurp(s->log);
-                if (strstr(log, needle))
-                        return log;
-                if (now_s() > end || waitpid(s->pid, NULL, WNOHANG) == s->pid)
-                        cr_assert_fail("log never had %s:\n%s", needle, log);
-                free(log);
-                usleep(20000);
-        }
+        return tu_svc_wait_log(&s->p, needle, 1, MAX_WAIT);
 }
 
 static void svc_stop(struct svc *s)
 {
-        if (s->pid <= 0)
-                return;
-        kill(s->pid, SIGTERM);
-        double end = now_s() + 60;
-        int st;
-        while (waitpid(s->pid, &st, WNOHANG) != s->pid) {
-                if (now_s() > end) {
-                        kill(s->pid, SIGKILL);
-                        waitpid(s->pid, &st, 0);
-                        cr_assert_fail("serve did not stop on SIGTERM");
-                }
-                usleep(20000);
-        }
-        s->pid = 0;
+        if (s->p.pid > 0)
+                tu_svc_term(&s->p, 60);
 }
 
-static long rss_kb(pid_t pid)
+/* ---- the client (support/http_client.h) ------------------------------------------------- */
+
+/* A request with Content-Type: application/json (a body or not) and one more header. */
+static struct tu_resp req(unsigned port, const char *method, const char *path, const char *body,
+                          const char *extra_header)
 {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/status", pid);
-        char *st = slurp(path);
-        char *p = strstr(st, "VmRSS:");
-        long kb = p ? strtol(p + 6, NULL, 10) : -1;
-        free(st);
-        return kb;
-}
-
-/* ---- the client ----------------------------------------------------------------------- */
-
-struct resp {
-        long status;
-        char *body;
-        size_t len;
-        char headers[4096];
-        size_t hlen;
-};
-
-static size_t body_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        struct resp *r = ud;
-        size_t k = sz * n;
-        r->body = realloc(r->body, r->len + k + 1);
-        memcpy(r->body + r->len, p, k);
-        r->len += k;
-        r->body[r->len] = '\0';
-        return k;
-}
-
-static size_t header_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        struct resp *r = ud;
-        size_t k = sz * n;
-        if (r->hlen + k < sizeof r->headers) {
-                memcpy(r->headers + r->hlen, p, k);
-                r->hlen += k;
-                r->headers[r->hlen] = '\0';
-        }
-        return k;
-}
-
-static CURL *easy(unsigned port, const char *method, const char *path, const char *body,
-                  size_t blen, struct curl_slist *h, struct resp *r)
-{
-        CURL *c = curl_easy_init();
-        char url[512];
-        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-        }
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)MAX_WAIT);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        return c;
-}
-
-static struct resp req(unsigned port, const char *method, const char *path, const char *body,
-                       const char *extra_header)
-{
-        struct resp r = {0};
-        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-        if (extra_header)
-                h = curl_slist_append(h, extra_header);
-        CURL *c = easy(port, method, path, body, body ? strlen(body) : 0, h, &r);
-        CURLcode rc = curl_easy_perform(c);
-        cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        if (!r.body)
-                r.body = strdup("");
-        return r;
+        const char *h[] = {"Content-Type: application/json", extra_header, NULL};
+        return tu_http_req(port, method, path, body, h, MAX_WAIT);
 }
 
 /* Start serve with HTTP on a free port and wait until /readyz says ready. */
@@ -262,7 +97,7 @@ static struct svc front_start(const char *tag, const char *const *extra)
 {
         const char *env[32];
         size_t n = 0;
-        char *db = xasprintf("JAILRUN_RESULTS_DB=%s/results.db", work);
+        char *db = tu_asprintf("JAILRUN_RESULTS_DB=%s/results.db", work);
         env[n++] = "JAILRUN_HTTP_ADDR=127.0.0.1:0";
         env[n++] = db;
         env[n++] = KCONFIG;
@@ -282,24 +117,16 @@ static struct svc front_start(const char *tag, const char *const *extra)
         cr_assert(p);
         s.port = (unsigned)strtoul(p + 7, NULL, 10);
         free(log);
-        double end = now_s() + MAX_WAIT;
+        double end = tu_now_s() + MAX_WAIT;
         for (;;) {
-                struct resp r = req(s.port, "GET", "/readyz", NULL, NULL);
+                struct tu_resp r = req(s.port, "GET", "/readyz", NULL, NULL);
                 free(r.body);
                 if (r.status == 200)
                         break;
-                cr_assert(now_s() < end, "never ready");
+                cr_assert(tu_now_s() < end, "never ready");
                 usleep(50000);
         }
         return s;
-}
-
-static yajl_val json(const char *text)
-{
-        char err[256];
-        yajl_val v = yajl_tree_parse(text, err, sizeof err);
-        cr_assert(v, "invalid JSON (%s): %s", err, text);
-        return v;
 }
 
 static const char *jstr(yajl_val v, const char *a, const char *b)
@@ -311,7 +138,7 @@ static const char *jstr(yajl_val v, const char *a, const char *b)
 
 static char *take_id(const char *body, const char *key)
 {
-        yajl_val v = json(body);
+        yajl_val v = tu_json(body);
         const char *id = jstr(v, key, NULL);
         cr_assert(id, "no %s in %s", key, body);
         char *out = strdup(id);
@@ -325,12 +152,12 @@ static char *wait_state(unsigned port, const char *id, const char *state)
         char path[128], want[64];
         snprintf(path, sizeof path, "/v1/executions/%s", id);
         snprintf(want, sizeof want, "\"state\":\"%s\"", state);
-        double end = now_s() + MAX_WAIT;
+        double end = tu_now_s() + MAX_WAIT;
         for (;;) {
-                struct resp r = req(port, "GET", path, NULL, NULL);
+                struct tu_resp r = req(port, "GET", path, NULL, NULL);
                 if (r.status == 200 && strstr(r.body, want))
                         return r.body;
-                cr_assert(now_s() < end, "never %s: %s", state, r.body);
+                cr_assert(tu_now_s() < end, "never %s: %s", state, r.body);
                 free(r.body);
                 usleep(10000);
         }
@@ -385,7 +212,7 @@ Test(http_e2e, readme_example_with_the_curl_program)
         free(out);
         free(err);
         /* a wrong answer, a runtime error, a build failure */
-        struct resp r =
+        struct tu_resp r =
             req(s.port, "POST", "/execute",
                 "{\"language\":\"python\",\"source\":\"import os\\nos.kill(os.getpid(), "
                 "9)\",\"tests\":[{\"expectedStdout\":\"x\"},{}]}",
@@ -417,62 +244,9 @@ static char *sleeper(int ms, int tests)
         for (int i = 0; i < tests; i++)
                 n += (size_t)snprintf(t + n, sizeof t - n, "%s{\"input\":\"%d\\n\"}", i ? "," : "",
                                       i);
-        return xasprintf("{\"language\":\"python\",\"source\":\"import time\\ntime.sleep(%g)\\n"
-                         "print(input())\",\"limits\":{\"time_limit_ms\":5000},\"tests\":[%s]}",
-                         ms / 1000.0, t);
-}
-
-struct sse {
-        char buf[1 << 16];
-        size_t len;
-        double first, last;
-};
-
-static size_t sse_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        struct sse *s = ud;
-        size_t k = sz * n;
-        if (!s->first)
-                s->first = now_s();
-        s->last = now_s();
-        if (s->len + k < sizeof s->buf) {
-                memcpy(s->buf + s->len, p, k);
-                s->len += k;
-                s->buf[s->len] = '\0';
-        }
-        return k;
-}
-
-static long stream(unsigned port, const char *id, const char *last, struct sse *s, char *ids,
-                   size_t size)
-{
-        char url[256], hdr[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/executions/%s/events", port, id);
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        if (last) {
-                snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", last);
-                h = curl_slist_append(h, hdr);
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)MAX_WAIT);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        CURLcode rc = curl_easy_perform(c);
-        cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
-        long status;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        size_t n = 0;
-        ids[0] = '\0';
-        for (const char *p = s->buf; (p = strstr(p, "id: ")); p += 4)
-                if (p == s->buf || p[-1] == '\n')
-                        n += (size_t)snprintf(ids + n, size - n, "%s%ld", n ? " " : "",
-                                              strtol(p + 4, NULL, 10));
-        return status;
+        return tu_asprintf("{\"language\":\"python\",\"source\":\"import time\\ntime.sleep(%g)\\n"
+                           "print(input())\",\"limits\":{\"time_limit_ms\":5000},\"tests\":[%s]}",
+                           ms / 1000.0, t);
 }
 
 Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
@@ -481,7 +255,7 @@ Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
         struct svc s = front_start("front", env);
         /* the one slot busy for a while: the next one waits, queued */
         char *busy = sleeper(1500, 1);
-        struct resp r = req(s.port, "POST", "/v1/executions", busy, NULL);
+        struct tu_resp r = req(s.port, "POST", "/v1/executions", busy, NULL);
         cr_assert_eq(r.status, 202, "%s", r.body);
         char *busy_id = take_id(r.body, "id");
         free(r.body);
@@ -496,10 +270,10 @@ Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
         free(b);
 
         /* the stream, from before the first event to the end */
-        double t0 = now_s();
-        struct sse st = {0};
+        double t0 = tu_now_s();
+        struct tu_sse st = {0};
         char ids[256];
-        cr_assert_eq(stream(s.port, id, NULL, &st, ids, sizeof ids), 200);
+        cr_assert_eq(tu_http_stream(s.port, id, NULL, &st, ids, sizeof ids, MAX_WAIT), 200);
         /* accepted, build, 5 tests, done */
         cr_assert_str_eq(ids, "0 1 2 3 4 5 6 7", "%s", st.buf);
         cr_assert(strstr(st.buf, "event: accepted\n") && strstr(st.buf, "event: done\n"));
@@ -509,7 +283,7 @@ Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
         cr_assert_gt(st.first - t0, 0.5, "the stream started before the execution did");
 
         b = wait_state(s.port, id, "done");
-        yajl_val v = json(b);
+        yajl_val v = tu_json(b);
         cr_assert_str_eq(jstr(v, "result", "status"), "OK");
         const char *ep[] = {"events", NULL};
         cr_assert_eq(YAJL_GET_INTEGER(yajl_tree_get(v, ep, yajl_t_number)), 8);
@@ -523,8 +297,10 @@ Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
                 size_t n = 0;
                 for (int i = k + 1; i <= 7; i++)
                         n += (size_t)snprintf(want + n, sizeof want - n, "%s%d", n ? " " : "", i);
-                struct sse s2 = {0};
-                cr_assert_eq(stream(s.port, id, k < 0 ? NULL : last, &s2, ids, sizeof ids), 200);
+                struct tu_sse s2 = {0};
+                cr_assert_eq(
+                    tu_http_stream(s.port, id, k < 0 ? NULL : last, &s2, ids, sizeof ids, MAX_WAIT),
+                    200);
                 cr_assert_str_eq(ids, want, "after %d", k);
         }
         /* ?wait=: answered when done, with the result */
@@ -544,7 +320,7 @@ Test(http_e2e, enqueue_get_states_and_sse_in_order_with_resume)
 
 struct job {
         CURL *c;
-        struct resp r;
+        struct tu_resp r;
         char body[256];
 };
 
@@ -562,16 +338,16 @@ Test(http_e2e, fifty_concurrent_executes_with_two_slots)
                          "{\"language\":\"python\",\"source\":\"print(int(input())*3)\","
                          "\"tests\":[{\"stdin\":\"%d\\n\",\"expectedStdout\":\"%d\\n\"}]}",
                          i, 3 * i);
-                jobs[i].c = easy(s.port, "POST", "/execute", jobs[i].body, strlen(jobs[i].body), h,
-                                 &jobs[i].r);
+                jobs[i].c = tu_http_easy(s.port, "POST", "/execute", jobs[i].body,
+                                         strlen(jobs[i].body), h, &jobs[i].r, MAX_WAIT);
                 curl_multi_add_handle(m, jobs[i].c);
         }
         int running = 1;
-        double t0 = now_s();
+        double t0 = tu_now_s();
         while (running) {
                 cr_assert_eq(curl_multi_perform(m, &running), CURLM_OK);
                 curl_multi_poll(m, NULL, 0, 200, NULL);
-                cr_assert_lt(now_s() - t0, MAX_WAIT);
+                cr_assert_lt(tu_now_s() - t0, MAX_WAIT);
         }
         for (int i = 0; i < N; i++) {
                 long status;
@@ -585,39 +361,18 @@ Test(http_e2e, fifty_concurrent_executes_with_two_slots)
                 curl_easy_cleanup(jobs[i].c);
                 free(jobs[i].r.body);
         }
-        fprintf(stderr, "50 /execute with 2 slots: %.2f s\n", now_s() - t0);
+        fprintf(stderr, "50 /execute with 2 slots: %.2f s\n", tu_now_s() - t0);
         curl_slist_free_all(h);
         curl_multi_cleanup(m);
         svc_stop(&s);
 }
 
 /* `jailrun broker` in its own process: the front door and a runner share it. */
-static pid_t broker_start(char *addr, size_t size)
-{
-        int p[2];
-        cr_assert(pipe2(p, O_CLOEXEC) == 0);
-        char *const argv[] = {(char *)tu_build("jailrun"), "broker", NULL};
-        pid_t pid = spawn(argv, environ, p[1], -1);
-        close(p[1]);
-        size_t n = 0;
-        while (n < size - 1) {
-                struct pollfd pfd = {p[0], POLLIN, 0};
-                cr_assert(poll(&pfd, 1, 30000) == 1);
-                cr_assert(read(p[0], addr + n, 1) == 1);
-                if (addr[n] == '\n')
-                        break;
-                n++;
-        }
-        addr[n] = '\0';
-        close(p[0]);
-        return pid;
-}
-
 Test(http_e2e, a_front_door_that_judges_nothing_and_a_runner_elsewhere)
 {
-        char addr[128], brokers[160], spool_f[128], spool_r[128];
-        pid_t broker = broker_start(addr, sizeof addr);
-        snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", addr);
+        char brokers[160], spool_f[128], spool_r[128];
+        struct tu_broker broker = tu_broker_start();
+        snprintf(brokers, sizeof brokers, "KAFKA_BROKERS=%s", broker.addr);
         snprintf(spool_f, sizeof spool_f, "JAILRUN_SPOOL_DIR=%s/spool-front", work);
         snprintf(spool_r, sizeof spool_r, "JAILRUN_SPOOL_DIR=%s/spool-runner", work);
         const char *fenv[] = {"RUNNER_MAX_PARALLEL=0", brokers, spool_f, NULL};
@@ -625,14 +380,14 @@ Test(http_e2e, a_front_door_that_judges_nothing_and_a_runner_elsewhere)
         const char *renv[] = {"RUNNER_MAX_PARALLEL=2", brokers, spool_r, KCONFIG, NULL};
         struct svc runner = svc_start("runner", renv);
         free(wait_log(&runner, "\"msg\":\"serving\""));
-        struct resp r = req(front.port, "POST", "/execute", readme_request, NULL);
+        struct tu_resp r = req(front.port, "POST", "/execute", readme_request, NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
         char *id = take_id(r.body, "jobId");
         free(r.body);
-        char *needle = xasprintf("\"msg\":\"judged\",\"id\":\"%s\"", id);
+        char *needle = tu_asprintf("\"msg\":\"judged\",\"id\":\"%s\"", id);
         free(wait_log(&runner, needle));
-        char *flog = slurp(front.log);
+        char *flog = tu_slurp(front.p.log);
         cr_assert_null(strstr(flog, "\"msg\":\"judged\""), "the front door judged:\n%s", flog);
         cr_assert(strstr(flog, "serving HTTP only"), "%s", flog);
         free(flog);
@@ -640,15 +395,14 @@ Test(http_e2e, a_front_door_that_judges_nothing_and_a_runner_elsewhere)
         free(id);
         svc_stop(&runner);
         svc_stop(&front);
-        kill(broker, SIGTERM);
-        waitpid(broker, NULL, 0);
+        tu_broker_stop(&broker);
 }
 
 Test(http_e2e, a_restarted_front_door_answers_for_old_ids)
 {
         const char *env[] = {"RUNNER_MAX_PARALLEL=1", NULL};
         struct svc s = front_start("front1", env);
-        struct resp r = req(s.port, "POST", "/execute", readme_request, NULL);
+        struct tu_resp r = req(s.port, "POST", "/execute", readme_request, NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         char *id = take_id(r.body, "jobId");
         free(r.body);
@@ -699,7 +453,7 @@ static void *slowloris(void *arg)
 struct good {
         unsigned port;
         char *body;
-        struct resp r;
+        struct tu_resp r;
 };
 
 static void *good_request(void *arg)
@@ -707,8 +461,8 @@ static void *good_request(void *arg)
         struct good *g = arg;
         struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
         h = curl_slist_append(h, "Authorization: Bearer sekrit");
-        CURL *c =
-            easy(g->port, "POST", "/v1/executions?wait=60", g->body, strlen(g->body), h, &g->r);
+        CURL *c = tu_http_easy(g->port, "POST", "/v1/executions?wait=60", g->body, strlen(g->body),
+                               h, &g->r, MAX_WAIT);
         if (curl_easy_perform(c) == CURLE_OK)
                 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g->r.status);
         curl_easy_cleanup(c);
@@ -730,14 +484,14 @@ Test(http_e2e, bad_clients_get_their_status_and_cost_bounded_memory)
         pthread_t gt;
         pthread_create(&gt, NULL, good_request, &good);
 
-        long rss0 = rss_kb(s.pid);
+        long rss0 = tu_status_kb(s.p.pid, "VmRSS:");
         /* slowloris: one header byte a second, 20 connections */
         enum { NS = 20 };
         pthread_t th[NS];
         for (int i = 0; i < NS; i++)
                 pthread_create(&th[i], NULL, slowloris, &s.port);
 
-        struct resp r = req(s.port, "POST", "/execute", readme_request, NULL);
+        struct tu_resp r = req(s.port, "POST", "/execute", readme_request, NULL);
         cr_assert_eq(r.status, 401, "%s", r.body);
         free(r.body);
         r = req(s.port, "POST", "/execute", readme_request, "Authorization: Bearer wrong");
@@ -813,7 +567,7 @@ Test(http_e2e, bad_clients_get_their_status_and_cost_bounded_memory)
         cr_assert(strstr(good.r.body, "\"state\":\"done\",\"result\":{\"id\":") &&
                       strstr(good.r.body, "\"status\":\"OK\""),
                   "%s", good.r.body);
-        long rss1 = rss_kb(s.pid);
+        long rss1 = tu_status_kb(s.p.pid, "VmRSS:");
         fprintf(stderr, "serve RSS before the bad clients %ld kB, after %ld kB\n", rss0, rss1);
         cr_assert_lt(rss1 - rss0, 32 * 1024, "RSS grew by %ld kB", rss1 - rss0);
         /* and the service still judges */
@@ -835,18 +589,18 @@ Test(http_e2e, bad_clients_get_their_status_and_cost_bounded_memory)
  * returns "JAILRUN_LANGS_DIR=...". */
 static char *langs_with_policy(const char *mods)
 {
-        char *dir = xasprintf("%s/langs", work);
+        char *dir = tu_asprintf("%s/langs", work);
         cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
-        char *py = slurp(JR_SOURCE_DIR "/langs/python.lang"),
-             *c = slurp(JR_SOURCE_DIR "/langs/c.lang");
+        char *py = tu_slurp(JR_SOURCE_DIR "/langs/python.lang"),
+             *c = tu_slurp(JR_SOURCE_DIR "/langs/c.lang");
         cr_assert(py[0] && c[0]);
-        char *path = xasprintf("%s/python.lang", dir);
+        char *path = tu_asprintf("%s/python.lang", dir);
         FILE *f = fopen(path, "we");
         cr_assert(f);
         fprintf(f, "%s\nallowed_modules = %s\n", py, mods);
         fclose(f);
         free(path);
-        path = xasprintf("%s/c.lang", dir);
+        path = tu_asprintf("%s/c.lang", dir);
         f = fopen(path, "we");
         cr_assert(f);
         fputs(c, f);
@@ -854,7 +608,7 @@ static char *langs_with_policy(const char *mods)
         free(path);
         free(py);
         free(c);
-        char *env = xasprintf("JAILRUN_LANGS_DIR=%s", dir);
+        char *env = tu_asprintf("JAILRUN_LANGS_DIR=%s", dir);
         free(dir);
         return env;
 }
@@ -863,12 +617,12 @@ static char *langs_with_policy(const char *mods)
  * field of its object. */
 static void expect_listed_modules(unsigned port, const char *python, const char *c)
 {
-        struct resp r = req(port, "GET", "/v1/languages", NULL, NULL);
+        struct tu_resp r = req(port, "GET", "/v1/languages", NULL, NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         const char *names[] = {"python", "c"}, *lists[] = {python, c};
         for (size_t i = 0; i < 2; i++) {
-                char *lang = xasprintf("{\"name\":\"%s\",", names[i]);
-                char *listed = xasprintf("\"allowed_modules\":%s}", lists[i]);
+                char *lang = tu_asprintf("{\"name\":\"%s\",", names[i]);
+                char *listed = tu_asprintf("\"allowed_modules\":%s}", lists[i]);
                 char *at = strstr(r.body, lang);
                 cr_assert(at, "%s: %s", names[i], r.body);
                 char *found = strstr(at, listed);
@@ -890,7 +644,7 @@ Test(http_e2e, python_allowed_modules)
         struct svc s = front_start("front", env);
         expect_listed_modules(s.port, "[\"math\",\"random\",\"statistics\"]", "null");
         /* the allowed ones work, even though they import others themselves */
-        struct resp r =
+        struct tu_resp r =
             req(s.port, "POST", "/execute",
                 "{\"language\":\"python\",\"source\":\"import math, random, statistics"
                 "\\nfrom math import sqrt\\nprint(int(sqrt(16)), statistics.mean([2, 4]))"
@@ -934,11 +688,11 @@ Test(http_e2e, python_allowed_modules_from_the_language_file)
         const char *env[] = {"RUNNER_MAX_PARALLEL=1", langs, NULL};
         struct svc s = front_start("front", env);
         expect_listed_modules(s.port, "[\"math\",\"os.path\"]", "null");
-        struct resp r = req(s.port, "POST", "/execute",
-                            "{\"language\":\"python\",\"source\":\"import math, os.path\\n"
-                            "print(int(math.sqrt(16)), os.path.basename('/a/b'))\","
-                            "\"tests\":[{\"expectedStdout\":\"4 b\\n\"}]}",
-                            NULL);
+        struct tu_resp r = req(s.port, "POST", "/execute",
+                               "{\"language\":\"python\",\"source\":\"import math, os.path\\n"
+                               "print(int(math.sqrt(16)), os.path.basename('/a/b'))\","
+                               "\"tests\":[{\"expectedStdout\":\"4 b\\n\"}]}",
+                               NULL);
         cr_assert_eq(r.status, 200);
         cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
         free(r.body);
@@ -966,7 +720,7 @@ Test(http_e2e, python_allowed_modules_from_the_language_file)
 /* The test's "timedOut" of the first /execute result, and its timeMs. */
 static void first_result(const char *body, bool *timed_out, long long *time_ms)
 {
-        yajl_val v = json(body);
+        yajl_val v = tu_json(body);
         const char *rp[] = {"results", NULL};
         yajl_val results = yajl_tree_get(v, rp, yajl_t_array);
         cr_assert(results && results->u.array.len >= 1, "%s", body);
@@ -986,16 +740,16 @@ Test(http_e2e, execute_timeout_ms_is_the_test_wall_limit)
         const char *env[] = {"RUNNER_MAX_PARALLEL=1", NULL};
         struct svc s = front_start("front", env);
         /* a first job waits for the runner's consumer to join its group: not timed */
-        struct resp r = req(s.port, "POST", "/execute",
-                            "{\"language\":\"python\",\"source\":\"print(1)\"}", NULL);
+        struct tu_resp r = req(s.port, "POST", "/execute",
+                               "{\"language\":\"python\",\"source\":\"print(1)\"}", NULL);
         cr_assert_eq(r.status, 200, "%s", r.body);
         cr_assert(strstr(r.body, "\"ok\":true"), "%s", r.body);
         free(r.body);
         const char *body = "{\"language\":\"python\",\"source\":\"import time\\ntime.sleep(10)\","
                            "\"tests\":[{\"timeoutMs\":700}]}";
-        double t0 = now_s();
+        double t0 = tu_now_s();
         r = req(s.port, "POST", "/execute", body, NULL);
-        double took = now_s() - t0;
+        double took = tu_now_s() - t0;
         cr_assert_eq(r.status, 200, "%s", r.body);
         bool timed_out;
         long long ms;

@@ -1,7 +1,6 @@
 /* Integration tests of the judge: build/jailrun run against the real rootfs trees.
  * The outcome matrix lives in tests/cases/<language>/<outcome>.json. Run as root. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,36 +8,10 @@
 
 #include "testutil.h"
 
-struct judged {
-        yajl_val result; /* NULL when nothing was printed */
-        char *out, *err;
-        int exit;
-};
-
-static struct judged judge(const char *json, const char *extra_env)
+/* `jailrun run -` on json, with extra_env ("NAME=value", or NULL) for this run. */
+static struct tu_judged judge(const char *json, const char *extra_env)
 {
-        struct judged j = {0};
-        if (extra_env)
-                putenv((char *)extra_env);
-        char *const argv[] = {(char *)tu_build("jailrun"), "run", "-", NULL};
-        j.exit = tu_run(argv, json, &j.out, &j.err);
-        if (j.out[0])
-                j.result = tu_json(j.out);
-        return j;
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        cr_assert(f, "open %s", path);
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        rewind(f);
-        char *buf = malloc((size_t)n + 1);
-        cr_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
+        return tu_judge(json, extra_env, false);
 }
 
 static yajl_val get(yajl_val obj, const char *a, const char *b)
@@ -50,28 +23,19 @@ static yajl_val get(yajl_val obj, const char *a, const char *b)
 /* Every case of one language: the overall status and each test's status. */
 static void matrix(const char *lang)
 {
-        char dir[512];
-        snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, lang);
-        DIR *d = opendir(dir);
-        cr_assert(d, "no cases in %s", dir);
-        struct dirent *de;
-        int cases = 0;
-        while ((de = readdir(d))) {
-                if (!strstr(de->d_name, ".json"))
-                        continue;
-                char path[1024];
-                snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                char *text = slurp(path);
-                yajl_val sub = tu_json(text);
+        size_t n;
+        struct tu_case *cases = tu_cases(lang, &n);
+        for (size_t k = 0; k < n; k++) {
+                const char *name = cases[k].name;
+                yajl_val sub = tu_json(cases[k].text);
                 yajl_val want = get(sub, "expect", "status");
                 yajl_val want_tests = get(sub, "expect", "tests");
-                struct judged j = judge(text, NULL);
-                cases++;
-                cr_assert_eq(WEXITSTATUS(j.exit), 0, "%s: exit %d: %s", de->d_name,
-                             WEXITSTATUS(j.exit), j.err);
+                struct tu_judged j = judge(cases[k].text, NULL);
+                cr_assert_eq(WEXITSTATUS(j.exit), 0, "%s: exit %d: %s", name, WEXITSTATUS(j.exit),
+                             j.err);
                 const char *status = tu_str(j.result, "status");
-                cr_expect_str_eq(status, YAJL_GET_STRING(want), "%s/%s: got %s (%s)", lang,
-                                 de->d_name, status, tu_str(j.result, "error"));
+                cr_expect_str_eq(status, YAJL_GET_STRING(want), "%s/%s: got %s (%s)", lang, name,
+                                 status, tu_str(j.result, "error"));
                 yajl_val tests = get(j.result, "tests", NULL);
                 cr_assert(YAJL_IS_ARRAY(tests));
                 cr_assert_eq(tests->u.array.len, want_tests->u.array.len);
@@ -79,15 +43,14 @@ static void matrix(const char *lang)
                         const char *got = tu_str(tests->u.array.values[i], "status");
                         const char *exp = YAJL_GET_STRING(want_tests->u.array.values[i]);
                         cr_expect_str_eq(got, exp, "%s/%s test %zu: got %s, want %s (%s)", lang,
-                                         de->d_name, i + 1, got, exp,
+                                         name, i + 1, got, exp,
                                          tu_str(tests->u.array.values[i], "error"));
                 }
                 yajl_tree_free(sub);
                 yajl_tree_free(j.result);
-                free(text);
         }
-        closedir(d);
-        cr_assert_geq(cases, 8, "%s has only %d cases", lang, cases);
+        tu_cases_free(cases, n);
+        cr_assert_geq(n, 8, "%s has only %zu cases", lang, n);
 }
 
 TestSuite(matrix, .timeout = 600);
@@ -178,7 +141,7 @@ Test(judge, stop_on_failure_and_not_run)
             "\"tests\":[{\"input\":\"a\\n\",\"expected_output\":\"a\\n\"},"
             "{\"input\":\"b\\n\",\"expected_output\":\"x\\n\"},"
             "{\"input\":\"c\\n\",\"expected_output\":\"c\\n\"}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "WA");
         yajl_val t = get(j.result, "tests", NULL);
         cr_assert_str_eq(tu_str(t->u.array.values[0], "status"), "OK");
@@ -207,7 +170,7 @@ Test(judge, whitespace_tolerance_and_checkers)
         const char *sub = "{\"id\":\"ws\",\"language\":\"python\","
                           "\"source\":\"print('1  2 ')\\nprint()\\nprint()\\n\","
                           "\"tests\":[{\"expected_output\":\"1  2\\n\"}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
         const char *exact = "{\"id\":\"ex\",\"language\":\"python\",\"checker\":\"exact\","
                             "\"source\":\"print('1  2 ')\\n\","
@@ -241,7 +204,7 @@ Test(judge, one_megabyte_in_and_out)
                  "{\"id\":\"big\",\"language\":\"c\",\"source\":\"" C_ECHO "\","
                  "\"tests\":[{\"input\":\"%s\",\"expected_output\":\"%s\"}]}",
                  payload, payload);
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%.300s", j.out);
         /* the echo of 1 MB input and output is cut to fit 256 KiB, verdict intact */
         cr_assert_leq(strlen(j.out), 256 * 1024 + 1);
@@ -257,7 +220,7 @@ Test(judge, stderr_does_not_affect_ok)
             "{\"id\":\"se\",\"language\":\"python\","
             "\"source\":\"import sys\\nsys.stderr.write('noise\\\\n')\\nprint(5)\\n\","
             "\"tests\":[{\"expected_output\":\"5\\n\"}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
         yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_str_eq(tu_str(t, "stderr"), "noise\n");
@@ -275,7 +238,7 @@ Test(judge, cpu_time_of_all_threads)
             "(n.tv_nsec-s.tv_nsec)/1000000<600);return a;}\\n"
             "int main(void){pthread_t t;pthread_create(&t,0,burn,0);burn(0);pthread_join(t,0);"
             "return 0;}\\n\",\"tests\":[{}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%s", j.out);
         yajl_val t0 = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_geq(tu_int(t0, "cpu_ms"), 1150, "%s", j.out);
@@ -290,7 +253,6 @@ Test(judge, cpu_time_of_all_threads)
             "int main(void){pthread_t t;pthread_create(&t,0,burn,0);burn(0);pthread_join(t,0);"
             "return 0;}\\n\",\"tests\":[{}]}";
         j = judge(tl, "JAILRUN_WALL_MARGIN=10s");
-        unsetenv("JAILRUN_WALL_MARGIN");
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_str_eq(tu_str(t, "error"), "cpu time", "%s", j.out);
@@ -306,7 +268,7 @@ Test(judge, sleeper_gets_tl_within_a_second_of_the_limit)
             "{\"id\":\"sleeper\",\"language\":\"c\",\"limits\":{\"time_limit_ms\":1000},"
             "\"source\":\"#include <unistd.h>\\nint main(void){sleep(100);return 0;}\\n\","
             "\"tests\":[{}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_str_eq(tu_str(t, "error"), "wall time", "%s", j.out);
@@ -316,7 +278,6 @@ Test(judge, sleeper_gets_tl_within_a_second_of_the_limit)
 
         /* the host setting reaches the judge: no margin, TL at the limit */
         j = judge(sub, "JAILRUN_WALL_MARGIN=0");
-        unsetenv("JAILRUN_WALL_MARGIN");
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         t = get(j.result, "tests", NULL)->u.array.values[0];
         cr_assert_geq(tu_int(t, "duration_ms"), 1000, "%s", j.out);
@@ -336,7 +297,7 @@ Test(judge, a_test_wall_limit_replaces_the_usual_one)
             "sleep(100);return 0;}\\n\","
             "\"tests\":[{\"wall_limit_ms\":400},{\"wall_limit_ms\":3500},{},"
             "{\"input\":\"-1\",\"wall_limit_ms\":6000}]}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         yajl_val ts = get(j.result, "tests", NULL);
         cr_assert_eq(ts->u.array.len, 4);
@@ -365,8 +326,7 @@ Test(judge, cpu_bandwidth_stretches_the_wall_limit)
             "\"source\":\"int main(void){volatile unsigned long x=0;for(;;)x++;}\\n\","
             "\"tests\":[{}]}";
         putenv("JAILRUN_WALL_MARGIN=3s");
-        struct judged j = judge(sub, "JAILRUN_CPUS=0.1");
-        unsetenv("JAILRUN_CPUS");
+        struct tu_judged j = judge(sub, "JAILRUN_CPUS=0.1");
         unsetenv("JAILRUN_WALL_MARGIN");
         cr_assert_str_eq(tu_str(j.result, "status"), "TL", "%s", j.out);
         yajl_val t = get(j.result, "tests", NULL)->u.array.values[0];
@@ -380,7 +340,7 @@ Test(judge, cpu_bandwidth_stretches_the_wall_limit)
 Test(judge, no_tests_means_one_run)
 {
         const char *sub = "{\"id\":\"one\",\"language\":\"python\",\"source\":\"print('hi')\\n\"}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK");
         cr_assert_str_eq(tu_str(j.result, "stdout"), "hi\n");
         cr_assert_eq(tu_int(j.result, "exit_code"), 0);
@@ -399,7 +359,7 @@ Test(judge, most_tests_within_caps)
                                         "%s{\"input\":\"%d\\n\",\"expected_output\":\"%d\\n\"}",
                                         i ? "," : "", i, i);
         snprintf(sub + off, cap - off, "]}");
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "OK", "%.500s", j.err);
         cr_assert_eq(get(j.result, "tests", NULL)->u.array.len, 997);
         cr_assert_leq(strlen(j.out), 256 * 1024 + 1);
@@ -413,8 +373,7 @@ Test(judge, total_time_budget_gives_not_run)
                           "\"limits\":{\"time_limit_ms\":200},"
                           "\"source\":\"import time\\ntime.sleep(0.3)\\n\","
                           "\"tests\":[{},{},{},{},{}]}";
-        struct judged j = judge(sub, "JAILRUN_MAX_TOTAL_MS=1000");
-        unsetenv("JAILRUN_MAX_TOTAL_MS");
+        struct tu_judged j = judge(sub, "JAILRUN_MAX_TOTAL_MS=1000");
         yajl_val t = get(j.result, "tests", NULL);
         cr_assert_eq(t->u.array.len, 5);
         cr_assert_str_eq(tu_str(t->u.array.values[4], "status"), "-", "%s", j.out);
@@ -424,7 +383,7 @@ Test(judge, memory_above_host_max_is_ie)
 {
         const char *sub = "{\"id\":\"big-mem\",\"language\":\"python\",\"source\":\"print(1)\","
                           "\"limits\":{\"memory_limit_bytes\":1073741824}}";
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE");
         cr_assert(strstr(tu_str(j.result, "error"), "memory_limit_bytes"));
         cr_assert(strstr(tu_str(j.result, "error"), "268435456"));
@@ -434,7 +393,7 @@ Test(judge, memory_above_host_max_is_ie)
 
 Test(judge, truncated_json_exit_2_nothing_on_stdout)
 {
-        struct judged j = judge("{\"id\":\"x\",\"language\":\"c\",\"sour", NULL);
+        struct tu_judged j = judge("{\"id\":\"x\",\"language\":\"c\",\"sour", NULL);
         cr_assert_eq(WEXITSTATUS(j.exit), 2);
         cr_assert_null(j.result);
         cr_assert(strstr(j.err, "invalid submission"), "%s", j.err);
@@ -449,7 +408,7 @@ Test(judge, truncated_json_exit_2_nothing_on_stdout)
 
 static void expect_ie(const char *sub, const char *field)
 {
-        struct judged j = judge(sub, NULL);
+        struct tu_judged j = judge(sub, NULL);
         cr_assert_eq(WEXITSTATUS(j.exit), 2, "%s", sub);
         cr_assert(j.result, "no IE result for %s", sub);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE");

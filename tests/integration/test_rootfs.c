@@ -23,26 +23,17 @@
 #include "rootfs.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
-static void rm_rf(const char *path)
-{
-        char *const argv[] = {"/bin/rm", "-rf", "--one-file-system", "--", (char *)path, NULL};
-        char *out = NULL, *err = NULL;
-        tu_run(argv, NULL, &out, &err);
-        free(out);
-        free(err);
-}
+static char *tmpdir;
 
 static void setup(void)
 {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/jr-rootfs-test.XXXXXX");
-        cr_assert(mkdtemp(tmpdir));
+        tmpdir = tu_scratch("/tmp/jr-rootfs-test.");
 }
 
 static void teardown(void)
 {
-        rm_rf(tmpdir);
+        tu_rm_rf(tmpdir);
+        free(tmpdir);
 }
 
 TestSuite(rootfs, .init = setup, .fini = teardown, .timeout = 600);

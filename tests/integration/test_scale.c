@@ -22,16 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "kafka.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define TOPIC   "scripts"
 #define RESULTS "script-results"
@@ -43,51 +40,6 @@ extern char **environ;
         "consumer.fetch.wait.max.ms=10;reconnect.backoff.max.ms=1000"
 #define MAX_WAIT 240 /* seconds: a bound on every wait, never an expectation */
 #define N_SUBS   200
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *s = NULL;
-        cr_assert(vasprintf(&s, fmt, ap) >= 0);
-        va_end(ap);
-        return s;
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return strdup("");
-        size_t n = 0, cap = 65536;
-        char *buf = malloc(cap);
-        for (;;) {
-                n += fread(buf + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                buf = realloc(buf, cap);
-        }
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-}
-
-static size_t count_str(const char *hay, const char *needle)
-{
-        size_t n = 0;
-        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        return n;
-}
 
 /* ---- the world: a mock broker in this process, a work directory --------------------- */
 
@@ -107,9 +59,7 @@ static void world_start(void)
         jr_kafka_topic_spec topics[] = {{TOPIC, NPARTS}, {RESULTS, NPARTS}, {EVENTS, NPARTS}};
         jr_error e = {0};
         ASSERT_OK(jr_kafka_broker_start(topics, 3, quiet, NULL, &mock, &e), e);
-        char tmpl[] = "/var/tmp/jr-scale-test-XXXXXX";
-        cr_assert(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-        work_dir = strdup(tmpl);
+        work_dir = tu_scratch("/var/tmp/jr-scale-test-");
 }
 
 static void world_end(void)
@@ -118,7 +68,7 @@ static void world_end(void)
                 cr_log_info("kept %s (JR_TEST_KEEP)", work_dir);
         } else if (work_dir) {
                 char *cmd =
-                    xasprintf("umount -q '%s'/* 2>/dev/null; rm -rf '%s'", work_dir, work_dir);
+                    tu_asprintf("umount -q '%s'/* 2>/dev/null; rm -rf '%s'", work_dir, work_dir);
                 if (system(cmd) != 0)
                         cr_log_warn("could not remove %s", work_dir);
                 free(cmd);
@@ -134,76 +84,48 @@ TestSuite(scale, .timeout = 900, .init = world_start, .fini = world_end);
 /* ---- runners: `jailrun serve` processes of one group ------------------------------------ */
 
 struct runner {
-        pid_t pid;
-        char tag[16];
-        char *log;
+        struct tu_svc p; /* named r<no>, its log in work_dir/r<no>.log */
         char *spool;
 };
-
-/* fork + exec; the child dies with the test (PR_SET_PDEATHSIG) */
-static pid_t spawn(char *const argv[], char *const envp[], int out, int err)
-{
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        cr_assert(pid >= 0, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-                if (dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-                        _exit(127);
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(127);
-                setpgid(0, 0);
-                execve(argv[0], argv, envp);
-                _exit(127);
-        }
-        return pid;
-}
 
 /* Runner `no` (its slots run as uids 61000 + 100 * no + i), its spool in `spool_dir`
  * (NULL: work_dir/spool-<tag>), `extra`: more NAME=value (may be NULL). */
 static void runner_start(struct runner *r, unsigned no, const char *spool_dir, const char *extra)
 {
-        snprintf(r->tag, sizeof r->tag, "r%u", no);
-        if (!r->log)
-                r->log = xasprintf("%s/%s.log", work_dir, r->tag);
+        char tag[16];
+        snprintf(tag, sizeof tag, "r%u", no);
         if (!r->spool)
                 r->spool =
-                    spool_dir ? strdup(spool_dir) : xasprintf("%s/spool-%s", work_dir, r->tag);
+                    spool_dir ? strdup(spool_dir) : tu_asprintf("%s/spool-%s", work_dir, tag);
         char *env_add[] = {
-            xasprintf("KAFKA_BROKERS=%s", jr_kafka_broker_bootstraps(mock)),
-            xasprintf("JAILRUN_SPOOL_DIR=%s", r->spool),
-            xasprintf("JAILRUN_SLOT_UID_BASE=%u", 61000 + 100 * no),
+            tu_asprintf("KAFKA_BROKERS=%s", jr_kafka_broker_bootstraps(mock)),
+            tu_asprintf("JAILRUN_SPOOL_DIR=%s", r->spool),
+            tu_asprintf("JAILRUN_SLOT_UID_BASE=%u", 61000 + 100 * no),
             strdup("JAILRUN_KAFKA_CONFIG=" KCONFIG),
             strdup("RUNNER_MAX_PARALLEL=2"),
             extra ? strdup(extra) : NULL,
             /* JR_TEST_RUNNER_ENV=NAME=value (JAILRUN_LOG_LEVEL=debug): for debugging */
             getenv("JR_TEST_RUNNER_ENV") ? strdup(getenv("JR_TEST_RUNNER_ENV")) : NULL,
         };
-        const char *envp[256];
+        enum { N_ADD = sizeof env_add / sizeof env_add[0] };
+        const char *env[N_ADD + 1];
         size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_", 8))
-                        envp[n++] = *e;
-        for (size_t i = 0; i < sizeof env_add / sizeof env_add[0]; i++)
+        for (size_t i = 0; i < N_ADD; i++)
                 if (env_add[i])
-                        envp[n++] = env_add[i];
-        envp[n] = NULL;
-        const char *argv[] = {tu_build("jailrun"), "serve", NULL};
-        int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        int err = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        cr_assert(out >= 0 && err >= 0);
-        r->pid = spawn((char *const *)argv, (char *const *)envp, out, err);
-        close(out);
-        close(err);
-        for (size_t i = 0; i < sizeof env_add / sizeof env_add[0]; i++)
+                        env[n++] = env_add[i];
+        env[n] = NULL;
+        char *log = tu_asprintf("%s/%s.log", work_dir, tag);
+        tu_svc_start(&r->p, &(struct tu_serve_opts){
+                                .name = tag, .log = log, .out = "/dev/null", .env = env});
+        free(log);
+        for (size_t i = 0; i < N_ADD; i++)
                 free(env_add[i]);
 }
 
 static size_t runner_count(const struct runner *r, const char *needle)
 {
-        char *log = slurp(r->log);
-        size_t n = count_str(log, needle);
+        char *log = tu_slurp(r->p.log);
+        size_t n = tu_count(log, needle);
         free(log);
         return n;
 }
@@ -212,57 +134,31 @@ static size_t runner_count(const struct runner *r, const char *needle)
  * restarts of the same runner). */
 static void runner_wait_log(const struct runner *r, const char *needle, size_t count)
 {
-        double end = now_s() + MAX_WAIT;
-        for (;;) {
-                size_t n = runner_count(r, needle);
-                if (n >= count)
-                        return;
-                if (now_s() > end || (r->pid > 0 && waitpid(r->pid, NULL, WNOHANG) == r->pid)) {
-                        char *log = slurp(r->log);
-                        cr_assert_fail("%s: log never had %zu x %s (had %zu):\n%s", r->tag, count,
-                                       needle, n, log);
-                }
-                usleep(50000);
-        }
+        free(tu_svc_wait_log(&r->p, needle, count, MAX_WAIT));
 }
 
 static void runner_kill9(struct runner *r)
 {
-        cr_assert_eq(kill(r->pid, SIGKILL), 0);
-        waitpid(r->pid, NULL, 0);
-        r->pid = 0;
+        cr_assert_eq(kill(r->p.pid, SIGKILL), 0);
+        waitpid(r->p.pid, NULL, 0);
+        r->p.pid = 0;
 }
 
 /* SIGTERM and wait for a clean exit. */
 static void runner_stop(struct runner *r)
 {
-        if (r->pid <= 0)
+        if (r->p.pid <= 0)
                 return;
-        cr_assert_eq(kill(r->pid, SIGTERM), 0);
-        double end = now_s() + 120;
-        int st = 0;
-        while (waitpid(r->pid, &st, WNOHANG) != r->pid) {
-                if (now_s() > end) {
-                        kill(r->pid, SIGKILL);
-                        waitpid(r->pid, &st, 0);
-                        cr_assert_fail("%s did not exit after SIGTERM", r->tag);
-                }
-                usleep(20000);
-        }
-        r->pid = 0;
-        char *log = slurp(r->log);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d:\n%s", r->tag,
+        int st = tu_svc_term(&r->p, 120);
+        char *log = tu_slurp(r->p.log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d:\n%s", r->p.name,
                   WEXITSTATUS(st), log);
         free(log);
 }
 
 static void runner_free(struct runner *r)
 {
-        if (r->pid > 0) {
-                kill(r->pid, SIGKILL);
-                waitpid(r->pid, NULL, 0);
-        }
-        free(r->log);
+        tu_svc_free(&r->p);
         free(r->spool);
         memset(r, 0, sizeof *r);
 }
@@ -316,19 +212,12 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
  * coordinates from the delivery reports. */
 static void produce_mix(const char *prefix, size_t n)
 {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", jr_kafka_broker_bootstraps(mock), err,
-                                    sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) == 0);
-        rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-        cr_assert(rk, "producer: %s", err);
+        rd_kafka_t *rk = tu_producer(jr_kafka_broker_bootstraps(mock), NULL, dr_cb);
         for (size_t i = 0; i < n; i++) {
                 const char *cs = i % 20 == 19 ? HEAVY[(i / 20) % (sizeof HEAVY / sizeof *HEAVY)]
                                               : FAST[i % 20 % (sizeof FAST / sizeof *FAST)];
-                char *path = xasprintf("%s/tests/cases/%s.json", JR_SOURCE_DIR, cs);
-                char *text = slurp(path);
+                char *path = tu_asprintf("%s/tests/cases/%s.json", JR_SOURCE_DIR, cs);
+                char *text = tu_slurp(path);
                 cr_assert(text[0], "no %s", path);
                 yajl_val v = tu_json(text);
                 const char *old_id = tu_str(v, "id");
@@ -339,31 +228,19 @@ static void produce_mix(const char *prefix, size_t n)
                 snprintf(s->id, sizeof s->id, "%s-%zu-%s", prefix, i, old_id);
                 snprintf(s->want, sizeof s->want, "%s", want);
                 /* the same program under this submission's own id */
-                char *old = xasprintf("\"id\": \"%s\"", old_id);
+                char *old = tu_asprintf("\"id\": \"%s\"", old_id);
                 char *at = strstr(text, old);
                 cr_assert(at, "%s: no %s", path, old);
-                char *msg = xasprintf("%.*s\"id\": \"%s\"%s", (int)(at - text), text, s->id,
-                                      at + strlen(old));
-                for (;;) {
-                        rd_kafka_resp_err_t e = rd_kafka_producev(
-                            rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(s->id, strlen(s->id)),
-                            RD_KAFKA_V_VALUE(msg, strlen(msg)),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(s),
-                            RD_KAFKA_V_END);
-                        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                                rd_kafka_poll(rk, 100);
-                                continue;
-                        }
-                        cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
-                        break;
-                }
+                char *msg = tu_asprintf("%.*s\"id\": \"%s\"%s", (int)(at - text), text, s->id,
+                                        at + strlen(old));
+                tu_produce(rk, TOPIC, s->id, msg, strlen(msg), s);
                 free(msg);
                 free(old);
                 yajl_tree_free(v);
                 free(text);
                 free(path);
         }
-        cr_assert_eq(rd_kafka_flush(rk, 60000), 0, "produce: not acknowledged");
+        tu_producer_flush(rk);
         rd_kafka_destroy(rk);
         for (size_t i = 0; i < n; i++)
                 cr_assert_geq(subs[i].offset, 0, "%s: no delivery report", subs[i].id);
@@ -385,22 +262,7 @@ static void tally_start(struct tally *t, size_t n_subs)
 {
         memset(t, 0, sizeof *t);
         t->n_subs = n_subs;
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", jr_kafka_broker_bootstraps(mock), err,
-                                    sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "group.id", "scale-reader", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err) == 0);
-        t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        cr_assert(t->rk, "reader: %s", err);
-        rd_kafka_poll_set_consumer(t->rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NPARTS);
-        for (int p = 0; p < NPARTS; p++)
-                rd_kafka_topic_partition_list_add(l, RESULTS, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
-        cr_assert_eq(rd_kafka_assign(t->rk, l), 0);
-        rd_kafka_topic_partition_list_destroy(l);
+        t->rk = tu_consumer(jr_kafka_broker_bootstraps(mock), "scale-reader", RESULTS, NULL);
 }
 
 static void problem(struct tally *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -460,8 +322,8 @@ out:
 /* Read results for up to ms milliseconds. */
 static void tally_poll(struct tally *t, int ms)
 {
-        double end = now_s() + ms / 1000.0;
-        while (now_s() < end) {
+        double end = tu_now_s() + ms / 1000.0;
+        while (tu_now_s() < end) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, 50);
                 if (!m)
                         continue;
@@ -474,10 +336,10 @@ static void tally_poll(struct tally *t, int ms)
 /* Read until `answered` submissions have a result. */
 static void tally_wait(struct tally *t, size_t answered, const char *what)
 {
-        double end = now_s() + MAX_WAIT;
+        double end = tu_now_s() + MAX_WAIT;
         while (t->answered < answered) {
-                cr_assert(now_s() < end, "%s: %zu of %zu submissions answered", what, t->answered,
-                          answered);
+                cr_assert(tu_now_s() < end, "%s: %zu of %zu submissions answered", what,
+                          t->answered, answered);
                 tally_poll(t, 200);
         }
 }
@@ -492,7 +354,7 @@ static void tally_drain(struct tally *t)
                              0);
                 rd_kafka_topic_partition_list_add(l, RESULTS, p)->offset = hi;
         }
-        double end = now_s() + MAX_WAIT;
+        double end = tu_now_s() + MAX_WAIT;
         for (;;) {
                 rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(l);
                 rd_kafka_position(t->rk, pos);
@@ -503,7 +365,7 @@ static void tally_drain(struct tally *t)
                 rd_kafka_topic_partition_list_destroy(pos);
                 if (done)
                         break;
-                cr_assert(now_s() < end, "results topic never read to its end");
+                cr_assert(tu_now_s() < end, "results topic never read to its end");
                 tally_poll(t, 200);
         }
         rd_kafka_topic_partition_list_destroy(l);
@@ -545,14 +407,14 @@ Test(scale, two_runners_one_killed_and_restarted)
         runner_wait_log(&a, "\"msg\":\"judged\"", 10);
         runner_wait_log(&b, "\"msg\":\"judged\"", 5);
         size_t judged = runner_count(&a, "\"msg\":\"judged\""), last = judged;
-        double end = now_s() + MAX_WAIT, changed = now_s();
+        double end = tu_now_s() + MAX_WAIT, changed = tu_now_s();
         for (;;) {
-                cr_assert(now_s() < end, "runner a never busy");
+                cr_assert(tu_now_s() < end, "runner a never busy");
                 if ((judged = runner_count(&a, "\"msg\":\"judged\"")) != last) {
                         last = judged;
-                        changed = now_s();
+                        changed = tu_now_s();
                 }
-                if (runner_count(&a, "\"msg\":\"judging\"") > judged && now_s() - changed > 0.3)
+                if (runner_count(&a, "\"msg\":\"judging\"") > judged && tu_now_s() - changed > 0.3)
                         break;
                 usleep(10000);
         }
@@ -567,17 +429,17 @@ Test(scale, two_runners_one_killed_and_restarted)
         tally_wait(&t, N_SUBS, "all answered");
         /* a drops what the group answered without it (its lookups see the committed
          * offsets pass its spooled records) */
-        end = now_s() + 60;
-        while (spool_records(&a) > 0 && now_s() < end)
+        end = tu_now_s() + 60;
+        while (spool_records(&a) > 0 && tu_now_s() < end)
                 usleep(100000);
         cr_expect_eq(spool_records(&a), 0, "records left in a's spool");
         runner_stop(&a);
         runner_stop(&b);
         tally_drain(&t);
-        char *log = slurp(a.log);
+        char *log = tu_slurp(a.p.log);
         cr_log_info("a: %zu dropped as answered elsewhere, %zu skipped as answered in its spool",
-                    count_str(log, "dropped: the group's committed offset passed it"),
-                    count_str(log, "already answered: skipped"));
+                    tu_count(log, "dropped: the group's committed offset passed it"),
+                    tu_count(log, "already answered: skipped"));
         free(log);
         tally_check(&t);
         tally_free(&t);
@@ -607,8 +469,8 @@ Test(scale, clean_rebalance_join_and_leave)
         tally_wait(&t, N_SUBS, "all answered");
         /* what b and c hold for messages that moved is dropped once the committed offsets
          * pass it; a, gone, keeps its leftovers until its next start */
-        double end = now_s() + 60;
-        while (spool_records(&b) + spool_records(&c) > 0 && now_s() < end)
+        double end = tu_now_s() + 60;
+        while (spool_records(&b) + spool_records(&c) > 0 && tu_now_s() < end)
                 usleep(100000);
         cr_expect_eq(spool_records(&b) + spool_records(&c), 0, "records left in b's or c's spool");
         cr_log_info("a left %zu record(s) in its spool", spool_records(&a));
@@ -627,7 +489,7 @@ Test(scale, clean_rebalance_join_and_leave)
 /* Fill the file system of `dir` to the last page; returns the filler's path. */
 static char *fill_up(const char *dir)
 {
-        char *path = xasprintf("%s/filler", dir);
+        char *path = tu_asprintf("%s/filler", dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
         static char block[65536];
@@ -643,11 +505,11 @@ Test(scale, full_spool_stops_consuming_and_resumes)
 {
         enum { N = 24 };
         /* the spool on a small file system of its own */
-        char *fs = xasprintf("%s/spoolfs", work_dir);
+        char *fs = tu_asprintf("%s/spoolfs", work_dir);
         cr_assert_eq(mkdir(fs, 0700), 0);
         cr_assert_eq(mount("tmpfs", fs, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m"), 0, "%s",
                      strerror(errno));
-        char *spool = xasprintf("%s/spool", fs);
+        char *spool = tu_asprintf("%s/spool", fs);
         struct runner a = {0};
         runner_start(&a, 1, spool, NULL);
         runner_wait_log(&a, "\"msg\":\"serving\"", 1);
@@ -657,7 +519,7 @@ Test(scale, full_spool_stops_consuming_and_resumes)
         produce_mix("full", N);
         /* one clear error naming the directory and ENOSPC */
         runner_wait_log(&a, "\"msg\":\"spool full", 1);
-        char *log = slurp(a.log);
+        char *log = tu_slurp(a.p.log);
         const char *line = strstr(log, "\"msg\":\"spool full");
         cr_assert(strstr(line, spool) && strstr(line, "ENOSPC"), "%.400s", line);
         free(log);
@@ -688,22 +550,11 @@ Test(scale, full_spool_stops_consuming_and_resumes)
 
 /* ---- (4) the broker goes down and up under load ------------------------------------------- */
 
-static long status_kb(pid_t pid, const char *field)
-{
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        char *st = slurp(path);
-        char *p = strstr(st, field);
-        long kb = p ? atol(p + strlen(field) + 1) : -1;
-        free(st);
-        return kb;
-}
-
 /* Hold the test for `s` seconds, sampling the runner's resident memory. */
 static void hold(const struct runner *r, double s, long *max_rss)
 {
-        for (double end = now_s() + s; now_s() < end;) {
-                long kb = status_kb(r->pid, "VmRSS:");
+        for (double end = tu_now_s() + s; tu_now_s() < end;) {
+                long kb = tu_status_kb(r->p.pid, "VmRSS:");
                 if (kb > *max_rss)
                         *max_rss = kb;
                 usleep(100000);
@@ -734,7 +585,7 @@ Test(scale, broker_flapping_under_load)
                             max_rss);
         }
         tally_wait(&t, N_SUBS, "all answered after the outages");
-        long hwm = status_kb(a.pid, "VmHWM:");
+        long hwm = tu_status_kb(a.p.pid, "VmHWM:");
         runner_stop(&a);
         cr_assert_eq(spool_records(&a), 0, "records left in the spool");
         tally_drain(&t);

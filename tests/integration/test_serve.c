@@ -9,17 +9,14 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -27,10 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "kafka.h"
 #include "testutil.h"
-
-extern char **environ;
 
 #define TOPIC    "scripts"
 #define RESULTS  "script-results"
@@ -39,263 +35,85 @@ extern char **environ;
 #define KCONFIG  "consumer.session.timeout.ms=6000;consumer.fetch.wait.max.ms=10"
 #define MAX_WAIT 300 /* seconds: a bound on every wait, never an expectation */
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        char *s = NULL;
-        cr_assert(vasprintf(&s, fmt, ap) >= 0);
-        va_end(ap);
-        return s;
-}
-
-/* The whole file ("" when missing); works for /proc files too. */
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return strdup("");
-        size_t n = 0, cap = 65536;
-        char *buf = malloc(cap);
-        for (;;) {
-                n += fread(buf + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                buf = realloc(buf, cap);
-        }
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-}
-
-static size_t count_str(const char *hay, const char *needle)
-{
-        size_t n = 0;
-        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-                n++;
-        return n;
-}
-
-/* A private directory for the spool and the logs. */
 /* The test's directory, removed by the suite's fini even when an assertion failed. */
 static char *work_dir;
 
+/* A private directory for the spool and the logs. */
 static char *mkworkdir(void)
 {
-        char tmpl[] = "/dev/shm/jr-serve-test-XXXXXX";
-        cr_assert(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-        work_dir = strdup(tmpl);
-        return strdup(tmpl);
+        work_dir = tu_scratch("/dev/shm/jr-serve-test-");
+        return strdup(work_dir);
 }
 
 static void rm_rf(const char *dir)
 {
-        char *cmd = xasprintf("rm -rf '%s'", dir);
-        cr_assert(system(cmd) == 0);
-        free(cmd);
-}
-
-/* ---- the broker: `jailrun broker` ------------------------------------------------------ */
-
-/* fork + exec with stdio redirected (-1: /dev/null for stdin, inherited otherwise); the
- * child dies with the test (PR_SET_PDEATHSIG), so that a failed assertion leaves no
- * broker or service behind. */
-static pid_t spawn(char *const argv[], char *const envp[], int in, int out, int err)
-{
-        pid_t parent = getpid();
-        pid_t pid = fork();
-        cr_assert(pid >= 0, "fork: %s", strerror(errno));
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR);
-                if (dup2(in >= 0 ? in : null, 0) < 0 || (out >= 0 && dup2(out, 1) < 0) ||
-                    (err >= 0 && dup2(err, 2) < 0))
-                        _exit(127);
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-                        _exit(127);
-                setpgid(0, 0); /* its own process group, as a shell's foreground job */
-                execve(argv[0], argv, envp);
-                _exit(127);
-        }
-        return pid;
-}
-
-struct broker {
-        pid_t pid;
-        char addr[128];
-};
-
-static struct broker broker_start(void)
-{
-        struct broker b = {0};
-        int p[2];
-        cr_assert(pipe2(p, O_CLOEXEC) == 0);
-        char *const argv[] = {(char *)tu_build("jailrun"), "broker", NULL};
-        b.pid = spawn(argv, environ, -1, p[1], -1);
-        close(p[1]);
-        size_t n = 0;
-        while (n < sizeof b.addr - 1) {
-                struct pollfd pfd = {p[0], POLLIN, 0};
-                cr_assert(poll(&pfd, 1, 30000) == 1, "jailrun broker printed no address");
-                ssize_t r = read(p[0], b.addr + n, 1);
-                cr_assert(r == 1, "jailrun broker exited");
-                if (b.addr[n] == '\n')
-                        break;
-                n++;
-        }
-        b.addr[n] = '\0';
-        close(p[0]);
-        cr_assert(strchr(b.addr, ':'), "bad broker address \"%s\"", b.addr);
-        return b;
-}
-
-static void broker_stop(struct broker *b)
-{
-        if (b->pid <= 0)
-                return;
-        kill(b->pid, SIGCONT);
-        kill(b->pid, SIGTERM);
-        waitpid(b->pid, NULL, 0);
-        b->pid = 0;
+        cr_assert_eq(tu_rm_rf(dir), 0, "could not remove %s", dir);
 }
 
 /* ---- the service: `jailrun serve` ------------------------------------------------------- */
 
-struct svc {
-        pid_t pid;
-        char *log; /* its stderr */
-        char *out; /* its stdout */
-};
+/* What serve does not get of our environment: the variables it reads that these tests
+ * set (other JAILRUN_ variables reach it as they are). */
+static const char *const serve_drop[] = {"KAFKA_",        "RUNNER_",     "SCRIPT_", "JAILRUN_SPOOL",
+                                         "JAILRUN_KAFKA", "JAILRUN_MAX", NULL};
 
 /* Start serve with the environment overrides ("NAME=value", NULL-terminated) on top of
- * ours minus every variable serve reads. */
-static struct svc svc_start(const char *dir, const char *tag, const char *const *env,
-                            const char *const *args)
+ * ours minus every variable serve reads; its stderr in dir/tag.log, its stdout in
+ * dir/tag.out. */
+static struct tu_svc svc_start(const char *dir, const char *tag, const char *const *env,
+                               const char *const *args)
 {
-        struct svc s = {0};
-        s.log = xasprintf("%s/%s.log", dir, tag);
-        s.out = xasprintf("%s/%s.out", dir, tag);
-        const char *envp[256];
-        size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_SPOOL", 13) &&
-                    strncmp(*e, "JAILRUN_KAFKA", 13) && strncmp(*e, "JAILRUN_MAX", 11))
-                        envp[n++] = *e;
-        for (size_t i = 0; env && env[i]; i++)
-                envp[n++] = env[i];
-        envp[n] = NULL;
-        const char *argv[32] = {tu_build("jailrun"), "serve"};
-        size_t a = 2;
-        for (size_t i = 0; args && args[i]; i++)
-                argv[a++] = args[i];
-        argv[a] = NULL;
-        int out = open(s.out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        int err = open(s.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        cr_assert(out >= 0 && err >= 0);
-        s.pid = spawn((char *const *)argv, (char *const *)envp, -1, out, err);
-        close(out);
-        close(err);
+        struct tu_svc s = {0};
+        char *log = tu_asprintf("%s/%s.log", dir, tag);
+        char *out = tu_asprintf("%s/%s.out", dir, tag);
+        tu_svc_start(
+            &s,
+            &(struct tu_serve_opts){
+                .name = tag, .log = log, .out = out, .drop = serve_drop, .env = env, .args = args});
+        free(log);
+        free(out);
         return s;
 }
 
-/* Wait for the service to exit; returns the wait status. */
-static int svc_wait(struct svc *s, int timeout_s)
-{
-        double end = now_s() + timeout_s;
-        int st = 0;
-        for (;;) {
-                pid_t r = waitpid(s->pid, &st, WNOHANG);
-                if (r == s->pid)
-                        break;
-                if (now_s() > end) {
-                        kill(s->pid, SIGKILL);
-                        waitpid(s->pid, &st, 0);
-                        char *log = slurp(s->log);
-                        cr_assert_fail("serve did not exit within %d s; log:\n%s", timeout_s, log);
-                }
-                usleep(20000);
-        }
-        s->pid = 0;
-        return st;
-}
-
 /* Wait until the service's log holds `needle` at least `count` times. */
-static void wait_log(const struct svc *s, const char *needle, size_t count)
+static void wait_log(const struct tu_svc *s, const char *needle, size_t count)
 {
-        double end = now_s() + MAX_WAIT;
-        for (;;) {
-                char *log = slurp(s->log);
-                size_t n = count_str(log, needle);
-                if (n >= count) {
-                        free(log);
-                        return;
-                }
-                if (now_s() > end || (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == s->pid))
-                        cr_assert_fail("log never had %zu x %s (had %zu):\n%s", count, needle, n,
-                                       log);
-                free(log);
-                usleep(20000);
-        }
+        free(tu_svc_wait_log(s, needle, count, MAX_WAIT));
 }
 
-/* ---- producing -------------------------------------------------------------------------- */
+/* ---- producing and reading -------------------------------------------------------------- */
 
-static rd_kafka_t *producer_new(const struct broker *b)
+static rd_kafka_t *producer_new(const struct tu_broker *b)
 {
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", b->addr, err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "linger.ms", "5", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "message.max.bytes", "10000000", err, sizeof err) == 0);
-        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
-        cr_assert(rk, "producer: %s", err);
-        return rk;
+        return tu_producer(b->addr, (const char *const[]){"message.max.bytes=10000000", NULL},
+                           NULL);
 }
 
 /* key may be NULL: no key */
-static void produce(rd_kafka_t *rk, const char *key, const char *value, size_t len)
-{
-        for (;;) {
-                rd_kafka_resp_err_t e = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                    RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_END);
-                if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                        rd_kafka_poll(rk, 100);
-                        continue;
-                }
-                cr_assert_eq(e, 0, "produce: %s", rd_kafka_err2str(e));
-                return;
-        }
-}
-
 static void produce_str(rd_kafka_t *rk, const char *key, const char *value)
 {
-        produce(rk, key, value, strlen(value));
+        tu_produce(rk, TOPIC, key, value, strlen(value), NULL);
 }
 
 static void producer_done(rd_kafka_t *rk)
 {
-        cr_assert_eq(rd_kafka_flush(rk, 60000), 0, "produce: not acknowledged");
+        tu_producer_flush(rk);
         rd_kafka_destroy(rk);
+}
+
+/* A topic read from the beginning. */
+static struct tu_reader *reader_new(const struct tu_broker *b, const char *topic)
+{
+        return tu_reader_new(b->addr, "test-reader", topic, NULL);
 }
 
 /* ---- the preamble of an end-to-end test ------------------------------------------------- */
 
 /* A test's world: a broker, a private directory for the spool and the logs, the service. */
 struct e2e {
-        struct broker b;
+        struct tu_broker b;
         char *dir;
-        struct svc s;
+        struct tu_svc s;
 };
 
 /* A message produced to "scripts" before the service starts (key NULL: no key). */
@@ -309,10 +127,10 @@ struct msg {
 
 /* Start serve on t's broker and directory with the common environment (the broker, the
  * spool in t->dir, fast Kafka timeouts) plus `env`; `tag` names its log files. */
-static struct svc e2e_serve(const struct e2e *t, const char *tag, const char *const *env)
+static struct tu_svc e2e_serve(const struct e2e *t, const char *tag, const char *const *env)
 {
-        char *brokers = xasprintf("KAFKA_BROKERS=%s", t->b.addr);
-        char *spool = xasprintf("JAILRUN_SPOOL_DIR=%s/spool", t->dir);
+        char *brokers = tu_asprintf("KAFKA_BROKERS=%s", t->b.addr);
+        char *spool = tu_asprintf("JAILRUN_SPOOL_DIR=%s/spool", t->dir);
         const char *all[32] = {brokers, spool, "JAILRUN_KAFKA_CONFIG=" KCONFIG};
         size_t n = 3;
         for (size_t i = 0; env && env[i]; i++) {
@@ -320,7 +138,7 @@ static struct svc e2e_serve(const struct e2e *t, const char *tag, const char *co
                 all[n++] = env[i];
         }
         all[n] = NULL;
-        struct svc s = svc_start(t->dir, tag, all, NULL);
+        struct tu_svc s = svc_start(t->dir, tag, all, NULL);
         free(brokers);
         free(spool);
         return s;
@@ -333,7 +151,7 @@ static struct svc e2e_serve(const struct e2e *t, const char *tag, const char *co
 static void e2e_start(struct e2e *t, const struct msg *msgs, size_t n, const char *const *env)
 {
         if (!t->b.addr[0])
-                t->b = broker_start();
+                t->b = tu_broker_start();
         t->dir = mkworkdir();
         if (n) {
                 rd_kafka_t *prod = producer_new(&t->b);
@@ -347,142 +165,10 @@ static void e2e_start(struct e2e *t, const struct msg *msgs, size_t n, const cha
 /* Stop the broker started by e2e_start (if any) and remove the work directory. */
 static void e2e_end(struct e2e *t)
 {
-        broker_stop(&t->b);
+        tu_broker_stop(&t->b);
         rm_rf(t->dir);
         free(t->dir);
         t->dir = NULL;
-}
-
-/* ---- reading a topic from the beginning ------------------------------------------------- */
-
-struct kmsg {
-        char *key;
-        char *value;
-        size_t len;
-        int32_t partition;
-        int64_t offset;
-};
-
-struct reader {
-        rd_kafka_t *rk;
-        struct kmsg *m;
-        size_t n, cap;
-        bool eof[NPARTS];
-};
-
-static struct reader *reader_new(const struct broker *b, const char *topic)
-{
-        struct reader *r = calloc(1, sizeof *r);
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        cr_assert(rd_kafka_conf_set(c, "bootstrap.servers", b->addr, err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "group.id", "test-reader", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof err) == 0);
-        cr_assert(rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err) == 0);
-        r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-        cr_assert(r->rk, "reader: %s", err);
-        rd_kafka_poll_set_consumer(r->rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NPARTS);
-        for (int p = 0; p < NPARTS; p++)
-                rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        cr_assert_eq(rd_kafka_assign(r->rk, l), 0);
-        rd_kafka_topic_partition_list_destroy(l);
-        return r;
-}
-
-/* Read for up to ms milliseconds (returns early after a message once idle). */
-static void reader_poll(struct reader *r, int ms)
-{
-        double end = now_s() + ms / 1000.0;
-        while (now_s() < end) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 50);
-                if (!m)
-                        continue;
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        if (m->partition >= 0 && m->partition < NPARTS)
-                                r->eof[m->partition] = true;
-                } else if (!m->err) {
-                        if (r->n == r->cap) {
-                                r->cap = r->cap ? 2 * r->cap : 256;
-                                r->m = realloc(r->m, r->cap * sizeof *r->m);
-                        }
-                        struct kmsg *k = &r->m[r->n++];
-                        k->key = strndup(m->key ? m->key : "", m->key_len);
-                        k->value = malloc(m->len + 1);
-                        memcpy(k->value, m->payload, m->len);
-                        k->value[m->len] = '\0';
-                        k->len = m->len;
-                        k->partition = m->partition;
-                        k->offset = m->offset;
-                        if (m->partition >= 0 && m->partition < NPARTS)
-                                r->eof[m->partition] = false;
-                }
-                rd_kafka_message_destroy(m);
-        }
-}
-
-static size_t reader_count(const struct reader *r, const char *key)
-{
-        size_t n = 0;
-        for (size_t i = 0; i < r->n; i++)
-                n += !strcmp(r->m[i].key, key);
-        return n;
-}
-
-static const struct kmsg *reader_find(const struct reader *r, const char *key)
-{
-        for (size_t i = 0; i < r->n; i++)
-                if (!strcmp(r->m[i].key, key))
-                        return &r->m[i];
-        return NULL;
-}
-
-/* Read until every key has a message. */
-static void reader_wait_keys(struct reader *r, const char *const *keys, size_t n)
-{
-        double end = now_s() + MAX_WAIT;
-        for (;;) {
-                size_t missing = 0;
-                const char *first = NULL;
-                for (size_t i = 0; i < n; i++)
-                        if (!reader_count(r, keys[i])) {
-                                missing++;
-                                if (!first)
-                                        first = keys[i];
-                        }
-                if (!missing)
-                        return;
-                cr_assert(now_s() < end, "%zu results missing, e.g. \"%s\"", missing, first);
-                reader_poll(r, 200);
-        }
-}
-
-/* Read until the end of every partition (after everything the service produced). */
-static void reader_drain(struct reader *r)
-{
-        double end = now_s() + MAX_WAIT;
-        for (;;) {
-                reader_poll(r, 300);
-                bool all = true;
-                for (int p = 0; p < NPARTS; p++)
-                        all = all && r->eof[p];
-                if (all)
-                        return;
-                cr_assert(now_s() < end, "topic never reached its end");
-        }
-}
-
-static void reader_free(struct reader *r)
-{
-        rd_kafka_consumer_close(r->rk);
-        rd_kafka_destroy(r->rk);
-        for (size_t i = 0; i < r->n; i++) {
-                free(r->m[i].key);
-                free(r->m[i].value);
-        }
-        free(r->m);
-        free(r);
 }
 
 static yajl_val get(yajl_val obj, const char *a, const char *b)
@@ -502,11 +188,11 @@ static char *c_sleeper(const char *id, int sleep_ms, int n)
                 off += (size_t)snprintf(tests + off, sizeof tests - off,
                                         "%s{\"input\":\"t%d\\n\",\"expected_output\":\"t%d\\n\"}",
                                         i ? "," : "", i, i);
-        return xasprintf("{\"id\":\"%s\",\"language\":\"c\",\"source\":\"#include <stdio.h>\\n"
-                         "#include <unistd.h>\\nint main(void){int c;usleep(%d*1000);"
-                         "while((c=getchar())!=EOF)putchar(c);return 0;}\\n\","
-                         "\"limits\":{\"time_limit_ms\":2000},\"tests\":[%s]}",
-                         id, sleep_ms, tests);
+        return tu_asprintf("{\"id\":\"%s\",\"language\":\"c\",\"source\":\"#include <stdio.h>\\n"
+                           "#include <unistd.h>\\nint main(void){int c;usleep(%d*1000);"
+                           "while((c=getchar())!=EOF)putchar(c);return 0;}\\n\","
+                           "\"limits\":{\"time_limit_ms\":2000},\"tests\":[%s]}",
+                           id, sleep_ms, tests);
 }
 
 /* ---- config errors ----------------------------------------------------------------------- */
@@ -514,10 +200,7 @@ static char *c_sleeper(const char *id, int sleep_ms, int n)
 static void remove_work_dir(void)
 {
         if (work_dir) {
-                char *cmd = xasprintf("rm -rf '%s'", work_dir);
-                if (system(cmd) != 0)
-                        cr_log_warn("could not remove %s", work_dir);
-                free(cmd);
+                tu_rm_rf(work_dir);
                 free(work_dir);
                 work_dir = NULL;
         }
@@ -542,9 +225,9 @@ Test(serve, invalid_environment)
                 char tag[16];
                 snprintf(tag, sizeof tag, "env%zu", i);
                 const char *env[] = {"KAFKA_BROKERS=127.0.0.1:1", cases[i][0], NULL};
-                struct svc s = svc_start(dir, tag, env, NULL);
-                int st = svc_wait(&s, 60);
-                char *log = slurp(s.log);
+                struct tu_svc s = svc_start(dir, tag, env, NULL);
+                int st = tu_svc_wait(&s, 60);
+                char *log = tu_slurp(s.log);
                 cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: exit %d", cases[i][0],
                           WEXITSTATUS(st));
                 cr_expect(strstr(log, cases[i][1]), "%s: message does not name it: %s", cases[i][0],
@@ -563,44 +246,37 @@ static void matrix(const char *const *langs)
         yajl_val subs[64];
         size_t n = 0;
         for (size_t l = 0; langs[l]; l++) {
-                char path[1024];
-                snprintf(path, sizeof path, "%s/tests/cases/%s", JR_SOURCE_DIR, langs[l]);
-                DIR *d = opendir(path);
-                cr_assert(d, "no cases in %s", path);
-                struct dirent *de;
-                while ((de = readdir(d))) {
-                        if (!strstr(de->d_name, ".json"))
-                                continue;
-                        char file[2048];
-                        snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+                size_t nc;
+                struct tu_case *cases = tu_cases(langs[l], &nc);
+                for (size_t k = 0; k < nc; k++) {
                         cr_assert(n < 64);
-                        texts[n] = slurp(file);
+                        texts[n] = strdup(cases[k].text);
                         subs[n] = tu_json(texts[n]);
                         ids[n] = strdup(tu_str(subs[n], "id"));
                         msgs[n] = (struct msg){ids[n], texts[n]};
                         n++;
                 }
-                closedir(d);
+                tu_cases_free(cases, nc);
         }
 
-        char *expected = xasprintf("SCRIPT_EXPECTED=%zu", n);
+        char *expected = tu_asprintf("SCRIPT_EXPECTED=%zu", n);
         struct e2e e2e = {0};
         e2e_start(&e2e, msgs, n, ENV("RUNNER_MAX_PARALLEL=2", expected));
         for (size_t i = 0; i < n; i++)
                 free(texts[i]);
         free(expected);
-        int st = svc_wait(&e2e.s, 850);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 850);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve exit %d:\n%s", WEXITSTATUS(st),
                   log);
 
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const *)ids, n);
-        reader_drain(r);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const *)ids, n, MAX_WAIT);
+        tu_reader_drain(r, MAX_WAIT);
         for (size_t i = 0; i < n; i++) {
-                cr_expect_eq(reader_count(r, ids[i]), 1, "%s: %zu results", ids[i],
-                             reader_count(r, ids[i]));
-                yajl_val res = tu_json(reader_find(r, ids[i])->value);
+                cr_expect_eq(tu_reader_count(r, ids[i]), 1, "%s: %zu results", ids[i],
+                             tu_reader_count(r, ids[i]));
+                yajl_val res = tu_json(tu_reader_find(r, ids[i])->value);
                 const char *want = YAJL_GET_STRING(get(subs[i], "expect", "status"));
                 const char *got = tu_str(res, "status");
                 cr_expect_str_eq(got, want, "%s: got %s, want %s (%s)", ids[i], got, want,
@@ -617,14 +293,14 @@ static void matrix(const char *const *langs)
                         cr_expect_str_eq(g, w, "%s test %zu: got %s, want %s", ids[i], t + 1, g, w);
                 }
                 /* the log has the judged line with its status */
-                char *needle = xasprintf("\"msg\":\"judged\",\"id\":\"%s\"", ids[i]);
+                char *needle = tu_asprintf("\"msg\":\"judged\",\"id\":\"%s\"", ids[i]);
                 cr_expect(strstr(log, needle), "no judged line for %s", ids[i]);
                 free(needle);
                 yajl_tree_free(res);
                 yajl_tree_free(subs[i]);
                 free(ids[i]);
         }
-        reader_free(r);
+        tu_reader_free(r);
         free(log);
         e2e_end(&e2e);
 }
@@ -641,7 +317,7 @@ Test(serve, matrix_cpp_go_java)
 
 /* ---- (2) ordered events ------------------------------------------------------------------ */
 
-static void check_events(struct reader *ev, const char *id, size_t n_tests)
+static void check_events(struct tu_reader *ev, const char *id, size_t n_tests)
 {
         uint64_t seq = 0;
         size_t tests = 0;
@@ -690,25 +366,25 @@ Test(serve, ordered_events)
         struct e2e e2e = {0};
         e2e_start(&e2e, (const struct msg[]){{"ev-five", five}, {"ev-997", big}}, 2,
                   ENV("RUNNER_MAX_PARALLEL=2", "SCRIPT_EXPECTED=2"));
-        int st = svc_wait(&e2e.s, 600);
+        int st = tu_svc_wait(&e2e.s, 600);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
-        struct reader *res = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(res, (const char *const[]){"ev-five", "ev-997"}, 2);
-        reader_drain(res);
-        const struct kmsg *m = reader_find(res, "ev-997");
+        struct tu_reader *res = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(res, (const char *const[]){"ev-five", "ev-997"}, 2, MAX_WAIT);
+        tu_reader_drain(res, MAX_WAIT);
+        const struct tu_kmsg *m = tu_reader_find(res, "ev-997");
         cr_assert_leq(m->len, 256 * 1024, "result of %zu bytes", m->len);
         yajl_val r = tu_json(m->value);
         cr_assert_str_eq(tu_str(r, "status"), "WA");
         yajl_tree_free(r);
 
-        struct reader *ev = reader_new(&e2e.b, EVENTS);
-        reader_drain(ev);
+        struct tu_reader *ev = reader_new(&e2e.b, EVENTS);
+        tu_reader_drain(ev, MAX_WAIT);
         check_events(ev, "ev-five", 5);
         check_events(ev, "ev-997", 997);
-        cr_assert_eq(reader_count(ev, "ev-997"), 1000, "the events of 997 tests");
-        reader_free(ev);
-        reader_free(res);
+        cr_assert_eq(tu_reader_count(ev, "ev-997"), 1000, "the events of 997 tests");
+        tu_reader_free(ev);
+        tu_reader_free(res);
         free(five);
         free(big);
         e2e_end(&e2e);
@@ -734,7 +410,7 @@ Test(serve, kill9_restart_exactly_one_result)
         char *ids[N], *subs[N];
         struct msg msgs[N];
         for (int i = 0; i < N; i++) {
-                ids[i] = xasprintf("k9-%d", i);
+                ids[i] = tu_asprintf("k9-%d", i);
                 subs[i] = c_sleeper(ids[i], 600, 2);
                 msgs[i] = (struct msg){ids[i], subs[i]};
         }
@@ -744,9 +420,9 @@ Test(serve, kill9_restart_exactly_one_result)
                 free(subs[i]);
         /* some results durable (and committed), others in the middle of their tests */
         wait_log(&e2e.s, "\"msg\":\"judged\"", 2);
-        char *log = slurp(e2e.s.log);
-        size_t judging = count_str(log, "\"msg\":\"judging\"");
-        size_t judged = count_str(log, "\"msg\":\"judged\"");
+        char *log = tu_slurp(e2e.s.log);
+        size_t judging = tu_count(log, "\"msg\":\"judging\"");
+        size_t judged = tu_count(log, "\"msg\":\"judged\"");
         cr_log_info("kill -9 with %zu judged of %zu started", judged, judging);
         pid_t ex[8];
         size_t nex = executor_pids(log, ex, 8);
@@ -755,38 +431,38 @@ Test(serve, kill9_restart_exactly_one_result)
         kill(e2e.s.pid, SIGKILL);
         waitpid(e2e.s.pid, NULL, 0);
         /* the executors die with it (PR_SET_PDEATHSIG) */
-        double end = now_s() + 30;
+        double end = tu_now_s() + 30;
         for (size_t i = 0; i < nex; i++) {
-                while (kill(ex[i], 0) == 0 && now_s() < end)
+                while (kill(ex[i], 0) == 0 && tu_now_s() < end)
                         usleep(10000);
                 cr_assert(kill(ex[i], 0) < 0 && errno == ESRCH, "executor %d survived", (int)ex[i]);
         }
 
-        struct svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const *)ids, N);
+        struct tu_svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const *)ids, N, MAX_WAIT);
         /* everything there: stop it cleanly, then count what reached the topic */
         wait_log(&s2, "\"msg\":\"serving\"", 1);
         kill(s2.pid, SIGTERM);
-        int st = svc_wait(&s2, 120);
+        int st = tu_svc_wait(&s2, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        reader_drain(r);
+        tu_reader_drain(r, MAX_WAIT);
         for (int i = 0; i < N; i++) {
-                cr_expect_eq(reader_count(r, ids[i]), 1, "%s: %zu results", ids[i],
-                             reader_count(r, ids[i]));
-                yajl_val res = tu_json(reader_find(r, ids[i])->value);
+                cr_expect_eq(tu_reader_count(r, ids[i]), 1, "%s: %zu results", ids[i],
+                             tu_reader_count(r, ids[i]));
+                yajl_val res = tu_json(tu_reader_find(r, ids[i])->value);
                 cr_expect_str_eq(tu_str(res, "status"), "OK", "%s: %s", ids[i],
                                  tu_str(res, "error"));
                 yajl_tree_free(res);
                 free(ids[i]);
         }
-        reader_free(r);
+        tu_reader_free(r);
         e2e_end(&e2e);
 }
 
 /* The source message of a result (its "source" object): partition and offset; the topic
  * must be the submissions topic. */
-static void result_source(const struct kmsg *k, int *part, long long *off)
+static void result_source(const struct tu_kmsg *k, int *part, long long *off)
 {
         yajl_val r = tu_json(k->value);
         yajl_val src = get(r, "source", NULL);
@@ -799,7 +475,7 @@ static void result_source(const struct kmsg *k, int *part, long long *off)
 
 /* Every one of the `n` messages produced to TOPIC (all partitions, offsets from 0) has
  * exactly one result in r, counted by the result's source coordinates. */
-static void assert_one_result_per_message(const struct reader *r, size_t n)
+static void assert_one_result_per_message(const struct tu_reader *r, size_t n)
 {
         size_t per_part[NPARTS] = {0};
         for (size_t i = 0; i < r->n; i++) {
@@ -847,23 +523,23 @@ Test(serve, kill9_repeated_ids_one_result_per_message)
         wait_log(&e2e.s, "\"msg\":\"judging\"", 4);
         kill(e2e.s.pid, SIGKILL);
         waitpid(e2e.s.pid, NULL, 0);
-        char *log = slurp(e2e.s.log);
-        cr_log_info("kill -9 with %zu judged of %zu started", count_str(log, "\"msg\":\"judged\""),
-                    count_str(log, "\"msg\":\"judging\""));
+        char *log = tu_slurp(e2e.s.log);
+        cr_log_info("kill -9 with %zu judged of %zu started", tu_count(log, "\"msg\":\"judged\""),
+                    tu_count(log, "\"msg\":\"judging\""));
         free(log);
 
-        struct svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        double end = now_s() + MAX_WAIT;
-        while (reader_count(r, "twin") < N) {
-                cr_assert(now_s() < end, "%zu of %d results", reader_count(r, "twin"), N);
-                reader_poll(r, 200);
+        struct tu_svc s2 = e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=2"));
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        double end = tu_now_s() + MAX_WAIT;
+        while (tu_reader_count(r, "twin") < N) {
+                cr_assert(tu_now_s() < end, "%zu of %d results", tu_reader_count(r, "twin"), N);
+                tu_reader_poll(r, 200);
         }
         wait_log(&s2, "\"msg\":\"serving\"", 1);
         kill(s2.pid, SIGTERM);
-        int st = svc_wait(&s2, 120);
+        int st = tu_svc_wait(&s2, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        reader_drain(r);
+        tu_reader_drain(r, MAX_WAIT);
         assert_one_result_per_message(r, N);
         for (size_t i = 0; i < r->n; i++) {
                 yajl_val res = tu_json(r->m[i].value);
@@ -871,7 +547,7 @@ Test(serve, kill9_repeated_ids_one_result_per_message)
                 cr_expect_str_eq(tu_str(res, "status"), "OK", "%s", tu_str(res, "error"));
                 yajl_tree_free(res);
         }
-        reader_free(r);
+        tu_reader_free(r);
         free(sub);
         e2e_end(&e2e);
 }
@@ -889,9 +565,9 @@ Test(serve, same_ids_twice_fifty_results)
         for (int l = 0; l < 5; l++)
                 for (int o = 0; o < 5; o++) {
                         int i = l * 5 + o;
-                        char *path = xasprintf("%s/tests/cases/%s/%s.json", JR_SOURCE_DIR, langs[l],
-                                               outcomes[o]);
-                        texts[i] = slurp(path);
+                        char *path = tu_asprintf("%s/tests/cases/%s/%s.json", JR_SOURCE_DIR,
+                                                 langs[l], outcomes[o]);
+                        texts[i] = tu_slurp(path);
                         cr_assert(texts[i][0], "no %s", path);
                         free(path);
                         subs[i] = tu_json(texts[i]);
@@ -901,28 +577,28 @@ Test(serve, same_ids_twice_fifty_results)
         struct e2e e2e = {0};
         e2e_start(&e2e, NULL, 0, ENV("RUNNER_MAX_PARALLEL=2"));
         wait_log(&e2e.s, "\"msg\":\"serving\"", 1);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
         for (int run = 1; run <= 2; run++) {
                 rd_kafka_t *prod = producer_new(&e2e.b);
                 for (int i = 0; i < N; i++)
                         produce_str(prod, ids[i], texts[i]);
                 producer_done(prod);
-                double end = now_s() + MAX_WAIT;
+                double end = tu_now_s() + MAX_WAIT;
                 while (r->n < (size_t)(run * N)) {
-                        cr_assert(now_s() < end, "run %d: %zu results", run, r->n);
-                        reader_poll(r, 200);
+                        cr_assert(tu_now_s() < end, "run %d: %zu results", run, r->n);
+                        tu_reader_poll(r, 200);
                 }
         }
         kill(e2e.s.pid, SIGTERM);
-        int st = svc_wait(&e2e.s, 120);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 120);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(!strstr(log, "already answered"), "a message was skipped:\n%s", log);
-        reader_drain(r);
+        tu_reader_drain(r, MAX_WAIT);
         assert_one_result_per_message(r, 2 * N);
         for (int i = 0; i < N; i++) {
-                cr_expect_eq(reader_count(r, ids[i]), 2, "%s: %zu results", ids[i],
-                             reader_count(r, ids[i]));
+                cr_expect_eq(tu_reader_count(r, ids[i]), 2, "%s: %zu results", ids[i],
+                             tu_reader_count(r, ids[i]));
                 for (size_t k = 0; k < r->n; k++) {
                         if (strcmp(r->m[k].key, ids[i]))
                                 continue;
@@ -936,7 +612,7 @@ Test(serve, same_ids_twice_fifty_results)
                 free(ids[i]);
         }
         free(log);
-        reader_free(r);
+        tu_reader_free(r);
         e2e_end(&e2e);
 }
 
@@ -950,29 +626,29 @@ Test(serve, executor_crash_retried)
                   ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"));
         free(sub);
         wait_log(&e2e.s, "\"msg\":\"judging\"", 1);
-        char *log = slurp(e2e.s.log);
+        char *log = tu_slurp(e2e.s.log);
         pid_t ex;
         cr_assert_eq(executor_pids(log, &ex, 1), 1);
         free(log);
         kill(ex, SIGKILL);
-        int st = svc_wait(&e2e.s, 300);
-        log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 300);
+        log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"attempt\":2"), "not judged again:\n%s", log);
 
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const[]){"crash-1"}, 1);
-        reader_drain(r);
-        cr_assert_eq(reader_count(r, "crash-1"), 1);
-        yajl_val res = tu_json(reader_find(r, "crash-1")->value);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const[]){"crash-1"}, 1, MAX_WAIT);
+        tu_reader_drain(r, MAX_WAIT);
+        cr_assert_eq(tu_reader_count(r, "crash-1"), 1);
+        yajl_val res = tu_json(tu_reader_find(r, "crash-1")->value);
         cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", tu_str(res, "error"));
         yajl_tree_free(res);
         /* events stay in strictly increasing seq order across the two attempts */
-        struct reader *ev = reader_new(&e2e.b, EVENTS);
-        reader_drain(ev);
+        struct tu_reader *ev = reader_new(&e2e.b, EVENTS);
+        tu_reader_drain(ev, MAX_WAIT);
         check_events(ev, "crash-1", 3);
-        reader_free(ev);
-        reader_free(r);
+        tu_reader_free(ev);
+        tu_reader_free(r);
         free(log);
         e2e_end(&e2e);
 }
@@ -981,7 +657,7 @@ Test(serve, executor_crash_retried)
 
 static size_t spool_records(const char *dir)
 {
-        char *sp = xasprintf("%s/spool", dir);
+        char *sp = tu_asprintf("%s/spool", dir);
         DIR *d = opendir(sp);
         free(sp);
         if (!d)
@@ -1000,7 +676,7 @@ Test(serve, broker_outage_delivers_after_restart)
         char *ids[N], *subs[N];
         struct msg msgs[N];
         for (int i = 0; i < N; i++) {
-                ids[i] = xasprintf("outage-%d", i);
+                ids[i] = tu_asprintf("outage-%d", i);
                 subs[i] = c_sleeper(ids[i], 1500, 1);
                 msgs[i] = (struct msg){ids[i], subs[i]};
         }
@@ -1015,19 +691,19 @@ Test(serve, broker_outage_delivers_after_restart)
         wait_log(&e2e.s, "\"msg\":\"judged\"", N);
         size_t pending = spool_records(e2e.dir);
         cr_assert_geq(pending, N, "only %zu records spooled", pending);
-        struct reader *r = reader_new(&e2e.b, RESULTS); /* connects once the broker is back */
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS); /* connects once the broker is back */
         cr_assert_eq(kill(e2e.b.pid, SIGCONT), 0);
-        reader_wait_keys(r, (const char *const *)ids, N);
+        tu_reader_wait_keys(r, (const char *const *)ids, N, MAX_WAIT);
         kill(e2e.s.pid, SIGTERM);
-        int st = svc_wait(&e2e.s, 120);
+        int st = tu_svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         cr_assert_eq(spool_records(e2e.dir), 0, "records left in the spool");
-        reader_drain(r);
+        tu_reader_drain(r, MAX_WAIT);
         for (int i = 0; i < N; i++) {
-                cr_expect_eq(reader_count(r, ids[i]), 1);
+                cr_expect_eq(tu_reader_count(r, ids[i]), 1);
                 free(ids[i]);
         }
-        reader_free(r);
+        tu_reader_free(r);
         e2e_end(&e2e);
 }
 
@@ -1044,7 +720,7 @@ Test(serve, broker_down_then_up)
         char *ids[N], *subs[N];
         struct msg msgs[N];
         for (int i = 0; i < N; i++) {
-                ids[i] = xasprintf("down-%d", i);
+                ids[i] = tu_asprintf("down-%d", i);
                 subs[i] = c_sleeper(ids[i], 1500, 1);
                 msgs[i] = (struct msg){ids[i], subs[i]};
         }
@@ -1060,25 +736,25 @@ Test(serve, broker_down_then_up)
         cr_assert_geq(spool_records(e2e.dir), N);
         /* the outage is in the log, from librdkafka through the service's JSON lines */
         wait_log(&e2e.s, "Connection refused", 1);
-        char *log = slurp(e2e.s.log);
+        char *log = tu_slurp(e2e.s.log);
         char *line = strstr(log, "Connection refused");
         while (line > log && line[-1] != '\n')
                 line--;
         cr_log_info("%.*s", (int)strcspn(line, "\n"), line);
         free(log);
         ASSERT_OK(jr_kafka_broker_set_down(mock, false, &e), e);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const *)ids, N);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const *)ids, N, MAX_WAIT);
         kill(e2e.s.pid, SIGTERM);
-        int st = svc_wait(&e2e.s, 120);
+        int st = tu_svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         cr_assert_eq(spool_records(e2e.dir), 0, "records left in the spool");
-        reader_drain(r);
+        tu_reader_drain(r, MAX_WAIT);
         for (int i = 0; i < N; i++) {
-                cr_expect_eq(reader_count(r, ids[i]), 1);
+                cr_expect_eq(tu_reader_count(r, ids[i]), 1);
                 free(ids[i]);
         }
-        reader_free(r);
+        tu_reader_free(r);
         jr_kafka_broker_stop(mock);
         e2e_end(&e2e);
 }
@@ -1134,19 +810,19 @@ Test(serve, invalid_messages_interleaved)
         e2e_start(&e2e, produced, N + 1,
                   ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=12",
                       "JAILRUN_MAX_SUBMISSION_BYTES=64KiB"));
-        int st = svc_wait(&e2e.s, 300);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 300);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
         const char *keys[N];
         for (size_t i = 0; i < N; i++)
                 keys[i] = msgs[i].key;
-        reader_wait_keys(r, keys, N);
-        reader_drain(r);
+        tu_reader_wait_keys(r, keys, N, MAX_WAIT);
+        tu_reader_drain(r, MAX_WAIT);
         cr_assert_eq(r->n, N + 1, "%zu results for %d messages", r->n, N + 1);
         for (size_t i = 0; i < N; i++) {
-                cr_expect_eq(reader_count(r, msgs[i].key), 1, "%s", msgs[i].key);
-                yajl_val res = tu_json(reader_find(r, msgs[i].key)->value);
+                cr_expect_eq(tu_reader_count(r, msgs[i].key), 1, "%s", msgs[i].key);
+                yajl_val res = tu_json(tu_reader_find(r, msgs[i].key)->value);
                 cr_expect_str_eq(tu_str(res, "id"), msgs[i].key);
                 if (!msgs[i].want) {
                         cr_expect_str_eq(tu_str(res, "status"), "OK", "%s: %s", msgs[i].key,
@@ -1171,7 +847,7 @@ Test(serve, invalid_messages_interleaved)
                         found = true;
                 }
         cr_expect(found, "no result with a topic:offset id");
-        reader_free(r);
+        tu_reader_free(r);
         free(log);
         free(ok1);
         free(ok2);
@@ -1196,27 +872,27 @@ Test(serve, sigterm_finishes_in_flight)
         produce_str(prod, "term-next", next);
         producer_done(prod);
         kill(e2e.s.pid, SIGTERM);
-        int st = svc_wait(&e2e.s, 120);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 120);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"msg\":\"judged\",\"id\":\"term-slow\""), "%s", log);
         cr_assert(!strstr(log, "\"msg\":\"judging\",\"id\":\"term-next\""), "%s", log);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const[]){"term-slow"}, 1);
-        yajl_val res = tu_json(reader_find(r, "term-slow")->value);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const[]){"term-slow"}, 1, MAX_WAIT);
+        yajl_val res = tu_json(tu_reader_find(r, "term-slow")->value);
         cr_assert_str_eq(tu_str(res, "status"), "OK");
         yajl_tree_free(res);
 
         /* the next start judges the one left in the broker */
-        struct svc s2 =
+        struct tu_svc s2 =
             e2e_serve(&e2e, "second", ENV("RUNNER_MAX_PARALLEL=1", "SCRIPT_EXPECTED=1"));
-        st = svc_wait(&s2, 300);
+        st = tu_svc_wait(&s2, 300);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        reader_wait_keys(r, (const char *const[]){"term-next"}, 1);
-        reader_drain(r);
-        cr_assert_eq(reader_count(r, "term-slow"), 1);
-        cr_assert_eq(reader_count(r, "term-next"), 1);
-        reader_free(r);
+        tu_reader_wait_keys(r, (const char *const[]){"term-next"}, 1, MAX_WAIT);
+        tu_reader_drain(r, MAX_WAIT);
+        cr_assert_eq(tu_reader_count(r, "term-slow"), 1);
+        cr_assert_eq(tu_reader_count(r, "term-next"), 1);
+        tu_reader_free(r);
         free(log);
         free(slow);
         free(next);
@@ -1231,25 +907,25 @@ Test(serve, ctrl_c_spares_the_jails)
         struct e2e e2e = {0};
         e2e_start(&e2e, (const struct msg[]){{"ctrl-c", slow}}, 1, ENV("RUNNER_MAX_PARALLEL=1"));
         /* the build is done: the program runs its first test now */
-        struct reader *ev = reader_new(&e2e.b, EVENTS);
-        double end = now_s() + MAX_WAIT;
+        struct tu_reader *ev = reader_new(&e2e.b, EVENTS);
+        double end = tu_now_s() + MAX_WAIT;
         for (bool built = false; !built;) {
-                cr_assert(now_s() < end, "no build event");
-                reader_poll(ev, 100);
+                cr_assert(tu_now_s() < end, "no build event");
+                tu_reader_poll(ev, 100);
                 for (size_t i = 0; i < ev->n && !built; i++)
                         built = strstr(ev->m[i].value, "\"type\":\"build\"") != NULL;
         }
         cr_assert_eq(kill(-e2e.s.pid, SIGINT), 0);
-        int st = svc_wait(&e2e.s, 120);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 120);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
-        reader_wait_keys(r, (const char *const[]){"ctrl-c"}, 1);
-        yajl_val res = tu_json(reader_find(r, "ctrl-c")->value);
-        cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", reader_find(r, "ctrl-c")->value);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
+        tu_reader_wait_keys(r, (const char *const[]){"ctrl-c"}, 1, MAX_WAIT);
+        yajl_val res = tu_json(tu_reader_find(r, "ctrl-c")->value);
+        cr_assert_str_eq(tu_str(res, "status"), "OK", "%s", tu_reader_find(r, "ctrl-c")->value);
         yajl_tree_free(res);
-        reader_free(r);
-        reader_free(ev);
+        tu_reader_free(r);
+        tu_reader_free(ev);
         free(log);
         free(slow);
         e2e_end(&e2e);
@@ -1263,8 +939,8 @@ Test(serve, done_message_exits)
         /* same key: same partition, so "done" comes after it */
         struct e2e e2e = {0};
         e2e_start(&e2e, (const struct msg[]){{"k", sub}, {"k", "{\"type\":\"done\"}"}}, 2, NULL);
-        int st = svc_wait(&e2e.s, 300);
-        char *log = slurp(e2e.s.log);
+        int st = tu_svc_wait(&e2e.s, 300);
+        char *log = tu_slurp(e2e.s.log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s", WEXITSTATUS(st), log);
         cr_assert(strstr(log, "\"msg\":\"judged\",\"id\":\"before-done\""), "%s", log);
         free(log);
@@ -1275,11 +951,11 @@ Test(serve, done_message_exits)
 Test(serve, embedded_broker_produce_print)
 {
         char *dir = mkworkdir();
-        char *spool = xasprintf("JAILRUN_SPOOL_DIR=%s/spool", dir);
-        char *ok = xasprintf("%s/tests/cases/c/ok.json", JR_SOURCE_DIR);
-        char *wa = xasprintf("%s/tests/cases/python/wa.json", JR_SOURCE_DIR);
-        char *logf = xasprintf("%s/file.log", dir), *moved = xasprintf("%s/file.log.1", dir);
-        struct svc s =
+        char *spool = tu_asprintf("JAILRUN_SPOOL_DIR=%s/spool", dir);
+        char *ok = tu_asprintf("%s/tests/cases/c/ok.json", JR_SOURCE_DIR);
+        char *wa = tu_asprintf("%s/tests/cases/python/wa.json", JR_SOURCE_DIR);
+        char *logf = tu_asprintf("%s/file.log", dir), *moved = tu_asprintf("%s/file.log.1", dir);
+        struct tu_svc s =
             svc_start(dir, "serve", (const char *const[]){"KAFKA_BROKERS=embedded", spool, NULL},
                       (const char *const[]){"--produce", ok, "--produce", wa, "--print-results",
                                             "--log-file", logf, NULL});
@@ -1289,15 +965,15 @@ Test(serve, embedded_broker_produce_print)
         /* log rotation: move the file, SIGHUP, the new file gets the rest */
         cr_assert_eq(rename(logf, moved), 0);
         kill(s.pid, SIGHUP);
-        int st = svc_wait(&s, 300);
-        char *log = slurp(moved);
-        char *log2 = slurp(logf);
+        int st = tu_svc_wait(&s, 300);
+        char *log = tu_slurp(moved);
+        char *log2 = tu_slurp(logf);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d:\n%s%s", WEXITSTATUS(st), log,
                   log2);
         cr_assert(strstr(log, "\"msg\":\"embedded broker started\""), "%s", log);
         cr_assert(strstr(log2, "\"msg\":\"SIGHUP: log reopened\""), "%s", log2);
         cr_assert(strstr(log2, "\"msg\":\"exiting\""), "%s", log2);
-        char *out = slurp(s.out);
+        char *out = tu_slurp(s.out);
         size_t lines = 0;
         for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
                 yajl_val r = tu_json(line);
@@ -1333,18 +1009,18 @@ static char *notify_recv(int fd)
 Test(serve, sd_notify_ready_and_stopping)
 {
         char *dir = mkworkdir();
-        char *path = xasprintf("%s/notify", dir);
+        char *path = tu_asprintf("%s/notify", dir);
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
         cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
-        char *env_sock = xasprintf("NOTIFY_SOCKET=%s", path);
+        char *env_sock = tu_asprintf("NOTIFY_SOCKET=%s", path);
         /* no JAILRUN_SPOOL_DIR: the embedded broker gets a temporary spool */
-        struct svc s = svc_start(
+        struct tu_svc s = svc_start(
             dir, "serve", (const char *const[]){"KAFKA_BROKERS=embedded", env_sock, NULL}, NULL);
         char *m = notify_recv(fd);
         cr_assert(strstr(m, "READY=1"), "%s", m);
-        char *log = slurp(s.log);
+        char *log = tu_slurp(s.log);
         cr_assert(strstr(log, "\"msg\":\"serving\""), "READY before serving:\n%s", log);
         free(log);
         free(m);
@@ -1356,11 +1032,11 @@ Test(serve, sd_notify_ready_and_stopping)
                 free(m);
         }
         cr_assert(stopping, "no STOPPING=1");
-        int st = svc_wait(&s, 120);
+        int st = tu_svc_wait(&s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         close(fd);
         free(path);
-        log = slurp(s.log);
+        log = tu_slurp(s.log);
         const char *key = "\"msg\":\"spool open\",\"dir\":\"";
         const char *p = strstr(log, key);
         cr_assert(p, "%s", log);
@@ -1376,21 +1052,10 @@ Test(serve, sd_notify_ready_and_stopping)
 
 /* ---- (7) memory stays bounded ------------------------------------------------------------- */
 
-static long status_kb(pid_t pid, const char *field)
-{
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        char *st = slurp(path);
-        char *p = strstr(st, field);
-        long kb = p ? atol(p + strlen(field) + 1) : -1;
-        free(st);
-        return kb;
-}
-
 /* GET /metrics from the address of the service's "metrics endpoint" log line. */
-static char *scrape(const struct svc *s)
+static char *scrape(const struct tu_svc *s)
 {
-        char *log = slurp(s->log);
+        char *log = tu_slurp(s->log);
         const char *p = strstr(log, "\"msg\":\"metrics endpoint\"");
         cr_assert(p, "no metrics endpoint in the log");
         p = strstr(p, "\"address\":\"");
@@ -1458,7 +1123,7 @@ Test(serve, memory_bounded)
                   ENV("RUNNER_MAX_PARALLEL=2", "JAILRUN_SPOOL_FINISHED_MAX=1000",
                       "JAILRUN_METRICS_ADDR=127.0.0.1:0"));
         wait_log(&e2e.s, "\"msg\":\"serving\"", 1);
-        struct reader *r = reader_new(&e2e.b, RESULTS);
+        struct tu_reader *r = reader_new(&e2e.b, RESULTS);
         size_t cap = 1000 * 64 + 1024;
         char *big = malloc(cap);
         long peak[ROUNDS], idle[ROUNDS];
@@ -1469,14 +1134,14 @@ Test(serve, memory_bounded)
                 char **keys = calloc(INVALID + BIG, sizeof *keys);
                 size_t nk = 0;
                 for (int i = 0; i < INVALID; i++) {
-                        char *id = xasprintf("mem-%d-%d", round, i);
-                        char *v = xasprintf("{\"id\":\"%s\",\"language\":\"c\"}", id);
+                        char *id = tu_asprintf("mem-%d-%d", round, i);
+                        char *v = tu_asprintf("{\"id\":\"%s\",\"language\":\"c\"}", id);
                         produce_str(prod, id, v);
                         free(v);
                         keys[nk++] = id;
                 }
                 for (int k = 0; k < BIG; k++) {
-                        char *id = xasprintf("membig-%d-%d", round, k);
+                        char *id = tu_asprintf("membig-%d-%d", round, k);
                         size_t off = (size_t)snprintf(big, cap,
                                                       "{\"id\":\"%s\",\"language\":\"c\","
                                                       "\"source\":\"int main(void){return 0;}\\n"
@@ -1492,19 +1157,19 @@ Test(serve, memory_bounded)
                         keys[nk++] = id;
                 }
                 producer_done(prod);
-                double end = now_s() + MAX_WAIT;
+                double end = tu_now_s() + MAX_WAIT;
                 size_t seen_from = r->n;
                 for (;;) {
-                        reader_poll(r, 200);
+                        tu_reader_poll(r, 200);
                         size_t got = 0;
                         for (size_t i = seen_from; i < r->n; i++)
                                 got += !strncmp(r->m[i].key, "mem", 3);
                         if (got >= nk)
                                 break;
-                        cr_assert(now_s() < end, "round %d: %zu of %zu results", round, got, nk);
+                        cr_assert(tu_now_s() < end, "round %d: %zu of %zu results", round, got, nk);
                 }
                 for (size_t i = 0; i < nk; i += 97)
-                        cr_assert_eq(reader_count(r, keys[i]), 1, "%s", keys[i]);
+                        cr_assert_eq(tu_reader_count(r, keys[i]), 1, "%s", keys[i]);
                 for (size_t i = 0; i < nk; i++)
                         free(keys[i]);
                 free(keys);
@@ -1514,18 +1179,18 @@ Test(serve, memory_bounded)
                         r->m[i].value = strdup("");
                 }
                 total += nk;
-                peak[round] = status_kb(e2e.s.pid, "VmHWM:");
-                idle[round] = status_kb(e2e.s.pid, "VmRSS:");
+                peak[round] = tu_status_kb(e2e.s.pid, "VmHWM:");
+                idle[round] = tu_status_kb(e2e.s.pid, "VmRSS:");
                 cr_assert_gt(peak[round], 0);
                 cr_log_info("after %zu submissions: peak RSS in the round %ld kB, RSS %ld kB",
                             total, peak[round], idle[round]);
                 if (round == 0) {
                         /* the Prometheus endpoint counts what happened */
                         char *m = scrape(&e2e.s);
-                        char *want = xasprintf("jailrun_invalid_messages_total %d", INVALID);
+                        char *want = tu_asprintf("jailrun_invalid_messages_total %d", INVALID);
                         cr_expect(strstr(m, want), "no \"%s\" in:\n%s", want, m);
                         cr_expect(strstr(m, "jailrun_slots 2"), "%s", m);
-                        char *wa = xasprintf(
+                        char *wa = tu_asprintf(
                             "jailrun_results_total{language=\"c\",status=\"WA\"} %d", BIG);
                         cr_expect(strstr(m, wa), "no \"%s\" in:\n%s", wa, m);
                         free(wa);
@@ -1534,7 +1199,7 @@ Test(serve, memory_bounded)
                 }
         }
         kill(e2e.s.pid, SIGTERM);
-        int st = svc_wait(&e2e.s, 120);
+        int st = tu_svc_wait(&e2e.s, 120);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         /* Bounded: after the warm-up (librdkafka's buffers, the finished-id ring, glibc's
          * arenas settle within the first rounds), the second half of the traffic needs no
@@ -1573,6 +1238,6 @@ Test(serve, memory_bounded)
         (void)med1, (void)med2, (void)floor1, (void)floor2, (void)top;
 #endif
         free(big);
-        reader_free(r);
+        tu_reader_free(r);
         e2e_end(&e2e);
 }

@@ -1,15 +1,18 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -167,4 +170,172 @@ const char *tu_build(const char *rel)
         char *p = path[next++ % 8];
         snprintf(p, sizeof path[0], "%s/%s", JR_BUILD_DIR, rel);
         return p;
+}
+
+double tu_now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *tu_asprintf(const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = NULL;
+        cr_assert(vasprintf(&s, fmt, ap) >= 0, "vasprintf: out of memory");
+        va_end(ap);
+        return s;
+}
+
+static char *slurp_file(FILE *f)
+{
+        struct buf b = {0};
+        buf_add(&b, "", 0);
+        char tmp[65536];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+                buf_add(&b, tmp, n);
+        fclose(f);
+        return b.p;
+}
+
+char *tu_slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                char *empty = strdup("");
+                cr_assert(empty);
+                return empty;
+        }
+        return slurp_file(f);
+}
+
+char *tu_read_file(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        cr_assert(f, "open %s: %s", path, strerror(errno));
+        return slurp_file(f);
+}
+
+size_t tu_count(const char *hay, const char *needle)
+{
+        size_t n = 0;
+        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+long tu_status_kb(pid_t pid, const char *field)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+        char *st = tu_slurp(path);
+        char *p = strstr(st, field);
+        long kb = p ? atol(p + strlen(field) + 1) : -1;
+        free(st);
+        return kb;
+}
+
+char *tu_scratch(const char *prefix)
+{
+        char *dir = tu_asprintf("%sXXXXXX", prefix);
+        cr_assert(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+        return dir;
+}
+
+int tu_rm_rf(const char *path)
+{
+        char *const argv[] = {"/bin/rm", "-rf", "--one-file-system", "--", (char *)path, NULL};
+        char *err = NULL;
+        int st = tu_run(argv, NULL, NULL, &err);
+        if (st != 0)
+                cr_log_warn("rm -rf %s: status %d: %s", path, st, err);
+        free(err);
+        return st;
+}
+
+struct tu_case *tu_cases(const char *dir, size_t *n)
+{
+        char *path = tu_asprintf("%s/tests/cases/%s", JR_SOURCE_DIR, dir);
+        DIR *d = opendir(path);
+        cr_assert(d, "no cases in %s: %s", path, strerror(errno));
+        struct tu_case *c = NULL;
+        size_t cap = 0;
+        *n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!strstr(de->d_name, ".json"))
+                        continue;
+                if (*n == cap) {
+                        cap = cap ? 2 * cap : 16;
+                        c = realloc(c, cap * sizeof *c);
+                        cr_assert(c);
+                }
+                char *file = tu_asprintf("%s/%s", path, de->d_name);
+                c[*n] = (struct tu_case){strdup(de->d_name), tu_read_file(file)};
+                (*n)++;
+                free(file);
+        }
+        closedir(d);
+        free(path);
+        return c;
+}
+
+void tu_cases_free(struct tu_case *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(c[i].name);
+                free(c[i].text);
+        }
+        free(c);
+}
+
+struct tu_judged tu_judge(const char *json, const char *env, bool events)
+{
+        struct tu_judged j = {0};
+        char path[] = "/tmp/jr-test-events-XXXXXX";
+        if (events) {
+                int fd = mkstemp(path);
+                cr_assert_geq(fd, 0, "mkstemp %s: %s", path, strerror(errno));
+                close(fd);
+        }
+        if (env)
+                putenv((char *)env);
+        char *argv[6] = {(char *)tu_build("jailrun"), "run"};
+        size_t a = 2;
+        if (events) {
+                argv[a++] = "--events";
+                argv[a++] = path;
+        }
+        argv[a++] = "-";
+        argv[a] = NULL;
+        double t0 = tu_now_s();
+        j.exit = tu_run(argv, json, &j.out, &j.err);
+        j.seconds = tu_now_s() - t0;
+        if (env) {
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(env, "="), env);
+                unsetenv(name);
+        }
+        if (j.out[0]) {
+                char ebuf[512];
+                j.result = yajl_tree_parse(j.out, ebuf, sizeof ebuf);
+                cr_assert(j.result, "jailrun run: exit status %d, not JSON (%s): %s\nstderr: %s",
+                          j.exit, ebuf, j.out, j.err);
+        }
+        if (events) {
+                j.events = tu_read_file(path);
+                unlink(path);
+        }
+        return j;
+}
+
+void tu_judged_free(struct tu_judged *j)
+{
+        yajl_tree_free(j->result);
+        free(j->out);
+        free(j->err);
+        free(j->events);
 }

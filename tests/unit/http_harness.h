@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -23,8 +22,10 @@
 
 #include "clock.h"
 #include "http.h"
+#include "http_client.h"
 #include "message.h"
 #include "store.h"
+#include "testutil.h"
 
 static const char *const hx_langs[] = {"c", "cpp", "go", "java", "python"};
 
@@ -55,7 +56,7 @@ typedef struct hx {
         struct hx_job jobs[512];
         size_t n_jobs;
         unsigned submits;
-        char dir[64], db[128];
+        char *dir, db[128];
         unsigned port;
 } hx;
 
@@ -247,8 +248,7 @@ static inline jr_http_stats hx_stats(hx *x)
 static inline hx *hx_start(const jr_http_config *cfg)
 {
         hx *x = calloc(1, sizeof *x);
-        snprintf(x->dir, sizeof x->dir, "/tmp/jr-http-test.XXXXXX");
-        cr_assert(mkdtemp(x->dir));
+        x->dir = tu_scratch("/tmp/jr-http-test.");
         snprintf(x->db, sizeof x->db, "%s/results.db", x->dir);
         jr_store_opts so = {.path = x->db};
         jr_error e = {0};
@@ -279,19 +279,6 @@ static inline hx *hx_start(const jr_http_config *cfg)
         return x;
 }
 
-static inline void hx_rm(const char *dir)
-{
-        DIR *d = opendir(dir);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        rmdir(dir);
-}
-
 static inline void hx_stop(hx *x)
 {
         hx_call(x, hx_do_stop, NULL);
@@ -302,110 +289,26 @@ static inline void hx_stop(hx *x)
                 if (x->jobs[i].sub)
                         jr_submission_free(x->jobs[i].sub);
         close(x->cmd_fd);
-        hx_rm(x->dir);
+        tu_rm_rf(x->dir);
+        free(x->dir);
         free(x);
 }
 
-/* ---- the client ---- */
+/* ---- the client (support/http_client.h), on the front door's port, 60 s at most ---- */
 
-typedef struct hx_resp {
-        long status;
-        char *body;
-        size_t len;
-        char headers[4096];
-        size_t hlen;
-} hx_resp;
-
-static inline size_t hx_body_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        hx_resp *r = ud;
-        size_t k = sz * n;
-        r->body = realloc(r->body, r->len + k + 1);
-        memcpy(r->body + r->len, p, k);
-        r->len += k;
-        r->body[r->len] = '\0';
-        return k;
-}
-
-static inline size_t hx_header_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        hx_resp *r = ud;
-        size_t k = sz * n;
-        if (r->hlen + k < sizeof r->headers) {
-                memcpy(r->headers + r->hlen, p, k);
-                r->hlen += k;
-                r->headers[r->hlen] = '\0';
-        }
-        return k;
-}
-
-/* A header's value in a response ("" when absent), case-insensitive name. */
-static inline const char *hx_header(const hx_resp *r, const char *name, char *buf, size_t size)
-{
-        buf[0] = '\0';
-        size_t n = strlen(name);
-        for (const char *p = r->headers; *p;) {
-                const char *eol = strstr(p, "\r\n");
-                if (!eol)
-                        break;
-                if (!strncasecmp(p, name, n) && p[n] == ':') {
-                        const char *v = p + n + 1;
-                        while (*v == ' ')
-                                v++;
-                        snprintf(buf, size, "%.*s", (int)(eol - v), v);
-                        return buf;
-                }
-                p = eol + 2;
-        }
-        return buf;
-}
+typedef struct tu_resp hx_resp;
 
 static inline CURL *hx_easy(hx *x, const char *method, const char *path, const char *body,
                             size_t blen, struct curl_slist *hdrs, hx_resp *r)
 {
-        CURL *c = curl_easy_init();
-        char url[512];
-        snprintf(url, sizeof url, "http://127.0.0.1:%u%s", x->port, path);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
-        }
-        if (!strcmp(method, "HEAD"))
-                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hx_body_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hx_header_cb);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        return c;
+        return tu_http_easy(x->port, method, path, body, blen, hdrs, r, 60);
 }
 
 /* One request; extra headers as "Name: value" strings, NULL-terminated. */
 static inline hx_resp hx_req(hx *x, const char *method, const char *path, const char *body,
                              const char *const *headers)
 {
-        hx_resp r = {0};
-        struct curl_slist *h = NULL;
-        bool ct = false;
-        for (size_t i = 0; headers && headers[i]; i++) {
-                h = curl_slist_append(h, headers[i]);
-                ct |= !strncasecmp(headers[i], "Content-Type:", 13);
-        }
-        if (body && !ct)
-                h = curl_slist_append(h, "Content-Type: application/json");
-        CURL *c = hx_easy(x, method, path, body, body ? strlen(body) : 0, h, &r);
-        CURLcode rc = curl_easy_perform(c);
-        cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        if (!r.body)
-                r.body = strdup("");
-        return r;
+        return tu_http_req(x->port, method, path, body, headers, 60);
 }
 
 /* A raw TCP connection to the server. */

@@ -49,7 +49,7 @@ Test(http, execute_answers_the_readme_example_exactly)
         cr_assert_eq(r.status, 200, "%s", r.body);
         char id[JR_UUID_LEN + 1], ct[128];
         take_id(r.body, "jobId", id);
-        cr_assert_str_eq(hx_header(&r, "Content-Type", ct, sizeof ct), "application/json");
+        cr_assert_str_eq(tu_http_header(&r, "Content-Type", ct, sizeof ct), "application/json");
         char want[2048];
         snprintf(want, sizeof want,
                  "{\"jobId\":\"%s\",\"ok\":true,\"results\":["
@@ -161,7 +161,7 @@ Test(http, enqueue_then_get_through_queued_running_done)
         snprintf(want, sizeof want, "{\"id\":\"%s\",\"status\":\"queued\"}", id);
         cr_assert_str_eq(r.body, want);
         snprintf(want, sizeof want, "/v1/executions/%s", id);
-        cr_assert_str_eq(hx_header(&r, "Location", loc, sizeof loc), want);
+        cr_assert_str_eq(tu_http_header(&r, "Location", loc, sizeof loc), want);
         free(r.body);
 
         r = hx_req(x, "GET", want, NULL, NULL);
@@ -212,7 +212,8 @@ Test(http, enqueue_rejects_what_a_runner_would)
         hx_resp r = hx_req(x, "POST", "/v1/executions", "{\"language\":\"c\"}", NULL);
         cr_assert_eq(r.status, 400);
         char ct[128];
-        cr_assert_str_eq(hx_header(&r, "Content-Type", ct, sizeof ct), "application/problem+json");
+        cr_assert_str_eq(tu_http_header(&r, "Content-Type", ct, sizeof ct),
+                         "application/problem+json");
         cr_assert_str_eq(r.body, "{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":"
                                  "400,\"detail\":\"field \\\"source\\\": required\"}");
         free(r.body);
@@ -244,11 +245,11 @@ Test(http, get_unknown_is_404_and_routes_405)
         r = hx_req(x, "GET", "/execute", NULL, NULL);
         cr_assert_eq(r.status, 405);
         char allow[64];
-        cr_assert_str_eq(hx_header(&r, "Allow", allow, sizeof allow), "POST");
+        cr_assert_str_eq(tu_http_header(&r, "Allow", allow, sizeof allow), "POST");
         free(r.body);
         r = hx_req(x, "DELETE", "/v1/languages", NULL, NULL);
         cr_assert_eq(r.status, 405);
-        cr_assert_str_eq(hx_header(&r, "Allow", allow, sizeof allow), "GET, HEAD");
+        cr_assert_str_eq(tu_http_header(&r, "Allow", allow, sizeof allow), "GET, HEAD");
         free(r.body);
         r = hx_req(x, "GET", "/v1/languages", NULL, NULL);
         cr_assert_eq(r.status, 200);
@@ -270,58 +271,12 @@ Test(http, get_unknown_is_404_and_routes_405)
 
 /* ---- SSE ---- */
 
-struct sse {
-        char buf[65536];
-        size_t len;
-        uint64_t t_first, t_last; /* when the first and the last bytes came */
-};
-
-static size_t sse_cb(char *p, size_t sz, size_t n, void *ud)
-{
-        struct sse *s = ud;
-        size_t k = sz * n;
-        if (!s->t_first)
-                s->t_first = jr_mono_ms();
-        s->t_last = jr_mono_ms();
-        if (s->len + k < sizeof s->buf) {
-                memcpy(s->buf + s->len, p, k);
-                s->len += k;
-                s->buf[s->len] = '\0';
-        }
-        return k;
-}
-
-/* GET the stream until the server ends it; the "id: N" lines, space-separated. */
-static long stream(hx *x, const char *id, const char *last_event_id, struct sse *s, char *ids,
+/* GET the stream until the server ends it (30 s at most); the "id: N" lines,
+ * space-separated. */
+static long stream(hx *x, const char *id, const char *last_event_id, struct tu_sse *s, char *ids,
                    size_t size)
 {
-        char url[256], hdr[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/executions/%s/events", x->port, id);
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        if (last_event_id) {
-                snprintf(hdr, sizeof hdr, "Last-Event-ID: %s", last_event_id);
-                h = curl_slist_append(h, hdr);
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        CURLcode rc = curl_easy_perform(c);
-        cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
-        long status;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_cleanup(c);
-        curl_slist_free_all(h);
-        size_t n = 0;
-        ids[0] = '\0';
-        for (const char *p = s->buf; (p = strstr(p, "id: ")); p += 4)
-                if (p == s->buf || p[-1] == '\n')
-                        n += (size_t)snprintf(ids + n, size - n, "%s%ld", n ? " " : "",
-                                              strtol(p + 4, NULL, 10));
-        return status;
+        return tu_http_stream(x->port, id, last_event_id, s, ids, size, 30);
 }
 
 Test(http, sse_streams_events_in_order_while_they_happen_and_resumes)
@@ -337,8 +292,8 @@ Test(http, sse_streams_events_in_order_while_they_happen_and_resumes)
         char id[JR_UUID_LEN + 1];
         take_id(r.body, "id", id);
         free(r.body);
-        uint64_t t0 = jr_mono_ms();
-        struct sse s = {0};
+        double t0 = tu_now_s();
+        struct tu_sse s = {0};
         char ids[256];
         cr_assert_eq(stream(x, id, NULL, &s, ids, sizeof ids), 200);
         /* accepted, 4 tests, done: in seq order, and the stream ended after done */
@@ -346,17 +301,17 @@ Test(http, sse_streams_events_in_order_while_they_happen_and_resumes)
         cr_assert(strstr(s.buf, "id: 0\nevent: accepted\ndata: {\"id\":\""), "%s", s.buf);
         cr_assert(strstr(s.buf, "id: 5\nevent: done\ndata: {"), "%s", s.buf);
         /* live: the first event came before the last one was produced */
-        cr_assert_geq(s.t_first - t0, 150, "the stream waited for the first event");
-        cr_assert_geq(s.t_last - s.t_first, 4 * 60 - 40, "events arrived as they happened");
+        cr_assert_geq((s.first - t0) * 1000, 150, "the stream waited for the first event");
+        cr_assert_geq((s.last - s.first) * 1000, 4 * 60 - 40, "events arrived as they happened");
 
         /* Last-Event-ID: after 2, exactly 3 4 5 */
-        struct sse s2 = {0};
+        struct tu_sse s2 = {0};
         cr_assert_eq(stream(x, id, "2", &s2, ids, sizeof ids), 200);
         cr_assert_str_eq(ids, "3 4 5");
-        struct sse s3 = {0};
+        struct tu_sse s3 = {0};
         cr_assert_eq(stream(x, id, "5", &s3, ids, sizeof ids), 200);
         cr_assert_str_eq(ids, "");
-        struct sse s4 = {0};
+        struct tu_sse s4 = {0};
         cr_assert_eq(stream(x, id, "x1", &s4, ids, sizeof ids), 400);
         hx_stop(x);
 }
@@ -371,7 +326,7 @@ Test(http, sse_waits_for_done_when_the_result_comes_first)
         char id[JR_UUID_LEN + 1];
         take_id(r.body, "id", id);
         free(r.body);
-        struct sse s = {0};
+        struct tu_sse s = {0};
         char ids[256];
         cr_assert_eq(stream(x, id, NULL, &s, ids, sizeof ids), 200);
         cr_assert_str_eq(ids, "0 1 2", "%s", s.buf);
@@ -388,7 +343,7 @@ Test(http, sse_keepalive_comments)
         char id[JR_UUID_LEN + 1];
         take_id(r.body, "id", id);
         free(r.body);
-        struct sse s = {0};
+        struct tu_sse s = {0};
         char ids[256];
         cr_assert_eq(stream(x, id, NULL, &s, ids, sizeof ids), 200);
         cr_assert_str_eq(ids, "0 1 2");

@@ -25,7 +25,7 @@ Test(http_limits, bearer_tokens)
                 hx_resp r = hx_req(x, "POST", "/execute", small, bad[i]);
                 cr_assert_eq(r.status, 401, "%zu: %s", i, r.body);
                 char h[128];
-                cr_assert_str_eq(hx_header(&r, "WWW-Authenticate", h, sizeof h),
+                cr_assert_str_eq(tu_http_header(&r, "WWW-Authenticate", h, sizeof h),
                                  "Bearer realm=\"jailrun\"");
                 cr_assert(strstr(r.body, "header \\\"Authorization\\\""), "%s", r.body);
                 free(r.body);
@@ -208,7 +208,7 @@ Test(http_limits, pending_cap_and_backpressure)
         hx_resp r = hx_req(x, "POST", "/v1/executions", small, NULL);
         cr_assert_eq(r.status, 429, "%s", r.body);
         char h[32];
-        cr_assert_str_eq(hx_header(&r, "Retry-After", h, sizeof h), "7");
+        cr_assert_str_eq(tu_http_header(&r, "Retry-After", h, sizeof h), "7");
         cr_assert(strstr(r.body, "too many submissions waiting"), "%s", r.body);
         free(r.body);
         r = hx_req(x, "POST", "/execute", small, NULL);
@@ -225,7 +225,7 @@ Test(http_limits, pending_cap_and_backpressure)
         hx_call(x, set_busy, &busy);
         r = hx_req(x, "POST", "/execute", small, NULL);
         cr_assert_eq(r.status, 503, "%s", r.body);
-        cr_assert_str_eq(hx_header(&r, "Retry-After", h, sizeof h), "7");
+        cr_assert_str_eq(tu_http_header(&r, "Retry-After", h, sizeof h), "7");
         free(r.body);
         busy = 0;
         hx_call(x, set_busy, &busy);

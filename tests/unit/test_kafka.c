@@ -28,7 +28,7 @@
 
 static jr_kafka_broker *broker;
 static jr_kafka_config cfg;
-static char spooldir[256];
+static char *spooldir;
 
 static void quiet_log(void *opaque, int level, const char *source, const char *msg)
 {
@@ -56,15 +56,13 @@ static void start_broker(int partitions)
 
 static void setup(void)
 {
-        snprintf(spooldir, sizeof spooldir, "/tmp/jr-kafka-test.XXXXXX");
-        cr_assert(mkdtemp(spooldir));
+        spooldir = tu_scratch("/tmp/jr-kafka-test.");
         start_broker(4);
 }
 
 static void setup_one_partition(void)
 {
-        snprintf(spooldir, sizeof spooldir, "/tmp/jr-kafka-test.XXXXXX");
-        cr_assert(mkdtemp(spooldir));
+        spooldir = tu_scratch("/tmp/jr-kafka-test.");
         start_broker(1);
 }
 
@@ -73,14 +71,8 @@ static void teardown(void)
         jr_kafka_broker_stop(broker);
         broker = NULL;
         jr_kafka_config_free(&cfg);
-        DIR *d = opendir(spooldir);
-        if (d) {
-                struct dirent *de;
-                while ((de = readdir(d)))
-                        unlinkat(dirfd(d), de->d_name, 0);
-                closedir(d);
-                rmdir(spooldir);
-        }
+        tu_rm_rf(spooldir);
+        free(spooldir);
 }
 
 static int64_t now_ms(void)

@@ -3,7 +3,6 @@
  * langs/ files. Each test writes its files in its own directory under /tmp. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,25 +14,17 @@
 #include "strv.h"
 #include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 
 static void setup(void)
 {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/jr-lang-test.XXXXXX");
-        cr_assert(mkdtemp(tmpdir));
+        tmpdir = tu_scratch("/tmp/jr-lang-test.");
 }
 
 static void teardown(void)
 {
-        DIR *d = opendir(tmpdir);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        rmdir(tmpdir);
+        tu_rm_rf(tmpdir);
+        free(tmpdir);
 }
 
 TestSuite(lang, .init = setup, .fini = teardown);

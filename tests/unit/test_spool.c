@@ -16,37 +16,20 @@
 #include "spool.h"
 #include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 static char spooldir[300];
-
-static void rm_flat(const char *dir)
-{
-        DIR *d = opendir(dir);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        rmdir(dir);
-}
 
 static void setup(void)
 {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/jr-spool-test.XXXXXX");
-        cr_assert(mkdtemp(tmpdir));
+        tmpdir = tu_scratch("/tmp/jr-spool-test.");
         /* a parent that does not exist yet: open creates it */
         snprintf(spooldir, sizeof spooldir, "%s/a/spool", tmpdir);
 }
 
 static void teardown(void)
 {
-        rm_flat(spooldir);
-        char a[300];
-        snprintf(a, sizeof a, "%s/a", tmpdir);
-        rmdir(a);
-        rm_flat(tmpdir);
+        tu_rm_rf(tmpdir);
+        free(tmpdir);
 }
 
 TestSuite(spool, .init = setup, .fini = teardown);

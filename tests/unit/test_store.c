@@ -2,7 +2,6 @@
  * byte budget, a restart, and errors that name the step. A real SQLite file in a
  * directory of its own under /tmp. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -13,33 +12,21 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testutil.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 static char dbpath[300];
-
-static void rm_flat(const char *dir)
-{
-        DIR *d = opendir(dir);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                        unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-        rmdir(dir);
-}
 
 static void setup(void)
 {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/jr-store-test.XXXXXX");
-        cr_assert(mkdtemp(tmpdir));
+        tmpdir = tu_scratch("/tmp/jr-store-test.");
         snprintf(dbpath, sizeof dbpath, "%s/results.db", tmpdir);
 }
 
 static void teardown(void)
 {
-        rm_flat(tmpdir);
+        tu_rm_rf(tmpdir);
+        free(tmpdir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
