@@ -335,42 +335,33 @@ void jr_spool_record_free(jr_spool_record *rec)
 static int parse_record(const jr_spool *s, const char *name, const char *buf, size_t size,
                         uint64_t seq, jr_spool_record *rec, jr_error *e)
 {
-        uint32_t topic_len, key_len, value_len, crc, src_topic_len = 0;
-        uint8_t kind;
+        struct rec_header h; /* a JRS1 header becomes one without a source */
         size_t hsize;
-        bool has_source = false;
-        int32_t src_part = 0;
-        int64_t src_off = 0;
-        uint32_t c;
-        if (size >= sizeof(struct rec_header) && !memcmp(buf, REC_MAGIC, 4)) {
-                struct rec_header h;
+        uint32_t crc, c;
+        if (size >= sizeof h && !memcmp(buf, REC_MAGIC, 4)) {
                 memcpy(&h, buf, sizeof h);
                 hsize = sizeof h;
-                kind = h.kind;
-                topic_len = h.topic_len;
-                key_len = h.key_len;
-                value_len = h.value_len;
-                has_source = h.flags & REC_HAS_SOURCE;
-                src_topic_len = h.src_topic_len;
-                src_part = h.src_partition;
-                src_off = h.src_offset;
                 crc = h.crc;
                 h.crc = 0;
                 c = jr_crc32(0, &h, sizeof h);
         } else if (size >= sizeof(struct rec_header_v1) && !memcmp(buf, REC_MAGIC_V1, 4)) {
-                struct rec_header_v1 h;
-                memcpy(&h, buf, sizeof h);
-                hsize = sizeof h;
-                kind = h.kind;
-                topic_len = h.topic_len;
-                key_len = h.key_len;
-                value_len = h.value_len;
-                crc = h.crc;
-                h.crc = 0;
-                c = jr_crc32(0, &h, sizeof h);
+                struct rec_header_v1 v1;
+                memcpy(&v1, buf, sizeof v1);
+                hsize = sizeof v1;
+                crc = v1.crc;
+                v1.crc = 0;
+                c = jr_crc32(0, &v1, sizeof v1);
+                h = (struct rec_header){.kind = v1.kind,
+                                        .topic_len = v1.topic_len,
+                                        .key_len = v1.key_len,
+                                        .value_len = v1.value_len};
         } else {
                 return jr_error_set(e, EBADMSG, "\"%s/%s\": not a spool record", s->dir, name);
         }
+        uint8_t kind = h.kind;
+        bool has_source = h.flags & REC_HAS_SOURCE;
+        uint32_t topic_len = h.topic_len, key_len = h.key_len, value_len = h.value_len;
+        uint32_t src_topic_len = h.src_topic_len;
         uint64_t payload = (uint64_t)topic_len + key_len + value_len + src_topic_len;
         if (payload + hsize != size || (kind != JR_SPOOL_EVENT && kind != JR_SPOOL_RESULT) ||
             (has_source && (src_topic_len == 0 || src_topic_len > JR_SPOOL_TOPIC_MAX)))
@@ -387,8 +378,8 @@ static int parse_record(const jr_spool *s, const char *name, const char *buf, si
         bool ok = r.topic && r.key && r.value;
         if (ok && has_source) {
                 r.source.topic = jr_memdup(p + topic_len + key_len + value_len, src_topic_len);
-                r.source.partition = src_part;
-                r.source.offset = src_off;
+                r.source.partition = h.src_partition;
+                r.source.offset = h.src_offset;
                 ok = r.source.topic && !memchr(r.source.topic, '\0', src_topic_len);
                 if (r.source.topic && !ok) {
                         jr_spool_record_free(&r);
