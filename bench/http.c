@@ -29,57 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 extern char **environ;
 
 static char jailrun[4096];
 static char work[64];
-
-static double now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void die(const char *what)
-{
-        fprintf(stderr, "http bench: %s\n", what);
-        exit(1);
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return strdup("");
-        size_t n = 0, cap = 1 << 16;
-        char *b = malloc(cap);
-        for (;;) {
-                n += fread(b + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                b = realloc(b, cap);
-        }
-        b[n] = '\0';
-        fclose(f);
-        return b;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return (x > y) - (x < y);
-}
-
-static double pct(double *v, size_t n, double p)
-{
-        if (n == 0)
-                return 0;
-        qsort(v, n, sizeof *v, cmp_d);
-        size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-        return v[i];
-}
 
 /* ---- serve ----------------------------------------------------------------------------- */
 
@@ -93,39 +48,20 @@ static void serve_start(unsigned parallel)
         char par[64], db[128];
         snprintf(par, sizeof par, "RUNNER_MAX_PARALLEL=%u", parallel);
         snprintf(db, sizeof db, "JAILRUN_RESULTS_DB=%s/results.db", work);
-        const char *env[256];
-        size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "JAILRUN_HTTP", 12) && strncmp(*e, "JAILRUN_RESULTS", 15))
-                        env[n++] = *e;
-        env[n++] = "KAFKA_BROKERS=embedded";
-        env[n++] = "JAILRUN_HTTP_ADDR=127.0.0.1:0";
-        env[n++] = par;
-        env[n++] = db;
-        env[n] = NULL;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, serve_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        char *argv[] = {jailrun, "serve", NULL};
-        if (posix_spawn(&serve_pid, jailrun, &fa, NULL, argv, (char *const *)env) != 0)
-                die("spawn serve");
-        posix_spawn_file_actions_destroy(&fa);
-        double end = now_ms() + 120000;
-        for (;;) {
-                char *log = slurp(serve_log);
-                char *p = strstr(log, "\"msg\":\"http front door\"");
-                if (p && (p = strstr(p, "\"port\":")))
-                        port = (unsigned)strtoul(p + 7, NULL, 10);
-                bool serving = strstr(log, "\"msg\":\"serving\"") != NULL;
-                free(log);
-                if (port && serving)
-                        break;
-                if (now_ms() > end || waitpid(serve_pid, NULL, WNOHANG) == serve_pid)
-                        die("serve did not start (see its log)");
-                usleep(50000);
-        }
+        static const char *const drop[] = {"KAFKA_", "RUNNER_", "JAILRUN_HTTP", "JAILRUN_RESULTS",
+                                           NULL};
+        const char *env[] = {"KAFKA_BROKERS=embedded", "JAILRUN_HTTP_ADDR=127.0.0.1:0", par, db,
+                             NULL};
+        serve_pid = bench_serve_spawn(jailrun, serve_log, true, drop, env, false);
+        bench_wait_log(serve_log, "\"msg\":\"serving\"", &serve_pid, 120000);
+        /* the front door is up before serve says it is serving */
+        char *log = bench_slurp(serve_log);
+        char *p = log ? strstr(log, "\"msg\":\"http front door\"") : NULL;
+        if (p && (p = strstr(p, "\"port\":")))
+                port = (unsigned)strtoul(p + 7, NULL, 10);
+        free(log);
+        if (!port)
+                bench_die("serve logged no HTTP port (see %s)", serve_log);
 }
 
 static void serve_stop(void)
@@ -139,8 +75,8 @@ static double serve_latency(const char *id)
 {
         char needle[128];
         snprintf(needle, sizeof needle, "\"msg\":\"judged\",\"id\":\"%s\"", id);
-        char *log = slurp(serve_log);
-        char *p = strstr(log, needle);
+        char *log = bench_slurp(serve_log);
+        char *p = log ? strstr(log, needle) : NULL;
         double v = -1;
         if (p && (p = strstr(p, "\"latency_ms\":")))
                 v = strtod(p + 13, NULL);
@@ -191,23 +127,33 @@ static double run_once(const char *script)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
         char *argv[] = {jailrun, "run", path, NULL};
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         pid_t pid;
         if (posix_spawn(&pid, jailrun, &fa, NULL, argv, environ) != 0)
-                die("spawn run");
+                bench_die("spawn run");
         int st;
         waitpid(pid, &st, 0);
-        double t = now_ms() - t0;
+        double t = bench_now_ms() - t0;
         posix_spawn_file_actions_destroy(&fa);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                die("jailrun run failed");
+                bench_die("jailrun run failed");
         return t;
 }
 
 int main(int argc, char **argv)
 {
+        bench_name = "http bench";
         unsigned rounds = 30, parallel = 2, clients = 8, seconds = 20;
-        for (int i = 1; i + 1 < argc; i += 2) {
+        const char *usage = "usage: http [--rounds N] [--parallel P] [--clients C] [--seconds S]\n"
+                            "  latency of /execute against `jailrun run` (interleaved rounds),\n"
+                            "  then C clients for S seconds against P runners";
+        for (int i = 1; i < argc; i += 2) {
+                if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        puts(usage);
+                        return 0;
+                }
+                if (i + 1 >= argc)
+                        bench_die("%s", usage);
                 if (!strcmp(argv[i], "--rounds"))
                         rounds = (unsigned)atoi(argv[i + 1]);
                 else if (!strcmp(argv[i], "--parallel"))
@@ -217,19 +163,12 @@ int main(int argc, char **argv)
                 else if (!strcmp(argv[i], "--seconds"))
                         seconds = (unsigned)atoi(argv[i + 1]);
                 else
-                        die("usage: http [--rounds N] [--parallel P] [--clients C] [--seconds S]");
+                        bench_die("%s", usage);
         }
-        ssize_t n = readlink("/proc/self/exe", jailrun, sizeof jailrun - 32);
-        if (n < 0)
-                die("readlink");
-        jailrun[n] = '\0';
-        char *slash = strrchr(jailrun, '/');
-        *slash = '\0';
-        slash = strrchr(jailrun, '/');
-        strcpy(slash, "/jailrun"); /* build/bench/http -> build/jailrun */
+        bench_find_jailrun(jailrun, sizeof jailrun);
         snprintf(work, sizeof work, "/var/tmp/jr-bench-http.XXXXXX");
         if (!mkdtemp(work))
-                die("mkdtemp");
+                bench_die("mkdtemp");
         curl_global_init(CURL_GLOBAL_DEFAULT);
         serve_start(parallel);
         printf("jailrun serve: RUNNER_MAX_PARALLEL=%u, HTTP on 127.0.0.1:%u, embedded broker\n",
@@ -257,12 +196,12 @@ int main(int argc, char **argv)
                 double tr = run_once(script);
                 struct buf out = {0};
                 execute_handle(c, body, &out, h);
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 if (curl_easy_perform(c) != CURLE_OK)
-                        die("POST /execute failed");
-                double th = now_ms() - t0;
+                        bench_die("POST /execute failed");
+                double th = bench_now_ms() - t0;
                 if (!out.p || !strstr(out.p, "\"ok\":true"))
-                        die(out.p ? out.p : "empty answer");
+                        bench_die("%s", out.p ? out.p : "empty answer");
                 char id[64] = "";
                 sscanf(out.p, "{\"jobId\":\"%63[^\"]", id);
                 snprintf(last_id, sizeof last_id, "%s", id);
@@ -287,34 +226,34 @@ int main(int argc, char **argv)
                 curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
                 snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
                 curl_easy_setopt(c, CURLOPT_URL, url);
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 if (curl_easy_perform(c) != CURLE_OK)
-                        die("GET /healthz failed");
-                t_probe[r] = now_ms() - t0;
+                        bench_die("GET /healthz failed");
+                t_probe[r] = bench_now_ms() - t0;
                 snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/executions/%s", port, last_id);
                 curl_easy_setopt(c, CURLOPT_URL, url);
-                t0 = now_ms();
+                t0 = bench_now_ms();
                 if (curl_easy_perform(c) != CURLE_OK)
-                        die("GET /v1/executions/ID failed");
-                t_get[r] = now_ms() - t0;
+                        bench_die("GET /v1/executions/ID failed");
+                t_get[r] = bench_now_ms() - t0;
                 free(out.p);
         }
         curl_easy_cleanup(c);
-        double run50 = pct(t_run, rounds, 0.5), http50 = pct(t_http, rounds, 0.5);
+        double run50 = bench_pct(t_run, rounds, 0.5), http50 = bench_pct(t_http, rounds, 0.5);
         printf("\nlatency of one trivial Python submission (one test), %u rounds, interleaved:\n",
                rounds);
         printf("  jailrun run (a process)    p50 %7.1f ms   p90 %7.1f ms\n", run50,
-               pct(t_run, rounds, 0.9));
+               bench_pct(t_run, rounds, 0.9));
         printf("  POST /execute              p50 %7.1f ms   p90 %7.1f ms\n", http50,
-               pct(t_http, rounds, 0.9));
+               bench_pct(t_http, rounds, 0.9));
         printf("  difference of medians (/execute - run): %+.1f ms\n", http50 - run50);
         printf("  front door's own part      p50 %7.1f ms   p90 %7.1f ms   (/execute minus "
                "serve's consume->spooled latency)\n",
-               pct(t_front, n_front, 0.5), pct(t_front, n_front, 0.9));
+               bench_pct(t_front, n_front, 0.5), bench_pct(t_front, n_front, 0.9));
         printf("  of which HTTP alone: GET /healthz p50 %.2f ms, GET /v1/executions/ID p50 %.2f ms;"
                "\n  the rest is the submission's trip through Kafka (spool fsync, the "
                "producer's linger, the consumer's fetch wait)\n",
-               pct(t_probe, rounds, 0.5), pct(t_get, rounds, 0.5));
+               bench_pct(t_probe, rounds, 0.5), bench_pct(t_get, rounds, 0.5));
 
         /* ---- 2. throughput ---- */
         CURLM *m = curl_multi_init();
@@ -326,14 +265,14 @@ int main(int argc, char **argv)
         } *sl = calloc(clients, sizeof *sl);
         double *lat = malloc(sizeof(double) * 100000);
         size_t done = 0, failed = 0, seq = 0;
-        double start = now_ms(), end = start + seconds * 1000.0;
+        double start = bench_now_ms(), end = start + seconds * 1000.0;
         for (unsigned i = 0; i < clients; i++) {
                 sl[i].c = curl_easy_init();
                 snprintf(sl[i].body, sizeof sl[i].body,
                          "{\"language\":\"python\",\"source\":\"print(1) # t%zu\"}", seq++);
                 execute_handle(sl[i].c, sl[i].body, &sl[i].out, h);
                 curl_easy_setopt(sl[i].c, CURLOPT_PRIVATE, &sl[i]);
-                sl[i].t0 = now_ms();
+                sl[i].t0 = bench_now_ms();
                 curl_multi_add_handle(m, sl[i].c);
         }
         int running = 1;
@@ -348,7 +287,7 @@ int main(int argc, char **argv)
                         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
                         bool ok = msg->data.result == CURLE_OK && s->out.p &&
                                   strstr(s->out.p, "\"ok\":true");
-                        double t = now_ms();
+                        double t = bench_now_ms();
                         if (ok && done < 100000)
                                 lat[done++] = t - s->t0;
                         else if (!ok)
@@ -369,13 +308,13 @@ int main(int argc, char **argv)
                 }
                 curl_multi_poll(m, NULL, 0, 100, NULL);
         }
-        double elapsed = (now_ms() - start) / 1000.0;
+        double elapsed = (bench_now_ms() - start) / 1000.0;
         printf("\nthroughput: %u clients for %u s, trivial Python, RUNNER_MAX_PARALLEL=%u:\n",
                clients, seconds, parallel);
         printf("  %zu answered (%zu failed) in %.1f s: %.2f requests/s\n", done, failed, elapsed,
                (double)done / elapsed);
         printf("  request latency            p50 %7.1f ms   p90 %7.1f ms   p99 %7.1f ms\n",
-               pct(lat, done, 0.5), pct(lat, done, 0.9), pct(lat, done, 0.99));
+               bench_pct(lat, done, 0.5), bench_pct(lat, done, 0.9), bench_pct(lat, done, 0.99));
         for (unsigned i = 0; i < clients; i++)
                 curl_easy_cleanup(sl[i].c);
         curl_multi_cleanup(m);

@@ -58,6 +58,12 @@ static int plain_run(char *const argv[])
 
 int main(int argc, char **argv)
 {
+        if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+                puts("usage: overhead [N] [PROGRAM]\n"
+                     "  N (200) jails running PROGRAM (/bin/true) against N plain fork+exec,\n"
+                     "  interleaved; prints the medians and their ratio");
+                return 0;
+        }
         int n = argc > 1 ? atoi(argv[1]) : 200;
         char *cmd[] = {argc > 2 ? argv[2] : "/bin/true", NULL};
         if (n < 5) {

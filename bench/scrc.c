@@ -54,6 +54,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "bench.h"
 #include "kafka.h"
 
 extern char **environ;
@@ -197,10 +198,9 @@ struct serve {
         char log[4096];
         char spool[4096];
 };
-/* the serves that are running, for die() and the stop signals */
+/* the serves that are running, for bench_die() and the stop signals */
 static struct serve *live_serves;
 static size_t n_live;
-static volatile sig_atomic_t stop_requested;
 
 static void rm_rf(const char *path);
 
@@ -216,19 +216,6 @@ static void kill_serves(void)
                         rm_rf(live_serves[i].spool);
                 }
         n_live = 0;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        fputs("scrc: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        kill_serves();
-        exit(1);
 }
 
 static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -258,18 +245,11 @@ static void say(const char *fmt, ...)
         fflush(stdout);
 }
 
-static double now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
         void *p = calloc(n ? n : 1, size ? size : 1);
         if (!p)
-                die("out of memory");
+                bench_die("out of memory");
         return p;
 }
 
@@ -277,27 +257,8 @@ static void *xrealloc(void *p, size_t size)
 {
         p = realloc(p, size);
         if (!p)
-                die("out of memory");
+                bench_die("out of memory");
         return p;
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return NULL;
-        size_t n = 0, cap = 16384;
-        char *buf = xcalloc(cap, 1);
-        for (;;) {
-                n += fread(buf + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                buf = xrealloc(buf, cap);
-        }
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
 }
 
 static void mkdir_p(const char *path)
@@ -308,11 +269,11 @@ static void mkdir_p(const char *path)
                 if (*p == '/') {
                         *p = '\0';
                         if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                                die("mkdir \"%s\": %s", tmp, strerror(errno));
+                                bench_die("mkdir \"%s\": %s", tmp, strerror(errno));
                         *p = '/';
                 }
         if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                die("mkdir \"%s\": %s", tmp, strerror(errno));
+                bench_die("mkdir \"%s\": %s", tmp, strerror(errno));
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -337,7 +298,7 @@ static FILE *out_open(const char *name, const char *header)
         snprintf(path, sizeof path, "%s/%s", opt.out, name);
         FILE *f = fopen(path, "we");
         if (!f)
-                die("create \"%s\": %s", path, strerror(errno));
+                bench_die("create \"%s\": %s", path, strerror(errno));
         if (header)
                 fprintf(f, "%s\n", header);
         return f;
@@ -346,7 +307,7 @@ static FILE *out_open(const char *name, const char *header)
 static void out_close(FILE *f, const char *name)
 {
         if (fclose(f) != 0)
-                die("write \"%s/%s\": %s", opt.out, name, strerror(errno));
+                bench_die("write \"%s/%s\": %s", opt.out, name, strerror(errno));
 }
 
 /* ---- random numbers (splitmix64: the same --seed gives the same submissions) ---------- */
@@ -411,7 +372,7 @@ static char *make_message(int lang, int out, const char *id, const char *tag)
 {
         yajl_gen g = yajl_gen_alloc(NULL);
         if (!g)
-                die("out of memory");
+                bench_die("out of memory");
         yajl_gen_map_open(g);
         gen_str(g, "type");
         gen_str(g, "script");
@@ -424,7 +385,7 @@ static char *make_message(int lang, int out, const char *id, const char *tag)
         if (tag) {
                 char *s;
                 if (asprintf(&s, "%s%s scrc %s\n", src, lang == L_PYTHON ? "#" : "//", tag) < 0)
-                        die("out of memory");
+                        bench_die("out of memory");
                 gen_str(g, s);
                 free(s);
         } else {
@@ -455,7 +416,7 @@ static char *make_message(int lang, int out, const char *id, const char *tag)
         char *msg = strndup((const char *)buf, len);
         yajl_gen_free(g);
         if (!msg)
-                die("out of memory");
+                bench_die("out of memory");
         return msg;
 }
 
@@ -472,7 +433,7 @@ static void dump_scenarios(const char *dir)
                         char *msg = make_message(l, o, id, NULL);
                         FILE *f = fopen(path, "we");
                         if (!f || fprintf(f, "%s\n", msg) < 0 || fclose(f) != 0)
-                                die("write \"%s\": %s", path, strerror(errno));
+                                bench_die("write \"%s\": %s", path, strerror(errno));
                         free(msg);
                 }
         printf("%d submissions in %s (expected status: OK WA TL ML BF by file name)\n",
@@ -694,7 +655,7 @@ static double threads_ticks(pid_t pid)
                         continue;
                 char p2[384];
                 snprintf(p2, sizeof p2, "%s/%s/stat", path, de->d_name);
-                char *st = slurp(p2);
+                char *st = bench_slurp(p2);
                 char *q = st ? strrchr(st, ')') : NULL;
                 unsigned long ut = 0, stt = 0;
                 if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
@@ -716,14 +677,14 @@ static void tree_scan(const pid_t *roots, size_t n_roots, double *own_s, double 
         size_t n = 0;
         DIR *d = opendir("/proc");
         if (!d)
-                die("opendir /proc: %s", strerror(errno));
+                bench_die("opendir /proc: %s", strerror(errno));
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] < '0' || de->d_name[0] > '9')
                         continue;
                 char path[300];
                 snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
-                char *st = slurp(path);
+                char *st = bench_slurp(path);
                 char *q = st ? strrchr(st, ')') : NULL;
                 int ppid;
                 if (q && sscanf(q + 2, "%*c %d", &ppid) == 1) {
@@ -776,52 +737,6 @@ static void tree_scan(const pid_t *roots, size_t n_roots, double *own_s, double 
 }
 
 /* ---- Kafka clients --------------------------------------------------------------------- */
-
-static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers, const char *group)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        if (rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err) != 0)
-                die("bootstrap.servers: %s", err);
-        if (type == RD_KAFKA_PRODUCER) {
-                rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof err);
-        } else {
-                rd_kafka_conf_set(c, "group.id", group, err, sizeof err);
-                rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
-                /* the mock cluster answers a fetch only when its wait is over */
-                rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err);
-        }
-        rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
-        if (!rk)
-                die("rd_kafka_new: %s", err);
-        return rk;
-}
-
-static void reader_assign(rd_kafka_t *rk, const char *topic)
-{
-        rd_kafka_poll_set_consumer(rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NPARTS);
-        for (int p = 0; p < NPARTS; p++)
-                rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_resp_err_t e = rd_kafka_assign(rk, l);
-        if (e)
-                die("assign the partitions of %s: %s", topic, rd_kafka_err2str(e));
-        rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* partition < 0: the partitioner's choice (by key) */
-static void produce(rd_kafka_t *rk, const char *topic, int partition, const char *key,
-                    const char *value)
-{
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-            RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e)
-                die("produce %s to %s: %s", key, topic, rd_kafka_err2str(e));
-        rd_kafka_poll(rk, 0);
-}
 
 /* ---- runs ------------------------------------------------------------------------------ */
 
@@ -884,7 +799,7 @@ static void plan_add(const char *group, enum mode m, int prof, unsigned par, uns
         if (find_run(m, prof, par, rep))
                 return;
         if (n_runs == MAXRUNS)
-                die("more than %d runs", MAXRUNS);
+                bench_die("more than %d runs", MAXRUNS);
         struct run *r = &runs[n_runs++];
         r->group = group;
         r->mode = m;
@@ -906,37 +821,16 @@ static void plan_add(const char *group, enum mode m, int prof, unsigned par, uns
 
 static double loadavg(void)
 {
-        char *s = slurp("/proc/loadavg");
+        char *s = bench_slurp("/proc/loadavg");
         double v = s ? atof(s) : 0;
         free(s);
         return v;
 }
 
-static void wait_log(const struct serve *sv, const char *needle, double timeout_ms)
-{
-        for (double end = now_ms() + timeout_ms; now_ms() < end;) {
-                char *log = slurp(sv->log);
-                bool found = log && strstr(log, needle);
-                free(log);
-                if (found)
-                        return;
-                int st;
-                if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) {
-                        ((struct serve *)sv)->pid = 0;
-                        die("serve exited (status 0x%x) before \"%s\"; its log: %s", st, needle,
-                            sv->log);
-                }
-                if (stop_requested)
-                        die("interrupted");
-                usleep(20000);
-        }
-        die("no \"%s\" in %s after %.0f s", needle, sv->log, timeout_ms / 1000);
-}
-
 /* Partitions this serve owns now, from its log's last "assigned"/"revoked" line. */
 static int assigned_parts(const struct serve *sv)
 {
-        char *log = slurp(sv->log);
+        char *log = bench_slurp(sv->log);
         int parts = 0;
         for (const char *p = log; p && (p = strstr(p, "\"msg\":\"")); p++) {
                 const char *m = p + 7;
@@ -971,53 +865,19 @@ static void serve_start(struct serve *sv, const struct run *r, unsigned run_no, 
                      "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=10;"
                      "consumer.session.timeout.ms=6000%s%s",
                      opt.kafka_extra ? ";" : "", opt.kafka_extra ? opt.kafka_extra : "") < 0)
-                die("out of memory");
-        size_t n_env = 0;
-        for (char **e = environ; *e; e++)
-                n_env++;
-        const char **envp = xcalloc(n_env + ne + 1, sizeof *envp);
-        size_t n = 0;
+                bench_die("out of memory");
+        envs[ne] = NULL;
         static const char *const drop[] = {"KAFKA_",
                                            "RUNNER_",
                                            "SCRIPT_",
                                            "JAILRUN_SPOOL_DIR=",
                                            "JAILRUN_KAFKA_CONFIG=",
-                                           "JAILRUN_SLOT_UID_BASE="};
-        for (char **e = environ; *e; e++) {
-                bool keep = true;
-                for (size_t i = 0; i < sizeof drop / sizeof drop[0] && keep; i++)
-                        keep = strncmp(*e, drop[i], strlen(drop[i])) != 0;
-                if (keep)
-                        envp[n++] = *e;
-        }
-        for (size_t i = 0; i < ne; i++)
-                envp[n++] = envs[i];
-        envp[n] = NULL;
-        char *const argv[] = {jailrun, "serve", NULL};
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, sv->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawnattr_init(&at);
-        /* its own process group, so that a stuck run can be killed whole; and the
-         * default signal mask and dispositions */
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawnattr_setpgroup(&at, 0);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &all);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                          POSIX_SPAWN_SETSIGDEF);
-        int rc = posix_spawn(&sv->pid, jailrun, &fa, &at, argv, (char *const *)envp);
-        if (rc)
-                die("spawn %s serve: %s", jailrun, strerror(rc));
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
+                                           "JAILRUN_SLOT_UID_BASE=",
+                                           NULL};
+        /* its own process group: a stuck run is killed whole (kill_serves) */
+        sv->pid = bench_serve_spawn(jailrun, sv->log, false, drop, (const char *const *)envs, true);
         for (size_t i = 0; i < ne; i++)
                 free(envs[i]);
-        free(envp);
 }
 
 /* SIGTERM: serve drops its queue and finishes what it executes (a TL in flight takes a
@@ -1027,7 +887,7 @@ static void serves_stop(struct serve *sv, size_t n)
         for (size_t i = 0; i < n; i++)
                 if (sv[i].pid > 0)
                         kill(sv[i].pid, SIGTERM);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         bool second = false;
         for (;;) {
                 bool left = false;
@@ -1046,7 +906,7 @@ static void serves_stop(struct serve *sv, size_t n)
                 }
                 if (!left)
                         break;
-                double t = now_ms() - t0;
+                double t = bench_now_ms() - t0;
                 if (t > 15000 && !second) {
                         second = true;
                         for (size_t i = 0; i < n; i++)
@@ -1129,7 +989,7 @@ static struct sample *take_result(struct run *r, const rd_kafka_message_t *m, do
         char *text = strndup(m->payload, m->len), err[256];
         yajl_val v = text ? yajl_tree_parse(text, err, sizeof err) : NULL;
         if (!v)
-                die("result %s is not JSON: %s", key, text ? err : "out of memory");
+                bench_die("result %s is not JSON: %s", key, text ? err : "out of memory");
         const char *ps[] = {"status", NULL};
         yajl_val st = yajl_tree_get(v, ps, yajl_t_string);
         snprintf(s->status, sizeof s->status, "%s", st ? YAJL_GET_STRING(st) : "?");
@@ -1148,13 +1008,6 @@ static struct sample *take_result(struct run *r, const rd_kafka_message_t *m, do
         return s;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
-}
-
-/* q-quantile of sorted v[0..n) by linear interpolation */
 static double quantile(const double *v, size_t n, double q)
 {
         if (n == 0)
@@ -1168,7 +1021,7 @@ static double quantile(const double *v, size_t n, double q)
 
 static struct box box_of(double *v, size_t n)
 {
-        qsort(v, n, sizeof *v, cmp_double);
+        qsort(v, n, sizeof *v, bench_cmp_double);
         return (struct box){n,
                             quantile(v, n, 0.05),
                             quantile(v, n, 0.25),
@@ -1253,7 +1106,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         const struct profile *pf = &profiles[r->prof];
         say("[%u/%zu] %s: ", run_no, n_runs, r->title);
         r->load_start = loadavg();
-        double t_begin = now_ms();
+        double t_begin = bench_now_ms();
 
         struct serve sv[MAXREP];
         memset(sv, 0, sizeof sv);
@@ -1262,7 +1115,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         for (unsigned k = 0; k < r->rep; k++)
                 serve_start(&sv[k], r, run_no, k, brokers);
         for (unsigned k = 0; k < r->rep; k++)
-                wait_log(&sv[k], "\"msg\":\"serving\"", 120000);
+                bench_wait_log(sv[k].log, "\"msg\":\"serving\"", &sv[k].pid, 120000);
         /* the run's slot uids and processes, for taskstats and /proc */
         pid_t roots[MAXREP];
         for (unsigned k = 0; k < r->rep; k++)
@@ -1279,14 +1132,14 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         snprintf(topic, sizeof topic, "scripts-%u", run_no);
         snprintf(results, sizeof results, "results-%u", run_no);
         snprintf(group, sizeof group, "scrc-reader-%u", run_no);
-        rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, brokers, NULL);
-        rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, brokers, group);
-        reader_assign(cons, results);
+        rd_kafka_t *prod = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, 10);
+        rd_kafka_t *cons = bench_client(RD_KAFKA_CONSUMER, brokers, group, 10);
+        bench_assign_all(cons, results, NPARTS);
 
         /* Several replicas: wait until the group has handed every partition out, so that
          * the window does not start in a rebalance. */
         if (r->rep > 1) {
-                double end = now_ms() + 60000;
+                double end = bench_now_ms() + 60000;
                 for (;;) {
                         int sum = 0;
                         bool each = true;
@@ -1297,14 +1150,14 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                         }
                         if (sum == NPARTS && each)
                                 break;
-                        if (now_ms() > end) {
+                        if (bench_now_ms() > end) {
                                 warnx("the group did not settle in 60 s (%d partitions "
                                       "assigned); going on",
                                       sum);
                                 break;
                         }
-                        if (stop_requested)
-                                die("interrupted");
+                        if (bench_stop_requested)
+                                bench_die("interrupted");
                         usleep(50000);
                 }
         }
@@ -1315,14 +1168,14 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                 char id[32];
                 snprintf(id, sizeof id, "primer-%d", p);
                 char *msg = make_message(L_C, O_OK, id, opt.verbatim ? NULL : id);
-                produce(prod, topic, p, id, msg);
+                bench_produce(prod, topic, p, id, msg);
                 free(msg);
         }
-        for (double end = now_ms() + 180000; primers < NPARTS;) {
-                if (now_ms() > end)
-                        die("no result for the primers after 180 s; logs: %s/logs", opt.out);
-                if (stop_requested)
-                        die("interrupted");
+        for (double end = bench_now_ms() + 180000; primers < NPARTS;) {
+                if (bench_now_ms() > end)
+                        bench_die("no result for the primers after 180 s; logs: %s/logs", opt.out);
+                if (bench_stop_requested)
+                        bench_die("interrupted");
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
                 rd_kafka_poll(prod, 0);
                 if (m && !m->err)
@@ -1332,15 +1185,15 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                 for (unsigned k = 0; k < r->rep; k++)
                         if (waitpid(sv[k].pid, NULL, WNOHANG) == sv[k].pid) {
                                 sv[k].pid = 0;
-                                die("serve exited; its log: %s", sv[k].log);
+                                bench_die("serve exited; its log: %s", sv[k].log);
                         }
         }
-        say("serving after %.1f s; ", (now_ms() - t_begin) / 1000);
+        say("serving after %.1f s; ", (bench_now_ms() - t_begin) / 1000);
         say("%s %.0f s + window %.0f s\n",
             r->mode == M_RATE ? "Poisson arrivals, warm-up" : "saturated, warm-up", warm / 1000,
             window / 1000);
 
-        const double t0 = now_ms();
+        const double t0 = bench_now_ms();
         const double mean_gap = 60000 / pf->per_min;
         const size_t cap = 2 * (size_t)r->par * r->rep; /* outstanding when saturated */
         double next_send = r->mode == M_RATE ? rng_expo(mean_gap) : 0;
@@ -1349,9 +1202,9 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         bool in_win = false, after_win = false;
         double next_progress = 10000, next_scan = 2000;
         for (;;) {
-                double t = now_ms() - t0;
-                if (stop_requested)
-                        die("interrupted");
+                double t = bench_now_ms() - t0;
+                if (bench_stop_requested)
+                        bench_die("interrupted");
                 if (t >= next_scan) {
                         /* new jail inits are the executors' children: keep the tree known */
                         ts_drain();
@@ -1380,7 +1233,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                 }
                 /* send: by the clock, or whenever fewer than `cap` are outstanding */
                 for (;;) {
-                        double ts_send_at = now_ms() - t0;
+                        double ts_send_at = bench_now_ms() - t0;
                         if (r->mode == M_RATE ? next_send > ts_send_at : outstanding >= cap)
                                 break;
                         int lang = rng_pick(pf->lang_w, NLANG), out = rng_pick(pf->out_w, NOUT);
@@ -1391,8 +1244,8 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                         snprintf(id, sizeof id, "%s-%s-%zu", lang_name[lang], out_name[out], r->n);
                         snprintf(tag, sizeof tag, "run %u %s", run_no, id);
                         char *msg = make_message(lang, out, id, opt.verbatim ? NULL : tag);
-                        s->sent = now_ms() - t0;
-                        produce(prod, topic, -1, id, msg);
+                        s->sent = bench_now_ms() - t0;
+                        bench_produce(prod, topic, -1, id, msg);
                         free(msg);
                         outstanding++;
                         pending_m += s->phase == 'm';
@@ -1405,7 +1258,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, (int)wait);
                 rd_kafka_poll(prod, 0);
                 struct sample *done =
-                    m && !m->err ? take_result(r, m, now_ms() - t0, &primers) : NULL;
+                    m && !m->err ? take_result(r, m, bench_now_ms() - t0, &primers) : NULL;
                 if (done) {
                         outstanding--;
                         pending_m -= done->phase == 'm';
@@ -1417,8 +1270,8 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                         int st;
                         if (waitpid(sv[k].pid, &st, WNOHANG) == sv[k].pid) {
                                 sv[k].pid = 0;
-                                die("serve exited (status 0x%x) during the run; its log: %s", st,
-                                    sv[k].log);
+                                bench_die("serve exited (status 0x%x) during the run; its log: %s",
+                                          st, sv[k].log);
                         }
                 }
         }
@@ -1436,7 +1289,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         r->cpu_slot = c1.slot - c0.slot;
         r->cpu_self = c1.self - c0.self;
         r->ran = true;
-        r->wall_s = (now_ms() - t_begin) / 1000;
+        r->wall_s = (bench_now_ms() - t_begin) / 1000;
         size_t late = r->sent_m - r->answered_m;
         char offered[32] = "saturated";
         if (r->mode == M_RATE)
@@ -1938,15 +1791,7 @@ static void print_summary(void)
 static void on_stop(int sig)
 {
         (void)sig;
-        stop_requested = 1;
-}
-
-static void broker_log(void *opaque, int level, const char *source, const char *msg)
-{
-        (void)opaque;
-        (void)level;
-        (void)source;
-        (void)msg;
+        bench_stop_requested = 1;
 }
 
 static void usage(FILE *f)
@@ -1997,7 +1842,7 @@ static double parse_seconds(const char *name, const char *v)
         errno = 0;
         double x = strtod(v, &end);
         if (errno || *end || !(x >= 0) || x > 86400)
-                die("%s \"%s\": want seconds, 0..86400", name, v);
+                bench_die("%s \"%s\": want seconds, 0..86400", name, v);
         return x;
 }
 
@@ -2007,7 +1852,7 @@ static unsigned parse_uint(const char *name, const char *v, unsigned lo, unsigne
         errno = 0;
         unsigned long x = strtoul(v, &end, 10);
         if (errno || *end || v[0] == '-' || x < lo || x > hi)
-                die("%s \"%s\": want %u..%u", name, v, lo, hi);
+                bench_die("%s \"%s\": want %u..%u", name, v, lo, hi);
         return (unsigned)x;
 }
 
@@ -2021,11 +1866,11 @@ static size_t parse_list(const char *name, const char *v, unsigned *out, size_t 
         char *save = NULL;
         for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 if (n == max)
-                        die("%s \"%s\": at most %zu values", name, v, max);
+                        bench_die("%s \"%s\": at most %zu values", name, v, max);
                 out[n++] = parse_uint(name, t, lo, hi);
         }
         if (n == 0)
-                die("%s: empty list", name);
+                bench_die("%s: empty list", name);
         return n;
 }
 
@@ -2045,6 +1890,8 @@ static bool want(const char *group)
 
 int main(int argc, char **argv)
 {
+        bench_name = "scrc";
+        bench_on_die = kill_serves; /* a serve never outlives a failed run */
         static const struct option longopts[] = {
             {"quick", no_argument, NULL, 'q'},
             {"only", required_argument, NULL, 'o'},
@@ -2106,7 +1953,7 @@ int main(int argc, char **argv)
                         break;
                 case 't':
                         if (strcmp(optarg, "busy") && strcmp(optarg, "sleep"))
-                                die("--tl \"%s\": want busy or sleep", optarg);
+                                bench_die("--tl \"%s\": want busy or sleep", optarg);
                         opt.tl_sleep = !strcmp(optarg, "sleep");
                         break;
                 case 'v':
@@ -2151,18 +1998,18 @@ int main(int argc, char **argv)
                               (len == 8 && !strncmp(p, "parallel", 8)) ||
                               (len == 8 && !strncmp(p, "replicas", 8)) ||
                               (len == 7 && !strncmp(p, "timeout", 7))))
-                                die("--only \"%s\": groups are profiles, parallel, replicas, "
-                                    "timeout",
-                                    opt.only);
+                                bench_die("--only \"%s\": groups are profiles, parallel, replicas, "
+                                          "timeout",
+                                          opt.only);
                         p += len + (p[len] == ',');
                 }
         opt.warmup_s = warmup >= 0 ? warmup : opt.quick ? 4 : 15;
         opt.window_s = window >= 0 ? window : opt.quick ? 15 : 60;
         opt.drain_s = drain >= 0 ? drain : opt.quick ? 30 : 90;
         if (opt.window_s < 1)
-                die("--window: at least 1 s");
+                bench_die("--window: at least 1 s");
         if (geteuid() != 0)
-                die("run as root: the jails need it, and so does taskstats");
+                bench_die("run as root: the jails need it, and so does taskstats");
 
         cores = sysconf(_SC_NPROCESSORS_ONLN);
         clk_tck = (double)sysconf(_SC_CLK_TCK);
@@ -2206,17 +2053,9 @@ int main(int argc, char **argv)
                 }
         }
         if (n_runs == 0)
-                die("nothing to run");
+                bench_die("nothing to run");
 
-        char self[3072];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0)
-                die("readlink /proc/self/exe: %s", strerror(errno));
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0'; /* build/bench */
-        snprintf(jailrun, sizeof jailrun, "%s/../jailrun", self);
-        if (access(jailrun, X_OK) != 0)
-                die("%s: %s", jailrun, strerror(errno));
+        bench_find_jailrun(jailrun, sizeof jailrun);
         mkdir_p(opt.out);
         char logs[4096];
         snprintf(logs, sizeof logs, "%s/logs", opt.out);
@@ -2226,7 +2065,7 @@ int main(int argc, char **argv)
         snprintf(sp, sizeof sp, "%s/summary.txt", opt.out);
         summary = fopen(sp, "we");
         if (!summary)
-                die("create \"%s\": %s", sp, strerror(errno));
+                bench_die("create \"%s\": %s", sp, strerror(errno));
 
         struct sigaction sa = {.sa_handler = on_stop};
         sigemptyset(&sa.sa_mask);
@@ -2247,8 +2086,8 @@ int main(int argc, char **argv)
         }
         jr_kafka_broker *broker = NULL;
         jr_error e;
-        if (jr_kafka_broker_start(topics, 3 * n_runs, broker_log, NULL, &broker, &e) < 0)
-                die("start the mock cluster: %s", e.msg);
+        if (jr_kafka_broker_start(topics, 3 * n_runs, bench_quiet_log, NULL, &broker, &e) < 0)
+                bench_die("start the mock cluster: %s", e.msg);
         const char *brokers = jr_kafka_broker_bootstraps(broker);
         ts_open();
 
@@ -2282,6 +2121,6 @@ int main(int argc, char **argv)
         free(topics);
         free(names);
         if (fclose(summary) != 0)
-                die("write \"%s\": %s", sp, strerror(errno));
+                bench_die("write \"%s\": %s", sp, strerror(errno));
         return 0;
 }

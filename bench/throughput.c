@@ -9,12 +9,13 @@
  *     last result;
  *   - end-to-end latency: produce -> result consumed, p50 and p99 (with the window's
  *     queueing);
- *   - where the time goes, from each result: the compiler (build_duration_ms), the
- *     program (the tests' duration_ms) and jailrun's own work (the rest of the result's
- *     duration_ms: jail setup and teardown, copying artifacts, verdicts);
+ *   - where the time goes: the compiler (the result's build_duration_ms), the program
+ *     (the tests' duration_ms) and jailrun's own work (the rest of the judge's wall time,
+ *     total_ms of serve's "judged" log line: jail setup and teardown, copying artifacts,
+ *     verdicts);
  *   - the supervisor's and the executors' peak RSS (VmHWM).
  * A last phase sends C submissions one at a time (parallel 1, window 1) to measure the
- * pipeline's own cost: end-to-end latency minus the result's duration_ms (Kafka both ways,
+ * pipeline's own cost: end-to-end latency minus the judge's wall time (Kafka both ways,
  * spool writes with fsync, the executor round trip).
  *
  * Usage: throughput [--parallel 1,2,4] [--rounds N] [--langs c,cpp,go,java,python|all]
@@ -32,72 +33,28 @@
  * Run as root (jails). The spool lives on disk by default (/var/tmp/jailrun-bench), as in
  * production: records are fsync'd (once per pass of serve's loop). */
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "bench.h"
 #include "cases.h"
 #include "kafka.h"
 #include "lang.h"
-
-extern char **environ;
 
 #define NPARTS 4
 
 static char jailrun[4096];
 static const char *kafka_extra; /* --kafka-config: more librdkafka properties for serve */
 static int fetch_wait_ms = 1;   /* --fetch-wait */
-
-static double now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        fputs("throughput: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        exit(1);
-}
-
-static char *slurp(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return NULL;
-        size_t n = 0, cap = 65536;
-        char *buf = malloc(cap);
-        for (;;) {
-                n += fread(buf + n, 1, cap - n - 1, f);
-                if (n < cap - 1)
-                        break;
-                cap *= 2;
-                buf = realloc(buf, cap);
-        }
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
-}
 
 /* ---- the cases -------------------------------------------------------------------------- */
 
@@ -157,30 +114,30 @@ static void load_cases(char *langs)
              l = strtok_r(NULL, ",", &save)) {
                 const jr_lang *lang = jr_lang_find(lang_set, l);
                 if (!lang)
-                        die("--langs: no language \"%s\" in %s", l, jr_lang_default_dir());
+                        bench_die("--langs: no language \"%s\" in %s", l, jr_lang_default_dir());
                 if (!lang->comment)
-                        die("%s has no `comment` key: its sources cannot be made unique "
-                            "(langs/README.md)",
-                            lang->path);
+                        bench_die("%s has no `comment` key: its sources cannot be made unique "
+                                  "(langs/README.md)",
+                                  lang->path);
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%s/tests/cases/%s", JR_SOURCE_DIR, l);
                 DIR *d = opendir(dir);
                 if (!d)
-                        die("no cases in %s", dir);
+                        bench_die("no cases in %s", dir);
                 struct dirent *de;
                 while ((de = readdir(d))) {
                         if (n_cases == MAX_CASES)
-                                die("more than %d cases", MAX_CASES);
+                                bench_die("more than %d cases", MAX_CASES);
                         size_t len = strlen(de->d_name);
                         if (len < 6 || strcmp(de->d_name + len - 5, ".json"))
                                 continue;
                         char path[8192];
                         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-                        char *text = slurp(path), err[256];
+                        char *text = bench_slurp(path), err[256];
                         struct tcase *c = &cases[n_cases];
                         c->tree = yajl_tree_parse(text, err, sizeof err);
                         if (!c->tree)
-                                die("%s: %s", path, err);
+                                bench_die("%s: %s", path, err);
                         free(text);
                         snprintf(c->lang, sizeof c->lang, "%s", l);
                         c->l = lang;
@@ -198,7 +155,7 @@ static void load_cases(char *langs)
                 if (outcome_wanted(cases[i].outcome))
                         mix[n_mix++] = &cases[i];
         if (n_mix == 0)
-                die("no case matches --outcomes %s", outcome_filter);
+                bench_die("no case matches --outcomes %s", outcome_filter);
 }
 
 static void gen_str(yajl_gen g, const char *s)
@@ -255,7 +212,7 @@ static char *make_message(const struct tcase *c, const char *id, unsigned long c
                         char *s =
                             bench_unique_source(c->l, YAJL_GET_STRING(v), tag, why, sizeof why);
                         if (!s)
-                                die("%s", why);
+                                bench_die("%s", why);
                         gen_str(g, s);
                         free(s);
                 } else {
@@ -271,50 +228,6 @@ static char *make_message(const struct tcase *c, const char *id, unsigned long c
         return out;
 }
 
-/* ---- Kafka clients ----------------------------------------------------------------------- */
-
-static rd_kafka_t *client(rd_kafka_type_t type, const char *brokers)
-{
-        char err[512];
-        rd_kafka_conf_t *c = rd_kafka_conf_new();
-        rd_kafka_conf_set(c, "bootstrap.servers", brokers, err, sizeof err);
-        if (type == RD_KAFKA_PRODUCER) {
-                rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof err);
-        } else {
-                rd_kafka_conf_set(c, "group.id", "bench-reader", err, sizeof err);
-                rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err);
-                char fw[16];
-                snprintf(fw, sizeof fw, "%d", fetch_wait_ms);
-                rd_kafka_conf_set(c, "fetch.wait.max.ms", fw, err, sizeof err);
-        }
-        rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
-        if (!rk)
-                die("rd_kafka_new: %s", err);
-        return rk;
-}
-
-static void reader_assign(rd_kafka_t *rk, const char *topic)
-{
-        rd_kafka_poll_set_consumer(rk);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(NPARTS);
-        for (int p = 0; p < NPARTS; p++)
-                rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        if (rd_kafka_assign(rk, l))
-                die("assign %s", topic);
-        rd_kafka_topic_partition_list_destroy(l);
-}
-
-static void produce(rd_kafka_t *rk, const char *topic, const char *key, const char *value)
-{
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e)
-                die("produce: %s", rd_kafka_err2str(e));
-        rd_kafka_poll(rk, 0);
-}
-
 /* ---- one run of serve ------------------------------------------------------------------- */
 
 struct sample {
@@ -322,6 +235,7 @@ struct sample {
         const struct tcase *c;
         double sent_ms, e2e_ms;
         long duration_ms, build_ms, tests_ms;
+        long total_ms; /* the judge's wall time, from serve's "judged" log line; -1: none */
         bool done;
         bool mismatch;
         char status[8];
@@ -341,7 +255,7 @@ static long status_kb(pid_t pid, const char *field)
 {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-        char *st = slurp(path);
+        char *st = bench_slurp(path);
         if (!st)
                 return -1;
         char *p = strstr(st, field);
@@ -357,7 +271,7 @@ static pid_t start_serve(struct run *r, const char *brokers, const char *spool_r
         char cmd[8192];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
         if (system(cmd) != 0)
-                die("%s failed", cmd);
+                bench_die("%s failed", cmd);
         snprintf(r->log, sizeof r->log, "%s/serve-p%u.log", spool_root, r->parallel);
         char *envs[16];
         size_t ne = 0;
@@ -370,27 +284,12 @@ static pid_t start_serve(struct run *r, const char *brokers, const char *spool_r
             asprintf(&envs[ne++], "JAILRUN_SPOOL_DIR=%s", spool) < 0 ||
             asprintf(&envs[ne++], "JAILRUN_KAFKA_CONFIG=consumer.fetch.wait.max.ms=%d%s%s",
                      fetch_wait_ms, kafka_extra ? ";" : "", kafka_extra ? kafka_extra : "") < 0)
-                die("out of memory");
-        const char *envp[256];
-        size_t n = 0;
-        for (char **e = environ; *e && n < 200; e++)
-                if (strncmp(*e, "KAFKA_", 6) && strncmp(*e, "RUNNER_", 7) &&
-                    strncmp(*e, "SCRIPT_", 7) && strncmp(*e, "JAILRUN_SPOOL", 13) &&
-                    strncmp(*e, "JAILRUN_KAFKA", 13))
-                        envp[n++] = *e;
-        for (size_t i = 0; i < ne; i++)
-                envp[n++] = envs[i];
-        envp[n] = NULL;
-        char *const argv[] = {jailrun, "serve", NULL};
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 2, r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        pid_t pid;
-        int rc = posix_spawn(&pid, jailrun, &fa, NULL, argv, (char *const *)envp);
-        if (rc)
-                die("spawn %s: %s", jailrun, strerror(rc));
-        posix_spawn_file_actions_destroy(&fa);
+                bench_die("out of memory");
+        envs[ne] = NULL;
+        static const char *const drop[] = {"KAFKA_",        "RUNNER_",       "SCRIPT_",
+                                           "JAILRUN_SPOOL", "JAILRUN_KAFKA", NULL};
+        pid_t pid =
+            bench_serve_spawn(jailrun, r->log, false, drop, (const char *const *)envs, false);
         for (size_t i = 0; i < ne; i++)
                 free(envs[i]);
         return pid;
@@ -412,8 +311,8 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
                 while (next < to && outstanding < window) {
                         struct sample *s = &r->s[next];
                         char *msg = make_message(s->c, s->id, (unsigned long)next);
-                        s->sent_ms = now_ms();
-                        produce(prod, r->topic, s->id, msg);
+                        s->sent_ms = bench_now_ms();
+                        bench_produce(prod, r->topic, -1, s->id, msg);
                         free(msg);
                         next++;
                         outstanding++;
@@ -422,14 +321,14 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
                 rd_kafka_poll(prod, 0);
                 int st = 0;
                 if (waitpid(r->pid, &st, WNOHANG) == r->pid)
-                        die("serve exited (status %d); log: %s", st, r->log);
+                        bench_die("serve exited (status %d); log: %s", st, r->log);
                 if (!m)
                         continue;
                 if (m->err) {
                         rd_kafka_message_destroy(m);
                         continue;
                 }
-                double t = now_ms();
+                double t = bench_now_ms();
                 char key[128];
                 snprintf(key, sizeof key, "%.*s", (int)m->key_len, (const char *)m->key);
                 struct sample *s = NULL;
@@ -440,7 +339,7 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
                         char *text = strndup(m->payload, m->len), err[256];
                         yajl_val v = yajl_tree_parse(text, err, sizeof err);
                         if (!v)
-                                die("result not JSON: %s", err);
+                                bench_die("result not JSON: %s", err);
                         const char *ps[] = {"status", NULL};
                         yajl_val stv = yajl_tree_get(v, ps, yajl_t_string);
                         snprintf(s->status, sizeof s->status, "%s",
@@ -464,25 +363,40 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
         }
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The judge's own wall time of each submission, from serve's "judged" log lines: the
+ * result's duration_ms is the tests' sum only (the reference worker's rule), so jailrun's
+ * own part and the pipeline's cannot be told apart from the result alone. */
+static void judged_from_log(struct run *r)
 {
-        double x = *(const double *)a, y = *(const double *)b;
-        return x < y ? -1 : x > y;
+        for (size_t i = 0; i < r->n; i++)
+                r->s[i].total_ms = -1;
+        char *log = bench_slurp(r->log);
+        const char *needle = "\"msg\":\"judged\",\"id\":\"";
+        for (const char *p = log; p && (p = strstr(p, needle)); p++) {
+                const char *id = p + strlen(needle), *q = strchr(id, '"');
+                const char *t = q ? strstr(q, "\"total_ms\":") : NULL;
+                const char *eol = q ? strchr(q, '\n') : NULL;
+                if (!t || (eol && t > eol))
+                        continue;
+                for (size_t i = 0; i < r->n; i++)
+                        if (strlen(r->s[i].id) == (size_t)(q - id) &&
+                            !memcmp(r->s[i].id, id, (size_t)(q - id)))
+                                r->s[i].total_ms = atol(t + strlen("\"total_ms\":"));
+        }
+        free(log);
 }
 
-static double pct(double *v, size_t n, double p)
+/* jailrun's own time in the judge: its wall time minus the compiler and the tests */
+static double own_ms(const struct sample *s)
 {
-        if (n == 0)
-                return 0;
-        qsort(v, n, sizeof *v, cmp_double);
-        size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-        return v[i];
+        long judge = s->total_ms >= 0 ? s->total_ms : s->build_ms + s->tests_ms;
+        return (double)(judge - s->build_ms - s->tests_ms);
 }
 
 static void executors_hwm(const char *log_path, long *sum_kb, long *max_kb)
 {
         *sum_kb = *max_kb = 0;
-        char *log = slurp(log_path);
+        char *log = bench_slurp(log_path);
         for (const char *p = log; p && (p = strstr(p, "\"msg\":\"executor ready\"")); p++) {
                 const char *q = strstr(p, "\"pid\":");
                 if (!q)
@@ -495,21 +409,6 @@ static void executors_hwm(const char *log_path, long *sum_kb, long *max_kb)
                 }
         }
         free(log);
-}
-
-static void wait_log(const char *path, const char *needle, pid_t pid)
-{
-        for (double end = now_ms() + 120000; now_ms() < end;) {
-                char *log = slurp(path);
-                bool found = log && strstr(log, needle);
-                free(log);
-                if (found)
-                        return;
-                if (waitpid(pid, NULL, WNOHANG) == pid)
-                        die("serve exited; log: %s", path);
-                usleep(20000);
-        }
-        die("no \"%s\" in %s", needle, path);
 }
 
 struct figures {
@@ -537,7 +436,7 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                 if (!strcmp(cases[i].lang, "c") && !strcmp(cases[i].outcome, "ok"))
                         c_ok = &cases[i];
         if (!c_ok)
-                die("the mix needs c/ok.json for the warm-up");
+                bench_die("the mix needs c/ok.json for the warm-up");
         for (size_t i = 0; i < r.n; i++) {
                 struct sample *s = &r.s[i];
                 s->c = i < warm || only_c_ok ? c_ok : mix[(i - warm) % n_mix];
@@ -545,15 +444,15 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                          s->c->outcome);
         }
         r.pid = start_serve(&r, brokers, spool_root);
-        wait_log(r.log, "\"msg\":\"serving\"", r.pid);
-        rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, brokers);
-        rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, brokers);
-        reader_assign(cons, r.results);
+        bench_wait_log(r.log, "\"msg\":\"serving\"", &r.pid, 120000);
+        rd_kafka_t *prod = bench_client(RD_KAFKA_PRODUCER, brokers, NULL, 0);
+        rd_kafka_t *cons = bench_client(RD_KAFKA_CONSUMER, brokers, "bench-reader", fetch_wait_ms);
+        bench_assign_all(cons, r.results, NPARTS);
         /* warm-up: the consumer group forms (the mock waits 3 s), caches fill */
         drive(&r, prod, cons, 0, warm, warm);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         drive(&r, prod, cons, warm, r.n, window);
-        double wall = now_ms() - t0;
+        double wall = bench_now_ms() - t0;
 
         struct figures f = {.n = count};
         f.sup_kb = status_kb(r.pid, "VmHWM:");
@@ -564,6 +463,7 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
         waitpid(r.pid, &st, 0);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
                 fprintf(stderr, "throughput: serve exit status %d (log %s)\n", st, r.log);
+        judged_from_log(&r);
 
         double *e2e = calloc(count, sizeof *e2e), *pipes = calloc(count, sizeof *pipes);
         double build = 0, prog = 0, own = 0, pipe = 0;
@@ -572,12 +472,9 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                 e2e[i] = s->e2e_ms;
                 build += (double)s->build_ms;
                 prog += (double)s->tests_ms;
-                own += (double)(s->duration_ms - s->build_ms - s->tests_ms);
-                /* the judge's part: its duration_ms, or build + tests if that is more (a
-                 * duration_ms that counts the tests only) */
-                long judge = s->duration_ms > s->build_ms + s->tests_ms ? s->duration_ms
-                                                                        : s->build_ms + s->tests_ms;
-                pipes[i] = s->e2e_ms - (double)judge;
+                own += own_ms(s);
+                /* the pipeline's part: end-to-end minus the judge's wall time */
+                pipes[i] = s->e2e_ms - (double)(s->build_ms + s->tests_ms) - own_ms(s);
                 pipe += pipes[i];
                 if (s->mismatch) {
                         f.mismatches++;
@@ -587,13 +484,13 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                 }
         }
         f.per_min = (double)count / (wall / 60000.0);
-        f.p50 = pct(e2e, count, 0.5);
-        f.p99 = pct(e2e, count, 0.99);
+        f.p50 = bench_pct(e2e, count, 0.5);
+        f.p99 = bench_pct(e2e, count, 0.99);
         f.build = build / (double)count;
         f.prog = prog / (double)count;
         f.own = own / (double)count;
         f.pipeline = pipe / (double)count;
-        f.pipeline_p50 = pct(pipes, count, 0.5);
+        f.pipeline_p50 = bench_pct(pipes, count, 0.5);
         free(pipes);
         if (verbose) {
                 /* per language: median latency and jailrun's own time */
@@ -610,10 +507,10 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                                 struct sample *s = &r.s[warm + i];
                                 if (!strcmp(s->c->lang, mix[l]->lang)) {
                                         v[m++] = s->e2e_ms;
-                                        o += (double)(s->duration_ms - s->build_ms - s->tests_ms);
+                                        o += own_ms(s);
                                 }
                         }
-                        printf("  %s p50 %.0f ms (own %.1f ms)", mix[l]->lang, pct(v, m, 0.5),
+                        printf("  %s p50 %.0f ms (own %.1f ms)", mix[l]->lang, bench_pct(v, m, 0.5),
                                m ? o / (double)m : 0);
                 }
                 printf("\n");
@@ -627,19 +524,12 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
         return f;
 }
 
-static void broker_log(void *opaque, int level, const char *source, const char *msg)
-{
-        (void)opaque;
-        (void)level;
-        (void)source;
-        (void)msg;
-}
-
 int main(int argc, char **argv)
 {
         char parallel_arg[256] = "1,2,4", langs[256] = "c,cpp,go,java,python";
         const char *spool_root = "/var/tmp/jailrun-bench";
         unsigned rounds = 1, factor = 2, probe = 30;
+        bench_name = "throughput";
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
                 if (!strcmp(a, "--parallel") && v)
@@ -661,23 +551,16 @@ int main(int argc, char **argv)
                 else if (!strcmp(a, "--fetch-wait") && v)
                         fetch_wait_ms = atoi(argv[++i]);
                 else
-                        die("usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST|all] "
+                        bench_die(
+                            "usage: throughput [--parallel 1,2,4] [--rounds N] [--langs LIST|all] "
                             "[--outcomes LIST] [--window-factor F] [--spool-root DIR] [--probe N] "
                             "[--kafka-config PROPS] [--fetch-wait MS]");
         }
         if (rounds < 1 || factor < 1)
-                die("--rounds and --window-factor must be at least 1");
+                bench_die("--rounds and --window-factor must be at least 1");
         if (fetch_wait_ms < 0)
-                die("--fetch-wait must be at least 0");
-        char self[3072];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n < 0)
-                die("readlink /proc/self/exe: %s", strerror(errno));
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0'; /* build/bench */
-        snprintf(jailrun, sizeof jailrun, "%s/../jailrun", self);
-        if (access(jailrun, X_OK) != 0)
-                die("%s: %s", jailrun, strerror(errno));
+                bench_die("--fetch-wait must be at least 0");
+        bench_find_jailrun(jailrun, sizeof jailrun);
         mkdir(spool_root, 0755);
         char langs_list[256];
         snprintf(langs_list, sizeof langs_list, "%s", langs);
@@ -700,8 +583,8 @@ int main(int argc, char **argv)
         }
         jr_kafka_broker *broker = NULL;
         jr_error e;
-        if (jr_kafka_broker_start(topics, nt, broker_log, NULL, &broker, &e) < 0)
-                die("%s", e.msg);
+        if (jr_kafka_broker_start(topics, nt, bench_quiet_log, NULL, &broker, &e) < 0)
+                bench_die("%s", e.msg);
         const char *brokers = jr_kafka_broker_bootstraps(broker);
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -723,7 +606,7 @@ int main(int argc, char **argv)
              p = strtok_r(NULL, ",", &save)) {
                 unsigned par = (unsigned)atoi(p);
                 if (par < 1)
-                        die("bad parallel \"%s\"", p);
+                        bench_die("bad parallel \"%s\"", p);
                 struct figures f = run_serve(brokers, spool_root, par, n_mix * rounds,
                                              (size_t)par * factor, false, true);
                 printf("%8u %6zu %9.1f %10.1f %8.0f %8.0f %9.1f %9.1f %10.1f %10.1f %9.1f %8zu\n",
@@ -750,8 +633,9 @@ int main(int argc, char **argv)
                "core per minute);\naim: >= 5x per core (>= 140 per core per minute) with "
                "jailrun's own time < 10 ms per submission.\n"
                "columns: build = compiler (build_duration_ms), prog = the tests' duration_ms, "
-               "jailrun = the result's duration_ms minus both,\n"
-               "pipe = end-to-end minus duration_ms (Kafka, spool, executor hand-off, queueing "
+               "jailrun = the judge's wall time (serve's log) minus both,\n"
+               "pipe = end-to-end minus the judge's wall time (Kafka, spool, executor hand-off, "
+               "queueing "
                "in the window), sup = supervisor VmHWM, wrong = status != expect\n");
         jr_kafka_broker_stop(broker);
         return 0;
