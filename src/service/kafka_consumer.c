@@ -103,6 +103,8 @@ static void part_learn(struct part *pt, int64_t committed, const int64_t *more, 
         size_t drop = 0;
         while (drop < pt->n_answered && pt->answered[drop] < pt->committed)
                 drop++;
+        if (drop == 0)
+                return; /* also: nothing answered yet, pt->answered may be NULL */
         memmove(pt->answered, pt->answered + drop, (pt->n_answered - drop) * sizeof *pt->answered);
         pt->n_answered -= drop;
 }
