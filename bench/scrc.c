@@ -1,6 +1,6 @@
 /* bench/scrc: the reference worker's (SCRC's) benchmark workload against `jailrun serve`.
  *
- * The reference simulator (shared/spec/messages.md, end of file) sends submissions of five
+ * The reference simulator (docs/messages.md, "The reference workload") sends submissions of five
  * languages x five outcomes (ok, wa, tl, ml, bf) with fixed limits and tests, drawn by a
  * profile's weights and sent with exponential gaps (a Poisson process) at the profile's
  * offered rate. After a warm-up it measures a window: throughput counts the results of the
@@ -64,7 +64,7 @@ extern char **environ;
 #define MAXRUNS  64  /* runs in one plan */
 #define UID_STEP 100 /* replica k runs its slots as uid base + k * UID_STEP + slot */
 
-/* ---- the workload (shared/spec/messages.md, "The reference worker's simulator") ------- */
+/* ---- the workload (docs/messages.md, "The reference workload") ------- */
 
 enum { L_PYTHON, L_GO, L_C, L_CPP, L_JAVA, NLANG };
 enum { O_OK, O_WA, O_TL, O_ML, O_BF, NOUT };
@@ -1749,7 +1749,7 @@ static void print_summary(void)
                                                    "0.8-1.5 s", "2.5-4.5 s"};
         static const double ref_lo[NLANG] = {2.5, 1.5, 0.8, 0.8, 2.5};
         static const double ref_hi[NLANG] = {3.5, 2.5, 1.5, 1.5, 4.5};
-        say("\nbeside the reference Docker worker (shared/spec/messages.md); median latency of "
+        say("\nbeside the reference Docker worker (docs/messages.md); median latency of "
             "every outcome,\nthe rate runs light and medium pooled:\n");
         say("  %-8s %9s %9s %9s %5s   %-10s %s\n", "language", "jailrun", "ok only", "in judge",
             "n", "reference", "reference / jailrun");
@@ -1799,7 +1799,7 @@ static void usage(FILE *f)
         fprintf(
             f,
             "Usage: scrc [OPTIONS]\n\n"
-            "The reference worker's benchmark workload (shared/spec/messages.md) against real\n"
+            "The reference worker's benchmark workload (docs/messages.md) against real\n"
             "`jailrun serve` processes on an in-process Kafka mock cluster: profile runs at their\n"
             "offered rate (Poisson arrivals), a RUNNER_MAX_PARALLEL sweep and replicas when\n"
             "saturated, the timeout-heavy profile against heavy, CPU seconds per submission by\n"

@@ -44,7 +44,7 @@ void jr_judge_limits_default(jr_judge_limits *l);
  * (src/service/config.c lists them); errors name the variable. */
 int jr_judge_limits_from_env(jr_judge_limits *l, jr_error *e);
 
-/* Python's allowed-modules policy (shared/spec/http.md) for language l: env_list
+/* Python's allowed-modules policy (docs/http.md) for language l: env_list
  * (EXECUTOR_ALLOWED_MODULES parsed; NULL when unset) when the language's source is a .py
  * file, else the language file's allowed_modules; NULL when there is none (any import
  * goes). *n is the list's length. The judge applies it to the submission's program (a

@@ -1,4 +1,4 @@
-/* Python's allowed modules (shared/spec/http.md, the Executor Service's
+/* Python's allowed modules (docs/http.md, the Executor Service's
  * EXECUTOR_ALLOWED_MODULES): a static check of a source's imports, so that an import of
  * another module is reported before any test runs.
  *

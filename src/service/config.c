@@ -107,7 +107,7 @@ const jr_config_key jr_config_keys[] = {
         .choices = "error|warning|warn|notice|info|debug"),
     KEY("JAILRUN_METRICS_ADDR", JR_CONFIG_ADDRESS, "",
         "Prometheus endpoint HOST:PORT (GET /metrics); empty: off"),
-    /* the HTTP front door (shared/spec/http.md) */
+    /* the HTTP front door (docs/http.md) */
     KEY("JAILRUN_HTTP_ADDR", JR_CONFIG_ADDRESS, "",
         "HTTP front door HOST:PORT (POST /execute, /v1/executions); empty: off"),
     KEY("JAILRUN_HTTP_TOKENS", JR_CONFIG_TEXT, "",
@@ -129,7 +129,7 @@ const jr_config_key jr_config_keys[] = {
     KEY("JAILRUN_RESULTS_TTL", JR_CONFIG_DURATION, "24h",
         "results and events are kept this long after their last change",
         .max = 3650ull * 24 * 3600 * 1000),
-    /* the Executor Service's names (shared/spec/http.md) */
+    /* the Executor Service's names (docs/http.md) */
     KEY("EXECUTOR_PORT", JR_CONFIG_UINT, "",
         "HTTP on 127.0.0.1:PORT when JAILRUN_HTTP_ADDR is unset", .max = 65535),
     KEY("EXECUTOR_MAX_CONCURRENCY", JR_CONFIG_UINT, "",

@@ -1,4 +1,4 @@
-/* jr_http: the HTTP front door of `jailrun serve` (shared/spec/http.md), on
+/* jr_http: the HTTP front door of `jailrun serve` (docs/http.md), on
  * libmicrohttpd in its external-epoll mode.
  *
  * THE LOOP. The server owns no thread: jr_http_fd() is libmicrohttpd's epoll instance,

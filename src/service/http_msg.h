@@ -1,5 +1,5 @@
-/* The HTTP front door's bodies (shared/spec/http.md): request bytes in, a script message
- * (shared/spec/messages.md) or an error naming the field out; a result message in, the
+/* The HTTP front door's bodies (docs/http.md): request bytes in, a script message
+ * (docs/messages.md) or an error naming the field out; a result message in, the
  * answer out. No I/O, no HTTP library: the server (http.c) and the fuzzer call these.
  *
  * POST /execute, the Executor Service's request:

@@ -1,4 +1,4 @@
-/* The supervisor's HTTP front door (shared/spec/http.md): the listener (http.c) and the
+/* The supervisor's HTTP front door (docs/http.md): the listener (http.c) and the
  * results store (store.c) as sources of the one loop, wired to Kafka.
  *
  *   POST ... -> ops.submit -> the spool -> KAFKA_TOPIC (key = the UUID)  -> any runner

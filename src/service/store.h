@@ -1,4 +1,4 @@
-/* jr_store: the HTTP front door's results store (shared/spec/http.md), an embedded SQLite
+/* jr_store: the HTTP front door's results store (docs/http.md), an embedded SQLite
  * database in WAL mode.
  *
  * What it keeps, per execution id: the state (queued, running, done), every event in seq

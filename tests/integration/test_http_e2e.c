@@ -1,4 +1,4 @@
-/* The HTTP front door end to end (shared/spec/http.md): a real `jailrun serve` on the
+/* The HTTP front door end to end (docs/http.md): a real `jailrun serve` on the
  * embedded broker (or on a `jailrun broker` shared with a second process), real jails,
  * and real clients: the curl program, and libcurl for the concurrent and streaming
  * ones. Run as root with the python tree built. Waits are bounded and wait for

@@ -1,6 +1,6 @@
 /* The HTTP front door, through a real libmicrohttpd server on a loopback port and a
  * real SQLite store, with libcurl as the client (http_harness.h): the endpoints of
- * shared/spec/http.md and their answers. */
+ * docs/http.md and their answers. */
 #include <regex.h>
 #include <yajl/yajl_tree.h>
 
