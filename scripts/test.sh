@@ -1,6 +1,6 @@
 #!/bin/sh
 # The whole test suite, as root (what CI runs, .ci/run):
-#   1. the clang-format check;
+#   1. the clang-format check and the size rule (scripts/size-check.sh);
 #   2. build/ (BUILD_DIR), the rootfs trees the judge tests need (kept when their recipe
 #      is unchanged), and every ctest tier there: unit, integration (real jails, real
 #      trees, the mock Kafka cluster), vm (a pure cgroup v2 kernel under qemu), packaging;
@@ -37,6 +37,9 @@ step "format"
 if command -v clang-format >/dev/null; then
     git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror || failed="$failed format"
 fi
+
+step "size"
+sh scripts/size-check.sh || failed="$failed size"
 
 step "build $B"
 sh scripts/build.sh
