@@ -749,6 +749,7 @@ struct sample {
         double sent, recv; /* ms since the run's start */
         char status[4];
         long build_ms, dur_ms, cpu_ms, tests_ms; /* tests_ms: their wall times */
+        long judge_ms; /* the judge's wall time (serve's "judged" line, total_ms); -1: none */
 };
 
 struct box {
@@ -774,7 +775,7 @@ struct run {
         double lang_thr[NLANG];     /* per minute */
         double lang_p50[NLANG];
         double p50_not_tl;
-        double own_wall_ms; /* mean of duration - build - tests: jailrun's wall time in the judge */
+        double own_wall_ms; /* mean of judge - build - tests: jailrun's wall time in the judge */
         /* CPU in the window, seconds */
         bool cpu_ok;
         double cpu_own, cpu_slot, cpu_prog, cpu_self;
@@ -961,7 +962,8 @@ static void sample_add(struct run *r, int lang, int out)
                 r->cap = r->cap ? r->cap * 2 : 256;
                 r->s = xrealloc(r->s, r->cap * sizeof *r->s);
         }
-        r->s[r->n++] = (struct sample){.lang = (unsigned char)lang, .out = (unsigned char)out};
+        r->s[r->n++] =
+            (struct sample){.lang = (unsigned char)lang, .out = (unsigned char)out, .judge_ms = -1};
 }
 
 /* One result off the results topic: the sample it answers, or NULL (a primer, a duplicate). */
@@ -1030,6 +1032,35 @@ static struct box box_of(double *v, size_t n)
                             quantile(v, n, 0.95)};
 }
 
+/* The judge's wall time of each submission, from the "judged" lines of the run's serve
+ * logs: a result's duration_ms is the tests' sum only (the reference worker's rule), so
+ * the time in the judge, and jailrun's own part of it, are not in the result. */
+static void judged_from_logs(struct run *r, const struct serve *sv, size_t n)
+{
+        const char *needle = "\"msg\":\"judged\",\"id\":\"";
+        for (size_t k = 0; k < n; k++) {
+                char *log = bench_slurp(sv[k].log);
+                for (const char *p = log; p && (p = strstr(p, needle)); p++) {
+                        const char *id = p + strlen(needle), *q = strchr(id, '"');
+                        const char *t = q ? strstr(q, "\"total_ms\":") : NULL;
+                        const char *eol = q ? strchr(q, '\n') : NULL;
+                        if (!t || (eol && t > eol) || !strncmp(id, "primer-", 7))
+                                continue;
+                        const char *dash = memrchr(id, '-', (size_t)(q - id));
+                        unsigned long no = dash ? strtoul(dash + 1, NULL, 10) : 0;
+                        if (no >= 1 && no <= r->n)
+                                r->s[no - 1].judge_ms = atol(t + strlen("\"total_ms\":"));
+                }
+                free(log);
+        }
+}
+
+/* The judge's wall time of s in ms: serve's figure, or its build and tests without it. */
+static long judge_of(const struct sample *s)
+{
+        return s->judge_ms >= 0 ? s->judge_ms : s->build_ms + s->tests_ms;
+}
+
 static void run_stats(struct run *r, double warm, double window)
 {
         double *lat = xcalloc(r->n, sizeof *lat);
@@ -1049,7 +1080,7 @@ static void run_stats(struct run *r, double warm, double window)
                         continue;
                 r->answered_m++;
                 lat[nl++] = (s->recv - s->sent) / 1000;
-                r->own_wall_ms += (double)(s->dur_ms - s->build_ms - s->tests_ms);
+                r->own_wall_ms += (double)(judge_of(s) - s->build_ms - s->tests_ms);
                 r->wrong += strcmp(s->status, out_status[s->out]) != 0;
         }
         r->cpu_prog = prog_ms / 1000;
@@ -1277,6 +1308,7 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
         }
         serves_stop(sv, r->rep);
         live_serves = NULL;
+        judged_from_logs(r, sv, r->rep);
         rd_kafka_consumer_close(cons);
         rd_kafka_destroy(cons);
         rd_kafka_flush(prod, 5000);
@@ -1305,10 +1337,10 @@ static void run_one(struct run *r, unsigned run_no, const char *brokers, FILE *f
                     late, opt.drain_s);
         for (size_t i = 0; i < r->n; i++) {
                 const struct sample *s = &r->s[i];
-                fprintf(f_samples, "%s\t%s\t%s\t%zu\t%c\t%s\t%.1f\t%.1f\t%ld\t%ld\t%ld\t%ld\n",
+                fprintf(f_samples, "%s\t%s\t%s\t%zu\t%c\t%s\t%.1f\t%.1f\t%ld\t%ld\t%ld\t%ld\t%ld\n",
                         r->label, lang_name[s->lang], out_name[s->out], i + 1, s->phase,
                         s->done ? s->status : "-", s->sent, s->done ? s->recv - s->sent : NAN,
-                        s->build_ms, s->dur_ms, s->tests_ms, s->cpu_ms);
+                        s->build_ms, s->dur_ms, s->tests_ms, s->cpu_ms, judge_of(s));
         }
         fflush(f_samples);
         if (r->cpu_ok && r->recv_win > 0) {
@@ -1412,7 +1444,7 @@ static bool latency_run(const struct run *r)
 }
 
 /* Latency per language and outcome (o < 0: every outcome), the latency runs pooled; with
- * `judge`, the time in the judge instead (the result's duration_ms: build, tests, jailrun). */
+ * `judge`, the time in the judge instead (build, tests, jailrun: serve's total_ms). */
 static struct box pooled_what(int l, int o, bool judge)
 {
         size_t n = 0;
@@ -1430,7 +1462,7 @@ static struct box pooled_what(int l, int o, bool judge)
                         if (s->phase == 'm' && s->done && s->lang == l &&
                             (o < 0 ? true : s->out == o))
                                 v[k++] =
-                                    judge ? (double)s->dur_ms / 1000 : (s->recv - s->sent) / 1000;
+                                    judge ? (double)judge_of(s) / 1000 : (s->recv - s->sent) / 1000;
                 }
         }
         struct box b = box_of(v, k);
@@ -1672,7 +1704,7 @@ static void print_summary(void)
             "programs "
             "and jailrun used in the window / its length (the rest went to other work on the "
             "machine, or was idle);\n  own ms = jailrun's wall time in the judge per submission "
-            "(the result's duration_ms minus its build and tests' times)\n",
+            "(serve's total_ms minus the build's and the tests' times)\n",
             cores);
 
         /* wrong verdicts, by scenario */
@@ -1763,9 +1795,9 @@ static void print_summary(void)
                     ref_hi[l] / b.med);
         }
         say("  (seconds; jailrun = median send-to-result latency; in judge = median of the "
-            "results' "
-            "duration_ms: build, tests\n  and jailrun's own work, without Kafka and the "
-            "queue)\n");
+            "judge's "
+            "wall time (serve's total_ms): build, tests\n  and jailrun's own work, without "
+            "Kafka and the queue)\n");
         const struct run *sat = find_run(M_SAT, P_MEDIUM, opt.profile_parallel, 1);
         if (!sat || !sat->ran)
                 sat = p1;
@@ -2104,7 +2136,8 @@ int main(int argc, char **argv)
 
         FILE *f_samples =
             out_open("samples.tsv", "label\tlanguage\toutcome\tn\tphase\tstatus\tsent_"
-                                    "ms\tlatency_ms\tbuild_ms\tduration_ms\ttests_ms\tcpu_ms");
+                                    "ms\tlatency_ms\tbuild_ms\tduration_ms\ttests_ms\tcpu_"
+                                    "ms\tjudge_ms");
         FILE *f_comm = out_open("cpu-comm.tsv", "label\tcomm\tcpu_s_per_submission");
         for (size_t i = 0; i < n_runs; i++) {
                 run_one(&runs[i], (unsigned)(i + 1), brokers, f_samples, f_comm);

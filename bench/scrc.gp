@@ -86,7 +86,7 @@ if (chart eq "latency") {
 
     # the time in the judge alone: no Kafka, no queue (what the language's set-up costs)
     set output "latency-judge.png"
-    set title "Median time in the judge per language and outcome (s)\n(the results' duration_ms: build, tests, jailrun's own work; no Kafka, no queue; light and medium pooled)"
+    set title "Median time in the judge per language and outcome (s)\n(serve's total_ms: build, tests, jailrun's own work; no Kafka, no queue; light and medium pooled)"
     set cblabel "median time in the judge (s, log scale)"
     plot "chart-latency.tsv" using 5:4:(0.5):(0.5):12 with boxxyerror fs solid 1.0 noborder lc palette notitle, \
          "" using 5:4:(sprintf("%.2f s\nn=%d", $12, $6)) with labels font ",11" notitle

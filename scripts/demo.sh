@@ -18,7 +18,7 @@ trap 'rm -f "$results"' EXIT
 for d in tests/cases/*/; do set -- "$@" --produce "$d"; done
 KAFKA_BROKERS=embedded RUNNER_MAX_PARALLEL=2 "$B/jailrun" serve "$@" --print-results \
     --log-level warning | tee "$results" |
-    jq -r '"  \(.id)\t\(.status)\t\(.duration_ms) ms end to end"'
+    jq -r '"  \(.id)\t\(.status)\tbuild \(.build_duration_ms // 0) ms, tests \(.duration_ms // 0) ms"'
 echo
 # verdicts MISSING RESULTS CASE_FILES...: a table of the results of those cases, rows by
 # the first part of the id (the language, or the kind of checker), columns by the second
