@@ -373,13 +373,20 @@ Test(checker, interactor_in_python)
 
 Test(checker, an_interactor_that_hangs_or_fails_is_ie)
 {
-        /* it never answers: the program waits until its wall limit (2 s), the interactor
-         * until its own (the program's + 2 s); both jails end, and the blame is the
-         * interactor's */
+        /* it never answers (it sleeps): the program waits until its wall limit (the time
+         * limit + the wall margin: 1 s), the interactor until its own (the program's + 2
+         * s); both jails end, and the blame is the interactor's */
         struct tu_judged j = guess("interactor_hang.c", "guess_ok.c", 500);
         expect_test(&j, 0, "IE", "interactor failed: time limit (wall time)", "");
         cr_assert_lt(j.seconds, 20, "%.1f s", j.seconds);
         cr_assert_str_eq(tu_str(j.result, "status"), "IE");
+        tu_judged_free(&j);
+
+        /* one that spins meets its CPU limit or its wall limit, whichever the load lets
+         * come first: either way the blame is the interactor's */
+        j = guess("interactor_spin.c", "guess_ok.c", 500);
+        expect_test(&j, 0, "IE", "interactor failed: time limit (", "");
+        cr_assert_lt(j.seconds, 20, "%.1f s", j.seconds);
         tu_judged_free(&j);
 
         j = guess("interactor_fail.c", "guess_ok.c", 500);
