@@ -1032,27 +1032,23 @@ static struct box box_of(double *v, size_t n)
                             quantile(v, n, 0.95)};
 }
 
-/* The judge's wall time of each submission, from the "judged" lines of the run's serve
- * logs: a result's duration_ms is the tests' sum only (the reference worker's rule), so
- * the time in the judge, and jailrun's own part of it, are not in the result. */
+/* A judged line's id is "{language}-{outcome}-{n}": sample n of the run (primers apart). */
+static void set_judge_ms(const char *id, size_t id_len, long total_ms, void *ud)
+{
+        struct run *r = ud;
+        const char *dash = memrchr(id, '-', id_len);
+        if (!dash || !strncmp(id, "primer-", 7))
+                return;
+        unsigned long no = strtoul(dash + 1, NULL, 10);
+        if (no >= 1 && no <= r->n)
+                r->s[no - 1].judge_ms = total_ms;
+}
+
+/* The judge's wall time of each submission, from the run's serve logs (bench_each_judged). */
 static void judged_from_logs(struct run *r, const struct serve *sv, size_t n)
 {
-        const char *needle = "\"msg\":\"judged\",\"id\":\"";
-        for (size_t k = 0; k < n; k++) {
-                char *log = bench_slurp(sv[k].log);
-                for (const char *p = log; p && (p = strstr(p, needle)); p++) {
-                        const char *id = p + strlen(needle), *q = strchr(id, '"');
-                        const char *t = q ? strstr(q, "\"total_ms\":") : NULL;
-                        const char *eol = q ? strchr(q, '\n') : NULL;
-                        if (!t || (eol && t > eol) || !strncmp(id, "primer-", 7))
-                                continue;
-                        const char *dash = memrchr(id, '-', (size_t)(q - id));
-                        unsigned long no = dash ? strtoul(dash + 1, NULL, 10) : 0;
-                        if (no >= 1 && no <= r->n)
-                                r->s[no - 1].judge_ms = atol(t + strlen("\"total_ms\":"));
-                }
-                free(log);
-        }
+        for (size_t k = 0; k < n; k++)
+                bench_each_judged(sv[k].log, set_judge_ms, r);
 }
 
 /* The judge's wall time of s in ms: serve's figure, or its build and tests without it. */

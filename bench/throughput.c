@@ -363,34 +363,32 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
         }
 }
 
-/* The judge's own wall time of each submission, from serve's "judged" log lines: the
- * result's duration_ms is the tests' sum only (the reference worker's rule), so jailrun's
- * own part and the pipeline's cannot be told apart from the result alone. */
+static void set_total(const char *id, size_t id_len, long total_ms, void *ud)
+{
+        struct run *r = ud;
+        for (size_t i = 0; i < r->n; i++)
+                if (strlen(r->s[i].id) == id_len && !memcmp(r->s[i].id, id, id_len))
+                        r->s[i].total_ms = total_ms;
+}
+
+/* The judge's wall time of each submission, from serve's log (bench_each_judged). */
 static void judged_from_log(struct run *r)
 {
         for (size_t i = 0; i < r->n; i++)
                 r->s[i].total_ms = -1;
-        char *log = bench_slurp(r->log);
-        const char *needle = "\"msg\":\"judged\",\"id\":\"";
-        for (const char *p = log; p && (p = strstr(p, needle)); p++) {
-                const char *id = p + strlen(needle), *q = strchr(id, '"');
-                const char *t = q ? strstr(q, "\"total_ms\":") : NULL;
-                const char *eol = q ? strchr(q, '\n') : NULL;
-                if (!t || (eol && t > eol))
-                        continue;
-                for (size_t i = 0; i < r->n; i++)
-                        if (strlen(r->s[i].id) == (size_t)(q - id) &&
-                            !memcmp(r->s[i].id, id, (size_t)(q - id)))
-                                r->s[i].total_ms = atol(t + strlen("\"total_ms\":"));
-        }
-        free(log);
+        bench_each_judged(r->log, set_total, r);
+}
+
+/* The judge's wall time of s: serve's figure, or its build and tests without it. */
+static long judge_ms(const struct sample *s)
+{
+        return s->total_ms >= 0 ? s->total_ms : s->build_ms + s->tests_ms;
 }
 
 /* jailrun's own time in the judge: its wall time minus the compiler and the tests */
 static double own_ms(const struct sample *s)
 {
-        long judge = s->total_ms >= 0 ? s->total_ms : s->build_ms + s->tests_ms;
-        return (double)(judge - s->build_ms - s->tests_ms);
+        return (double)(judge_ms(s) - s->build_ms - s->tests_ms);
 }
 
 static void executors_hwm(const char *log_path, long *sum_kb, long *max_kb)
@@ -474,7 +472,7 @@ static struct figures run_serve(const char *brokers, const char *spool_root, uns
                 prog += (double)s->tests_ms;
                 own += own_ms(s);
                 /* the pipeline's part: end-to-end minus the judge's wall time */
-                pipes[i] = s->e2e_ms - (double)(s->build_ms + s->tests_ms) - own_ms(s);
+                pipes[i] = s->e2e_ms - (double)judge_ms(s);
                 pipe += pipes[i];
                 if (s->mismatch) {
                         f.mismatches++;

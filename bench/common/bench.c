@@ -159,6 +159,22 @@ int bench_cmp_double(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
+void bench_each_judged(const char *path,
+                       void (*fn)(const char *id, size_t id_len, long total_ms, void *ud), void *ud)
+{
+        static const char needle[] = "\"msg\":\"judged\",\"id\":\"";
+        static const char total[] = "\"total_ms\":";
+        char *log = bench_slurp(path);
+        for (const char *p = log; p && (p = strstr(p, needle)); p++) {
+                const char *id = p + strlen(needle), *q = strchr(id, '"');
+                const char *t = q ? strstr(q, total) : NULL;
+                const char *eol = q ? strchr(q, '\n') : NULL;
+                if (t && (!eol || t < eol))
+                        fn(id, (size_t)(q - id), atol(t + strlen(total)), ud);
+        }
+        free(log);
+}
+
 double bench_pct(double *v, size_t n, double p)
 {
         if (n == 0)
