@@ -138,6 +138,9 @@ struct jr_kafka_producer {
         size_t n_pins, cap_pins;
         size_t dropped;
         bool closing;
+        /* handles of the results and events topics, held from the start so that their
+         * metadata is known before the first record (producer_warm) */
+        rd_kafka_topic_t *known[2];
         void (*on_delivered)(void *opaque, uint64_t seq, const char *topic, const void *key,
                              size_t key_len);
         void *opaque;
