@@ -60,10 +60,11 @@
  * owner's grace; a commit refused that way while results were still going out stops
  * further results until the next assignment. Records without a source (older spools,
  * --produce) are sent as before.
- * What remains: a runner that dies after the broker acknowledged a result and before its
- * offset commit reached the broker (or whose revocation wait timed out on a slow
- * broker, or whose repeated commit came after the new owner's grace) leaves a message
- * whose answer the next owner gives once more. Every result and event carries its
+ * What remains: a runner that dies after the broker took a result (acknowledged or not)
+ * and before its offset commit reached the broker (or whose revocation wait timed out on
+ * a slow broker, or whose repeated commit came after the new owner's grace) leaves a
+ * message whose answer the next owner (or the restarted runner, from its spool) gives
+ * once more. Every result and event carries its
  * message's coordinates, so a consumer can drop such a second answer. Records are
  * produced in spool order; a record acknowledged just before a crash, whose file
  * deletion did not reach the disk, is sent once more after restart (the same window). */
