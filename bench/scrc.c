@@ -750,6 +750,7 @@ struct sample {
         char status[4];
         long build_ms, dur_ms, cpu_ms, tests_ms; /* tests_ms: their wall times */
         long judge_ms; /* the judge's wall time (serve's "judged" line, total_ms); -1: none */
+        long own_us;   /* jailrun's own part of it (the same line, own_us); -1: none */
 };
 
 struct box {
@@ -775,7 +776,7 @@ struct run {
         double lang_thr[NLANG];     /* per minute */
         double lang_p50[NLANG];
         double p50_not_tl;
-        double own_wall_ms; /* mean of judge - build - tests: jailrun's wall time in the judge */
+        double own_wall_ms; /* mean of serve's own_us (judge minus the programs' jail time) */
         /* CPU in the window, seconds */
         bool cpu_ok;
         double cpu_own, cpu_slot, cpu_prog, cpu_self;
@@ -962,8 +963,8 @@ static void sample_add(struct run *r, int lang, int out)
                 r->cap = r->cap ? r->cap * 2 : 256;
                 r->s = xrealloc(r->s, r->cap * sizeof *r->s);
         }
-        r->s[r->n++] =
-            (struct sample){.lang = (unsigned char)lang, .out = (unsigned char)out, .judge_ms = -1};
+        r->s[r->n++] = (struct sample){
+            .lang = (unsigned char)lang, .out = (unsigned char)out, .judge_ms = -1, .own_us = -1};
 }
 
 /* One result off the results topic: the sample it answers, or NULL (a primer, a duplicate). */
@@ -1033,15 +1034,17 @@ static struct box box_of(double *v, size_t n)
 }
 
 /* A judged line's id is "{language}-{outcome}-{n}": sample n of the run (primers apart). */
-static void set_judge_ms(const char *id, size_t id_len, long total_ms, void *ud)
+static void set_judge_ms(const char *id, size_t id_len, long total_ms, long own_us, void *ud)
 {
         struct run *r = ud;
         const char *dash = memrchr(id, '-', id_len);
         if (!dash || !strncmp(id, "primer-", 7))
                 return;
         unsigned long no = strtoul(dash + 1, NULL, 10);
-        if (no >= 1 && no <= r->n)
+        if (no >= 1 && no <= r->n) {
                 r->s[no - 1].judge_ms = total_ms;
+                r->s[no - 1].own_us = own_us;
+        }
 }
 
 /* The judge's wall time of each submission, from the run's serve logs (bench_each_judged). */
@@ -1076,7 +1079,9 @@ static void run_stats(struct run *r, double warm, double window)
                         continue;
                 r->answered_m++;
                 lat[nl++] = (s->recv - s->sent) / 1000;
-                r->own_wall_ms += (double)(judge_of(s) - s->build_ms - s->tests_ms);
+                r->own_wall_ms += s->own_us >= 0
+                                      ? (double)s->own_us / 1000
+                                      : (double)(judge_of(s) - s->build_ms - s->tests_ms);
                 r->wrong += strcmp(s->status, out_status[s->out]) != 0;
         }
         r->cpu_prog = prog_ms / 1000;

@@ -236,6 +236,7 @@ struct sample {
         double sent_ms, e2e_ms;
         long duration_ms, build_ms, tests_ms;
         long total_ms; /* the judge's wall time, from serve's "judged" log line; -1: none */
+        long own_us;   /* jailrun's own part of it, from the same line; -1: none */
         bool done;
         bool mismatch;
         char status[8];
@@ -363,19 +364,21 @@ static void drive(struct run *r, rd_kafka_t *prod, rd_kafka_t *cons, size_t from
         }
 }
 
-static void set_total(const char *id, size_t id_len, long total_ms, void *ud)
+static void set_total(const char *id, size_t id_len, long total_ms, long own_us, void *ud)
 {
         struct run *r = ud;
         for (size_t i = 0; i < r->n; i++)
-                if (strlen(r->s[i].id) == id_len && !memcmp(r->s[i].id, id, id_len))
+                if (strlen(r->s[i].id) == id_len && !memcmp(r->s[i].id, id, id_len)) {
                         r->s[i].total_ms = total_ms;
+                        r->s[i].own_us = own_us;
+                }
 }
 
 /* The judge's wall time of each submission, from serve's log (bench_each_judged). */
 static void judged_from_log(struct run *r)
 {
         for (size_t i = 0; i < r->n; i++)
-                r->s[i].total_ms = -1;
+                r->s[i].total_ms = r->s[i].own_us = -1;
         bench_each_judged(r->log, set_total, r);
 }
 
@@ -385,9 +388,12 @@ static long judge_ms(const struct sample *s)
         return s->total_ms >= 0 ? s->total_ms : s->build_ms + s->tests_ms;
 }
 
-/* jailrun's own time in the judge: its wall time minus the compiler and the tests */
+/* jailrun's own time in the judge: serve's own_us, else (an older serve) its wall time
+ * minus the compiler and the tests, whole milliseconds each */
 static double own_ms(const struct sample *s)
 {
+        if (s->own_us >= 0)
+                return (double)s->own_us / 1000;
         return (double)(judge_ms(s) - s->build_ms - s->tests_ms);
 }
 
@@ -631,7 +637,8 @@ int main(int argc, char **argv)
                "core per minute);\naim: >= 5x per core (>= 140 per core per minute) with "
                "jailrun's own time < 10 ms per submission.\n"
                "columns: build = compiler (build_duration_ms), prog = the tests' duration_ms, "
-               "jailrun = the judge's wall time (serve's log) minus both,\n"
+               "jailrun = the judge's wall time minus every program's time in its jail (serve's "
+               "own_us),\n"
                "pipe = end-to-end minus the judge's wall time (Kafka, spool, executor hand-off, "
                "queueing "
                "in the window), sup = supervisor VmHWM, wrong = status != expect\n");

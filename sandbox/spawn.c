@@ -446,7 +446,8 @@ static void fill_result(struct run_state *s, jr_run_result *res)
         jr_cg_run_stats(s->cg, &st, NULL);
         uint64_t cpu = st.cpu_ns;
         res->cpu_ms = cpu / 1000000ull;
-        res->wall_ms = ((s->end_ns ? s->end_ns : jr_mono_ns()) - s->start_ns) / 1000000ull;
+        res->wall_us = ((s->end_ns ? s->end_ns : jr_mono_ns()) - s->start_ns) / 1000ull;
+        res->wall_ms = res->wall_us / 1000ull;
         res->memory_peak_bytes = st.mem_peak;
         res->oom_killed = st.oom_kills > 0;
 

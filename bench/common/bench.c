@@ -160,17 +160,23 @@ int bench_cmp_double(const void *a, const void *b)
 }
 
 void bench_each_judged(const char *path,
-                       void (*fn)(const char *id, size_t id_len, long total_ms, void *ud), void *ud)
+                       void (*fn)(const char *id, size_t id_len, long total_ms, long own_us,
+                                  void *ud),
+                       void *ud)
 {
         static const char needle[] = "\"msg\":\"judged\",\"id\":\"";
-        static const char total[] = "\"total_ms\":";
+        static const char total[] = "\"total_ms\":", own[] = "\"own_us\":";
         char *log = bench_slurp(path);
         for (const char *p = log; p && (p = strstr(p, needle)); p++) {
                 const char *id = p + strlen(needle), *q = strchr(id, '"');
                 const char *t = q ? strstr(q, total) : NULL;
+                const char *o = q ? strstr(q, own) : NULL;
                 const char *eol = q ? strchr(q, '\n') : NULL;
+                if (o && eol && o > eol)
+                        o = NULL;
                 if (t && (!eol || t < eol))
-                        fn(id, (size_t)(q - id), atol(t + strlen(total)), ud);
+                        fn(id, (size_t)(q - id), atol(t + strlen(total)),
+                           o ? atol(o + strlen(own)) : -1, ud);
         }
         free(log);
 }

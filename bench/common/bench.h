@@ -38,11 +38,14 @@ pid_t bench_serve_spawn(const char *jailrun, const char *log, bool stdout_to_log
  * becomes 0), when the bound passes, or on bench_stop_requested. */
 void bench_wait_log(const char *log, const char *needle, pid_t *pid, double timeout_ms);
 
-/* For each "judged" line of serve's log at path: fn(id, id_len, total_ms, ud), total_ms
- * being the judge's wall time of that submission (a result's duration_ms is the tests' sum
- * only, the reference worker's rule: the time in the judge is in the log alone). */
+/* For each "judged" line of serve's log at path: fn(id, id_len, total_ms, own_us, ud),
+ * total_ms being the judge's wall time of that submission (a result's duration_ms is the
+ * tests' sum only, the reference worker's rule: the time in the judge is in the log
+ * alone) and own_us jailrun's own part of it in microseconds (-1 from a serve that does
+ * not log it). */
 void bench_each_judged(const char *path,
-                       void (*fn)(const char *id, size_t id_len, long total_ms, void *ud),
+                       void (*fn)(const char *id, size_t id_len, long total_ms, long own_us,
+                                  void *ud),
                        void *ud);
 
 /* The p-quantile (0..1) of v's n values, the nearest rank (sorts v); 0 when n is 0. */

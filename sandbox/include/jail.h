@@ -136,6 +136,7 @@ typedef struct jr_run_result {
         int signal;       /* 0, or the signal that killed the program */
         uint64_t cpu_ms;  /* whole cgroup, user + system, all threads */
         uint64_t wall_ms; /* CLOCK_MONOTONIC from exec to the end */
+        uint64_t wall_us; /* the same in microseconds */
         uint64_t memory_peak_bytes;
         bool oom_killed;       /* the cgroup's oom_kill counter moved */
         uint64_t stdout_bytes; /* bytes the program wrote (counted up to the limit + 1) */

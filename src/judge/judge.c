@@ -358,6 +358,7 @@ struct exec_state {
         const char *const *py_allowed;
         size_t n_py_allowed;
         uint64_t time_ms, mem_bytes;
+        uint64_t jail_us; /* every program's wall time in its jail: what is not jailrun's own */
         jr_judge_summary sum;
 };
 
@@ -516,7 +517,7 @@ static int build(struct exec_state *s)
         int r = run_jail(j, lang->build_rootfs, j->build_dir, true, &cmd, &cfg, &io, &res, &e);
         jr_lang_cmd_free(&cmd);
         s->sum.build_ms = res.wall_ms;
-        s->sum.jail_ms += res.wall_ms;
+        s->jail_us += res.wall_us;
         s->result.build_duration_ms = (int64_t)res.wall_ms;
         if (r < 0) {
                 s->sum.sandbox_failures++;
@@ -568,11 +569,11 @@ ie:
  * are ready, 1 when one failed (IE: the result is set). */
 static int build_jury(struct exec_state *s)
 {
-        uint64_t wall;
+        uint64_t wall_us;
         bool sandbox;
         jr_error e = {0};
-        int r = jr_jury_build(s->j->jury, s->j->work, s->j->langs, s->sub, &wall, &sandbox, &e);
-        s->sum.jail_ms += wall;
+        int r = jr_jury_build(s->j->jury, s->j->work, s->j->langs, s->sub, &wall_us, &sandbox, &e);
+        s->jail_us += wall_us;
         if (r == 0)
                 return 0;
         if (sandbox)
@@ -634,7 +635,7 @@ static bool judge_by_jury(struct exec_state *s, const jr_test_case *tc, jr_test_
                 }
                 if (cv.sandbox_failure)
                         s->sum.sandbox_failures++;
-                s->sum.jail_ms += cv.wall_ms;
+                s->jail_us += cv.wall_us;
                 *budget_left_ms = *budget_left_ms > cv.wall_ms ? *budget_left_ms - cv.wall_ms : 0;
                 jr_jury_verdict_free(&cv);
         }
@@ -708,7 +709,7 @@ static bool run_test(struct exec_state *s, size_t i, uint64_t *budget_left_ms)
         int r = run_jail(j, s->lang->run_rootfs, j->run_dir, false, &cmd, &cfg, &io, &res, &e);
         jr_lang_cmd_free(&cmd);
         s->sum.tests_run++;
-        s->sum.jail_ms += res.wall_ms;
+        s->jail_us += res.wall_us;
         s->sum.tests_ms += res.wall_ms;
         *budget_left_ms = *budget_left_ms > res.wall_ms ? *budget_left_ms - res.wall_ms : 0;
 
@@ -827,7 +828,7 @@ static int choose_limits(struct exec_state *s, jr_error *e)
 int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn on_event,
                         void *userdata, jr_buf *result_json, jr_judge_summary *summary, jr_error *e)
 {
-        uint64_t t0 = jr_mono_ms();
+        uint64_t t0 = jr_mono_us();
         struct exec_state s = {.j = j, .sub = sub, .on_event = on_event, .ud = userdata};
         jr_result_init(&s.result, sub->id);
         jr_error err = {0};
@@ -904,8 +905,12 @@ ie:
         /* exit_code and duration_ms stay null only for an invalid submission */
         if (!invalid)
                 s.result.exit_code = s.result.duration_ms = 0;
-done:
-        s.sum.total_ms = jr_mono_ms() - t0;
+done : {
+        uint64_t total_us = jr_mono_us() - t0;
+        s.sum.total_ms = total_us / 1000;
+        s.sum.jail_ms = s.jail_us / 1000;
+        s.sum.own_us = total_us > s.jail_us ? total_us - s.jail_us : 0;
+}
         if (sub->tests_given) {
                 s.result.tests = s.tests;
                 s.result.n_tests = sub->n_tests;

@@ -80,7 +80,9 @@ typedef struct jr_judge_summary {
         uint64_t build_ms; /* wall time of the build, 0 without one */
         uint64_t tests_ms; /* wall time of all tests */
         uint64_t total_ms; /* wall time of the whole execution, jailrun's own work included */
-        uint64_t jail_ms;  /* wall time spent inside jails (build + tests) */
+        uint64_t jail_ms;  /* wall time of the programs in jails (compilers, tests, checkers) */
+        uint64_t own_us;   /* total minus that, in microseconds: jailrun's own time (the jails'
+                              set-up and teardown, files, comparisons, events, the result) */
         size_t tests_run;
         unsigned sandbox_failures; /* jails that failed themselves (jr_jail_run < 0): the
                                       host's fault, never the submission's */

@@ -156,6 +156,7 @@ static const char *testlib_code(int code)
 void jr_jury_exit_verdict(const char *who, const jr_run_result *r, jr_jury_verdict *v)
 {
         v->wall_ms = r->wall_ms;
+        v->wall_us = r->wall_us;
         const char *what = r->exit_code >= 0 ? testlib_code(r->exit_code) : NULL;
         if (r->status == JR_JAIL_OK) {
                 v->status = JR_STATUS_OK;
@@ -244,7 +245,7 @@ void jr_jury_apply_interaction(jr_jury_verdict *v, int program_signal, jr_test_r
 /* ---- build ---- */
 
 static int build_program(jr_jury *j, struct program *p, const char *work, const jr_lang *lang,
-                         jr_bytes source, uint64_t *wall_ms, bool *sandbox_failure, jr_error *e)
+                         jr_bytes source, uint64_t *wall_us, bool *sandbox_failure, jr_error *e)
 {
         uid_t uid = jr_slot_uid(j->own);
         gid_t gid = jr_slot_gid(j->own);
@@ -290,7 +291,7 @@ static int build_program(jr_jury *j, struct program *p, const char *work, const 
         cfg.stderr_fd = j->err_fd;
         jr_run_result res;
         int r = jr_jail_run(j->own, &cfg, &res, e);
-        *wall_ms += res.wall_ms;
+        *wall_us += res.wall_us;
         if (r < 0)
                 return jr_error_wrap(e, "%s: build", p->name);
         *sandbox_failure = false;
@@ -312,9 +313,9 @@ static int build_program(jr_jury *j, struct program *p, const char *work, const 
 }
 
 int jr_jury_build(jr_jury *j, const char *work, const jr_lang_set *langs, const jr_submission *sub,
-                  uint64_t *wall_ms, bool *sandbox_failure, jr_error *e)
+                  uint64_t *wall_us, bool *sandbox_failure, jr_error *e)
 {
-        *wall_ms = 0;
+        *wall_us = 0;
         *sandbox_failure = false;
         j->checker.lang = j->interactor.lang = NULL;
         if (!jr_jury_needed(sub))
@@ -342,7 +343,7 @@ int jr_jury_build(jr_jury *j, const char *work, const jr_lang_set *langs, const 
                                             "\"%s\"",
                                             progs[i].p->name, progs[i].given->language.ptr);
                 }
-                if (build_program(j, progs[i].p, work, lang, progs[i].given->source, wall_ms,
+                if (build_program(j, progs[i].p, work, lang, progs[i].given->source, wall_us,
                                   sandbox_failure, e) < 0)
                         return -1;
         }

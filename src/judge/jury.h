@@ -61,16 +61,16 @@ typedef struct jr_jury_verdict {
                              code 3 (testlib's fail)", "presentation error (checker exit code 2)" */
         jr_bytes output; /* its stderr then its stdout (malloc'd, NUL-terminated; NULL when
                             it did not run) */
-        uint64_t wall_ms;
+        uint64_t wall_ms, wall_us;
         bool sandbox_failure; /* the jail failed, not the program (IE too) */
 } jr_jury_verdict;
 
 /* Build the submission's jury programs in `work` (the execution's tmpfs, mounted, fresh).
  * 0 when they are ready (or there are none); < 0 with e saying why ("checker failed:
  * build failed (exit code 1): ...", or the sandbox's error), *sandbox_failure telling
- * the two apart. *wall_ms: the time spent. */
+ * the two apart. *wall_us: the compilers' wall time (microseconds). */
 int jr_jury_build(jr_jury *jury, const char *work, const jr_lang_set *langs,
-                  const jr_submission *sub, uint64_t *wall_ms, bool *sandbox_failure, jr_error *e);
+                  const jr_submission *sub, uint64_t *wall_us, bool *sandbox_failure, jr_error *e);
 
 /* Run the checker program on one test: input and answer (expected_output, "" when the
  * test has none) from tc, the program's output from output_fd (read from offset 0), or

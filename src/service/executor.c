@@ -263,6 +263,7 @@ static int run_job(struct exec_ctx *x, jr_judge *judge, const jr_lang_set *langs
                         sum.tests_ms = js.tests_ms;
                         sum.total_ms = js.total_ms;
                         sum.jail_ms = js.jail_ms;
+                        sum.own_us = js.own_us;
                         sum.sandbox_failures = js.sandbox_failures;
                 }
         }

@@ -67,7 +67,7 @@ typedef struct jr_exec_summary {
         uint64_t job;
         uint32_t status; /* jr_status */
         uint32_t tests_run;
-        uint64_t build_ms, tests_ms, total_ms, jail_ms;
+        uint64_t build_ms, tests_ms, total_ms, jail_ms, own_us;
         uint32_t sandbox_failures; /* jails that failed themselves (jr_judge_summary) */
         uint32_t pad;
 } jr_exec_summary;

@@ -304,7 +304,7 @@ static void handle_result(struct serve *s, struct slot *sl, const void *p, size_
                        JR_LOG_STR("status", jr_status_name((jr_status)sum.status)),
                        JR_LOG_UINT("tests", sum.tests_run), JR_LOG_UINT("build_ms", sum.build_ms),
                        JR_LOG_UINT("tests_ms", sum.tests_ms), JR_LOG_UINT("total_ms", sum.total_ms),
-                       JR_LOG_UINT("jail_ms", sum.jail_ms),
+                       JR_LOG_UINT("jail_ms", sum.jail_ms), JR_LOG_UINT("own_us", sum.own_us),
                        JR_LOG_INT("latency_ms", now - j->consumed_ms),
                        JR_LOG_UINT("slot", sl->index), JR_LOG_INT("partition", j->msg->partition),
                        JR_LOG_INT("offset", j->msg->offset));
