@@ -1,5 +1,6 @@
 /* jailrun doctor: one line per fact of the host that matters to the judge. See doctor.h. */
 #include "doctor.h"
+#include "doctor_internal.h"
 #include "jailopts.h"
 
 #include <dirent.h>
@@ -34,34 +35,19 @@
 #include "rootfs.h"
 #include "units.h"
 
-#define CG_ROOT      "/sys/fs/cgroup"
 #define MSG_MAX      1024
 #define DAY_SECONDS  (24 * 3600)
 #define CAP_ADMIN    21 /* CAP_SYS_ADMIN */
 #define CAP_CHROOT   18 /* CAP_SYS_CHROOT: setns() into a mount namespace needs it */
 #define PROBE_EXIT_X 120
 
-struct ctx {
-        const jr_doctor_opts *o;
-        jr_doctor_report_fn *report;
-        void *opaque;
-        unsigned *counts;
-        jr_cg_mode mode;            /* resolved: V1 or V2 */
-        char own_v2[PATH_MAX + 32]; /* v2: our cgroup directory */
-        bool own_v2_is_root;
-        char memory_v1[PATH_MAX]; /* v1: our memory cgroup directory */
-        bool no_jail_cgroups;     /* v2: jail cgroups cannot be made from our cgroup */
-        uint64_t nano_cpus;       /* JAILRUN_CPUS / EXECUTOR_NANO_CPUS, for the trial jail */
-};
-
 const char *jr_doctor_level_name(jr_doctor_level l)
 {
         return l == JR_DOCTOR_OK ? "OK" : l == JR_DOCTOR_WARN ? "WARN" : "FAIL";
 }
 
-static void say(struct ctx *c, jr_doctor_level level, const char *check, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void say(struct ctx *c, jr_doctor_level level, const char *check, const char *fmt, ...)
+void jr_doctor_say(struct doctor_ctx *c, jr_doctor_level level, const char *check, const char *fmt,
+                   ...)
 {
         char msg[MSG_MAX];
         va_list ap;
@@ -75,7 +61,7 @@ static void say(struct ctx *c, jr_doctor_level level, const char *check, const c
 /* ---- small readers -------------------------------------------------------------------- */
 
 /* The first line of a small file, without its newline; < 0 (-errno) when unreadable. */
-static int read_line(const char *path, char *buf, size_t n)
+int jr_doctor_read_line(const char *path, char *buf, size_t n)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
@@ -89,7 +75,7 @@ static int read_line(const char *path, char *buf, size_t n)
 }
 
 /* A whole small text file, malloc'd. */
-static char *read_all(const char *path)
+char *jr_doctor_read_all(const char *path)
 {
         FILE *f = fopen(path, "re");
         if (!f)
@@ -108,7 +94,7 @@ static char *read_all(const char *path)
         return buf;
 }
 
-static bool word_in_list(const char *list, const char *word)
+bool jr_doctor_word_in_list(const char *list, const char *word)
 {
         size_t wl = strlen(word);
         for (const char *p = list; (p = strstr(p, word)); p += wl) {
@@ -120,7 +106,7 @@ static bool word_in_list(const char *list, const char *word)
         return false;
 }
 
-static bool file_exists(const char *path)
+bool jr_doctor_file_exists(const char *path)
 {
         return access(path, F_OK) == 0;
 }
@@ -133,7 +119,7 @@ static int kernel_version(int *major, int *minor)
         return 0;
 }
 
-static bool kernel_at_least(int major, int minor)
+bool jr_doctor_kernel_at_least(int major, int minor)
 {
         int ma, mi;
         if (kernel_version(&ma, &mi) < 0)
@@ -284,9 +270,9 @@ static int probe_mounts(void *arg, char *msg, size_t n)
 
 /* ---- checks ------------------------------------------------------------------------- */
 
-static void check_identity(struct ctx *c)
+static void check_identity(struct doctor_ctx *c)
 {
-        char *status = read_all("/proc/self/status");
+        char *status = jr_doctor_read_all("/proc/self/status");
         unsigned long long eff = 0;
         const char *p = status ? strstr(status, "CapEff:") : NULL;
         if (p)
@@ -294,9 +280,11 @@ static void check_identity(struct ctx *c)
         free(status);
         bool admin = eff >> CAP_ADMIN & 1, chroot_cap = eff >> CAP_CHROOT & 1;
         if (geteuid() == 0 && admin && chroot_cap)
-                say(c, JR_DOCTOR_OK, "privileges", "root with CAP_SYS_ADMIN and CAP_SYS_CHROOT");
+                jr_doctor_say(c, JR_DOCTOR_OK, "privileges",
+                              "root with CAP_SYS_ADMIN and CAP_SYS_CHROOT");
         else
-                say(c, JR_DOCTOR_FAIL, "privileges",
+                jr_doctor_say(
+                    c, JR_DOCTOR_FAIL, "privileges",
                     "uid %u, CAP_SYS_ADMIN %s, CAP_SYS_CHROOT %s: jailrun makes jails with "
                     "root's capabilities (namespaces, mounts, cgroups; a run joins its "
                     "template mount namespace with setns); run it as root, and keep both in "
@@ -305,7 +293,7 @@ static void check_identity(struct ctx *c)
                     chroot_cap ? "present" : "missing");
 }
 
-static void check_config(struct ctx *c)
+static void check_config(struct doctor_ctx *c)
 {
         if (!c->o->check_config)
                 return;
@@ -313,57 +301,62 @@ static void check_config(struct ctx *c)
         const char *file = NULL;
         int r = c->o->check_config(c->o->config_path, &file, &e);
         if (r < 0)
-                say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "config", "%s", e.msg);
         else if (r > 0)
-                say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)", file);
+                jr_doctor_say(c, JR_DOCTOR_OK, "config", "%s is valid (`jailrun config` shows it)",
+                              file);
         else
-                say(c, JR_DOCTOR_OK, "config",
-                    "no config file (%s): defaults and the environment apply", file);
+                jr_doctor_say(c, JR_DOCTOR_OK, "config",
+                              "no config file (%s): defaults and the environment apply", file);
 }
 
-static void check_kernel(struct ctx *c)
+static void check_kernel(struct doctor_ctx *c)
 {
         struct utsname u;
         uname(&u);
         int ma = 0, mi = 0;
         kernel_version(&ma, &mi);
         /* clone3 with CLONE_INTO_CGROUP 5.7, CLOSE_RANGE_CLOEXEC 5.11 */
-        if (kernel_at_least(5, 11))
-                say(c, JR_DOCTOR_OK, "kernel", "Linux %s %s", u.release, u.machine);
+        if (jr_doctor_kernel_at_least(5, 11))
+                jr_doctor_say(c, JR_DOCTOR_OK, "kernel", "Linux %s %s", u.release, u.machine);
         else
-                say(c, JR_DOCTOR_FAIL, "kernel",
-                    "Linux %s: jailrun needs 5.11 or later (clone3 into a cgroup, "
-                    "close_range with CLOSE_RANGE_CLOEXEC)",
-                    u.release);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "kernel",
+                              "Linux %s: jailrun needs 5.11 or later (clone3 into a cgroup, "
+                              "close_range with CLOSE_RANGE_CLOEXEC)",
+                              u.release);
 }
 
-static void check_syscalls(struct ctx *c)
+static void check_syscalls(struct doctor_ctx *c)
 {
         /* Each probe is harmless when the call exists: a bad size, a range of closed fds,
          * our own pid, "/". ENOSYS is the only answer that means "missing". */
         errno = 0;
         long r = syscall(SYS_clone3, NULL, 0);
         if (r < 0 && errno == ENOSYS)
-                say(c, JR_DOCTOR_FAIL, "clone3", "missing (Linux 5.3+): jails are cloned with it");
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "clone3",
+                              "missing (Linux 5.3+): jails are cloned with it");
         else
-                say(c, JR_DOCTOR_OK, "clone3", "available (CLONE_INTO_CGROUP needs 5.7: %s)",
-                    kernel_at_least(5, 7) ? "yes" : "no");
+                jr_doctor_say(c, JR_DOCTOR_OK, "clone3",
+                              "available (CLONE_INTO_CGROUP needs 5.7: %s)",
+                              jr_doctor_kernel_at_least(5, 7) ? "yes" : "no");
 
         r = syscall(SYS_pidfd_open, getpid(), 0);
         if (r >= 0) {
                 close((int)r);
-                say(c, JR_DOCTOR_OK, "pidfd", "pidfd_open works");
+                jr_doctor_say(c, JR_DOCTOR_OK, "pidfd", "pidfd_open works");
         } else {
-                say(c, JR_DOCTOR_FAIL, "pidfd",
-                    "pidfd_open: %s (Linux 5.3+): jails are supervised through pidfds",
-                    strerror(errno));
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "pidfd",
+                              "pidfd_open: %s (Linux 5.3+): jails are supervised through pidfds",
+                              strerror(errno));
         }
 
         r = syscall(SYS_close_range, ~0U - 1, ~0U, CLOSE_RANGE_CLOEXEC);
         if (r == 0)
-                say(c, JR_DOCTOR_OK, "close_range", "close_range with CLOSE_RANGE_CLOEXEC works");
+                jr_doctor_say(c, JR_DOCTOR_OK, "close_range",
+                              "close_range with CLOSE_RANGE_CLOEXEC works");
         else
-                say(c, JR_DOCTOR_FAIL, "close_range",
+                jr_doctor_say(
+                    c, JR_DOCTOR_FAIL, "close_range",
                     "close_range(CLOSE_RANGE_CLOEXEC): %s (Linux 5.11+): no inherited fd may reach "
                     "a jail",
                     strerror(errno));
@@ -372,248 +365,29 @@ static void check_syscalls(struct ctx *c)
         r = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
         if (r >= 0) {
                 close((int)r);
-                say(c, JR_DOCTOR_OK, "openat2", "openat2 with RESOLVE_NO_SYMLINKS works");
+                jr_doctor_say(c, JR_DOCTOR_OK, "openat2", "openat2 with RESOLVE_NO_SYMLINKS works");
         } else {
-                say(c, JR_DOCTOR_WARN, "openat2",
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "openat2",
                     "openat2: %s (Linux 5.6+): path resolution in jail-written trees falls back "
                     "to O_NOFOLLOW walks",
                     strerror(errno));
         }
 }
 
-/* Where the v1 hierarchy of `controller` is mounted and our path in it. */
-static int v1_dir(const char *mountinfo, const char *self, const char *controller, char *out,
-                  size_t n)
-{
-        char mnt[PATH_MAX] = "", root[PATH_MAX] = "";
-        for (const char *line = mountinfo; line && *line;) {
-                const char *nl = strchr(line, '\n');
-                size_t len = nl ? (size_t)(nl - line) : strlen(line);
-                char buf[4096];
-                snprintf(buf, sizeof buf, "%.*s", (int)len, line);
-                line = nl ? nl + 1 : NULL;
-                char *sep = strstr(buf, " - ");
-                if (!sep)
-                        continue;
-                char fstype[32], source[256], opts[1024];
-                if (sscanf(sep + 3, "%31s %255s %1023s", fstype, source, opts) != 3 ||
-                    strcmp(fstype, "cgroup"))
-                        continue;
-                if (!word_in_list(opts, controller))
-                        continue;
-                char r[PATH_MAX], m[PATH_MAX];
-                if (sscanf(buf, "%*s %*s %*s %4095s %4095s", r, m) != 2)
-                        continue;
-                snprintf(root, sizeof root, "%s", r);
-                snprintf(mnt, sizeof mnt, "%s", m);
-                break;
-        }
-        if (!*mnt)
-                return -ENOENT;
-        /* "4:memory:/process_api/x" (a line may name several controllers: "2:cpu,cpuacct:") */
-        for (const char *line = self; line && *line;) {
-                const char *nl = strchr(line, '\n');
-                char buf[PATH_MAX + 64];
-                snprintf(buf, sizeof buf, "%.*s", (int)(nl ? (size_t)(nl - line) : strlen(line)),
-                         line);
-                line = nl ? nl + 1 : NULL;
-                char *c1 = strchr(buf, ':');
-                char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-                if (!c2)
-                        continue;
-                *c2 = '\0';
-                if (!word_in_list(c1 + 1, controller))
-                        continue;
-                const char *path = c2 + 1;
-                size_t rl = strlen(root);
-                if (strcmp(root, "/") && !strncmp(path, root, rl))
-                        path += rl;
-                snprintf(out, n, "%s%s", mnt, strcmp(path, "/") ? path : "");
-                return 0;
-        }
-        return -ENOENT;
-}
-
-static void check_cgroup_v1(struct ctx *c)
-{
-        _cleanup_free_ char *mountinfo = read_all("/proc/self/mountinfo");
-        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
-        static const char *const ctrls[] = {"memory", "pids", "cpuacct"};
-        char found[3 * (PATH_MAX + 16)] = "";
-        size_t len = 0;
-        bool ok = true, writable = true;
-        char bad[PATH_MAX + 64] = "";
-        for (size_t i = 0; i < JR_ARRAY_SIZE(ctrls); i++) {
-                char dir[PATH_MAX];
-                if (!mountinfo || !self || v1_dir(mountinfo, self, ctrls[i], dir, sizeof dir) < 0 ||
-                    !file_exists(dir)) {
-                        say(c, JR_DOCTOR_FAIL, "cgroup",
-                            "v1: no \"%s\" hierarchy mounted: jail limits need memory, pids and "
-                            "cpuacct (mount them, or boot a cgroup v2 host)",
-                            ctrls[i]);
-                        ok = false;
-                        continue;
-                }
-                if (i == 0)
-                        snprintf(c->memory_v1, sizeof c->memory_v1, "%s", dir);
-                len +=
-                    (size_t)snprintf(found + len, sizeof found - len, "%s%s", len ? ", " : "", dir);
-                if (access(dir, W_OK) < 0 && writable) {
-                        writable = false;
-                        snprintf(bad, sizeof bad, "%s: %s", dir, strerror(errno));
-                }
-        }
-        if (!ok)
-                return;
-        bool hybrid = file_exists(CG_ROOT "/unified/cgroup.controllers");
-        say(c, JR_DOCTOR_OK, "cgroup", "v1%s: %s",
-            hybrid ? " (hybrid host: memory, pids and cpuacct are on v1)" : "", found);
-        if (writable)
-                say(c, JR_DOCTOR_OK, "cgroup-delegation",
-                    "jail cgroups can be created below our own in each hierarchy");
-        else
-                say(c, JR_DOCTOR_FAIL, "cgroup-delegation", "cannot create jail cgroups: %s", bad);
-}
-
-static void check_cgroup_v2(struct ctx *c)
-{
-        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
-        const char *p = self ? strstr(self, "0::") : NULL;
-        if (p && p != self && p[-1] != '\n')
-                p = NULL;
-        if (!p) {
-                say(c, JR_DOCTOR_FAIL, "cgroup", "v2: no \"0::\" line in /proc/self/cgroup");
-                return;
-        }
-        char own[PATH_MAX];
-        snprintf(own, sizeof own, "%.*s", (int)strcspn(p + 3, "\n"), p + 3);
-        snprintf(c->own_v2, sizeof c->own_v2, "%s%s", CG_ROOT, strcmp(own, "/") ? own : "");
-        c->own_v2_is_root = !strcmp(own, "/");
-
-        char root_ctrl[512] = "", own_ctrl[512] = "", subtree[512] = "", path[PATH_MAX + 64];
-        read_line(CG_ROOT "/cgroup.controllers", root_ctrl, sizeof root_ctrl);
-        snprintf(path, sizeof path, "%s/cgroup.controllers", c->own_v2);
-        read_line(path, own_ctrl, sizeof own_ctrl);
-        snprintf(path, sizeof path, "%s/cgroup.subtree_control", c->own_v2);
-        read_line(path, subtree, sizeof subtree);
-
-        static const char *const need[] = {"memory", "pids", "cpu"};
-        char missing_root[64] = "", missing_own[64] = "";
-        for (size_t i = 0; i < JR_ARRAY_SIZE(need); i++) {
-                if (!word_in_list(root_ctrl, need[i]))
-                        snprintf(missing_root + strlen(missing_root),
-                                 sizeof missing_root - strlen(missing_root), " %s", need[i]);
-                if (!word_in_list(own_ctrl, need[i]))
-                        snprintf(missing_own + strlen(missing_own),
-                                 sizeof missing_own - strlen(missing_own), " %s", need[i]);
-        }
-        if (*missing_root) {
-                say(c, JR_DOCTOR_FAIL, "cgroup",
-                    "v2: the kernel offers no%s controller (cgroup.controllers: \"%s\"): check "
-                    "the kernel command line (cgroup_disable=, systemd.unified_cgroup_hierarchy)",
-                    missing_root, root_ctrl);
-                return;
-        }
-        say(c, JR_DOCTOR_OK, "cgroup", "v2 at %s; our cgroup %s offers \"%s\"", CG_ROOT, own,
-            own_ctrl);
-
-        /* Can jail cgroups be made here? The root always can; elsewhere the controllers
-         * must be delegated to us and, unless they are already enabled for the children,
-         * we must be able to step into a leaf of our own (the no-internal-process rule:
-         * nobody else may live in our cgroup). */
-        if (c->own_v2_is_root) {
-                say(c, JR_DOCTOR_OK, "cgroup-delegation",
-                    "we are in the root cgroup: jail cgroups go directly below it");
-                return;
-        }
-        snprintf(path, sizeof path, "%s/cgroup.procs", c->own_v2);
-        _cleanup_free_ char *procs = read_all(path);
-        unsigned others = 0;
-        for (const char *q = procs; q && *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "")
-                if (atoi(q) > 0 && atoi(q) != getpid())
-                        others++;
-        bool enabled = true;
-        for (size_t i = 0; i < JR_ARRAY_SIZE(need); i++)
-                enabled = enabled && word_in_list(subtree, need[i]);
-        const char *hint = "the service gets a delegated cgroup of its own from systemd "
-                           "(Delegate=yes in jailrun.service); to check from a shell: "
-                           "`systemd-run --scope -p Delegate=yes jailrun doctor`";
-        c->no_jail_cgroups = *missing_own || access(path, W_OK) < 0 || (others && !enabled);
-        if (*missing_own)
-                say(c, JR_DOCTOR_WARN, "cgroup-delegation", "our cgroup %s is not offered%s: %s",
-                    own, missing_own, hint);
-        else if (access(path, W_OK) < 0)
-                say(c, JR_DOCTOR_WARN, "cgroup-delegation", "%s is not writable (%s): %s", path,
-                    strerror(errno), hint);
-        else if (others && !enabled)
-                say(c, JR_DOCTOR_WARN, "cgroup-delegation",
-                    "our cgroup %s holds %u other process(es), so controllers cannot be "
-                    "enabled for jail cgroups here: %s",
-                    own, others, hint);
-        else
-                say(c, JR_DOCTOR_OK, "cgroup-delegation",
-                    "jail cgroups can be created below %s (jailrun moves itself into "
-                    "%s/supervisor)",
-                    own, own);
-}
-
-static void check_cgroup(struct ctx *c)
-{
-        jr_cg_mode forced = c->o->cg_mode;
-        jr_error e;
-        if (forced == JR_CG_AUTO && jr_config_cg_mode(&forced, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "cgroup", "%s", e.msg);
-                forced = JR_CG_AUTO;
-        }
-        struct statfs sf;
-        bool pure_v2 = statfs(CG_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
-        c->mode = forced != JR_CG_AUTO ? forced : pure_v2 ? JR_CG_V2 : JR_CG_V1;
-        if (c->mode == JR_CG_V2)
-                check_cgroup_v2(c);
-        else
-                check_cgroup_v1(c);
-}
-
-static void check_cgroup_features(struct ctx *c)
-{
-        if (c->mode == JR_CG_V1) {
-                say(c, JR_DOCTOR_OK, "cgroup.kill",
-                    "not used by the v1 backend (it kills each pid until none is left)");
-                say(c, JR_DOCTOR_OK, "memory.peak",
-                    "not used by the v1 backend (memory.max_usage_in_bytes)");
-                return;
-        }
-        /* The root cgroup has neither file: judge by the kernel version there. */
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/cgroup.kill", c->own_v2);
-        bool kill = c->own_v2_is_root ? kernel_at_least(5, 14) : file_exists(path);
-        snprintf(path, sizeof path, "%s/memory.peak", c->own_v2);
-        bool peak = c->own_v2_is_root ? kernel_at_least(5, 19) : file_exists(path);
-        if (kill)
-                say(c, JR_DOCTOR_OK, "cgroup.kill", "available: a jail dies in one write");
-        else
-                say(c, JR_DOCTOR_WARN, "cgroup.kill",
-                    "missing (Linux 5.14+): jails are killed by freezing and killing each pid");
-        if (peak)
-                say(c, JR_DOCTOR_OK, "memory.peak", "available: peak memory is exact");
-        else
-                say(c, JR_DOCTOR_WARN, "memory.peak",
-                    "missing (Linux 5.19+): peak memory is sampled from memory.current and "
-                    "may miss short spikes");
-}
-
 /* The CPU bandwidth of test runs (JAILRUN_CPUS, EXECUTOR_NANO_CPUS), and whether this
  * host's cgroups can apply it. */
-static void check_cpus(struct ctx *c)
+static void check_cpus(struct doctor_ctx *c)
 {
         jr_error e;
         uint64_t nano = 0;
         if (jr_config_nano_cpus(&nano, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "cpus", "%s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "cpus", "%s", e.msg);
                 return;
         }
         if (!nano) {
-                say(c, JR_DOCTOR_OK, "cpus",
+                jr_doctor_say(
+                    c, JR_DOCTOR_OK, "cpus",
                     "no CPU bandwidth limit (JAILRUN_CPUS and EXECUTOR_NANO_CPUS are unset): "
                     "a test is limited by its CPU time");
                 return;
@@ -624,17 +398,18 @@ static void check_cpus(struct ctx *c)
         jr_format_cpus(nano, cpus, sizeof cpus);
         if (c->mode == JR_CG_V2) {
                 c->nano_cpus = nano;
-                say(c, JR_DOCTOR_OK, "cpus",
-                    "each test run gets %s CPU%s of bandwidth (%s; cpu.max)", cpus,
-                    nano == 1000000000u ? "" : "s", from);
+                jr_doctor_say(c, JR_DOCTOR_OK, "cpus",
+                              "each test run gets %s CPU%s of bandwidth (%s; cpu.max)", cpus,
+                              nano == 1000000000u ? "" : "s", from);
                 return;
         }
-        _cleanup_free_ char *mountinfo = read_all("/proc/self/mountinfo");
-        _cleanup_free_ char *self = read_all("/proc/self/cgroup");
+        _cleanup_free_ char *mountinfo = jr_doctor_read_all("/proc/self/mountinfo");
+        _cleanup_free_ char *self = jr_doctor_read_all("/proc/self/cgroup");
         char dir[PATH_MAX];
-        if (!mountinfo || !self || v1_dir(mountinfo, self, "cpu", dir, sizeof dir) < 0 ||
-            !file_exists(dir)) {
-                say(c, JR_DOCTOR_FAIL, "cpus",
+        if (!mountinfo || !self || jr_doctor_v1_dir(mountinfo, self, "cpu", dir, sizeof dir) < 0 ||
+            !jr_doctor_file_exists(dir)) {
+                jr_doctor_say(
+                    c, JR_DOCTOR_FAIL, "cpus",
                     "%s asks for %s CPUs, but no cgroup v1 \"cpu\" hierarchy is mounted "
                     "(cpu.cfs_quota_us): every test would be IE; mount the cpu controller or "
                     "unset %s",
@@ -642,17 +417,17 @@ static void check_cpus(struct ctx *c)
                 return;
         }
         c->nano_cpus = nano;
-        say(c, JR_DOCTOR_OK, "cpus",
-            "each test run gets %s CPU%s of bandwidth (%s; cpu.cfs_quota_us below %s)", cpus,
-            nano == 1000000000u ? "" : "s", from, dir);
+        jr_doctor_say(c, JR_DOCTOR_OK, "cpus",
+                      "each test run gets %s CPU%s of bandwidth (%s; cpu.cfs_quota_us below %s)",
+                      cpus, nano == 1000000000u ? "" : "s", from, dir);
 }
 
-static void check_namespaces(struct ctx *c)
+static void check_namespaces(struct doctor_ctx *c)
 {
         char msg[MSG_MAX];
         int r = in_child(probe_namespaces, NULL, msg, sizeof msg);
         if (r == PROBE_EXIT_X) {
-                say(c, JR_DOCTOR_FAIL, "namespaces", "the probe failed: %s", msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "namespaces", "the probe failed: %s", msg);
                 return;
         }
         bool needed_missing = false;
@@ -668,36 +443,37 @@ static void check_namespaces(struct ctx *c)
         if (l >= 2 && !strcmp(msg + l - 2, "; "))
                 msg[l - 2] = '\0';
         if (needed_missing)
-                say(c, JR_DOCTOR_FAIL, "namespaces", "cannot create: %s", msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "namespaces", "cannot create: %s", msg);
         else if (r)
-                say(c, JR_DOCTOR_OK, "namespaces", "%s can be created (%s; jails do not use it)",
-                    names, msg);
+                jr_doctor_say(c, JR_DOCTOR_OK, "namespaces",
+                              "%s can be created (%s; jails do not use it)", names, msg);
         else
-                say(c, JR_DOCTOR_OK, "namespaces", "%s can be created (%s)", names, msg);
+                jr_doctor_say(c, JR_DOCTOR_OK, "namespaces", "%s can be created (%s)", names, msg);
 }
 
-static void check_seccomp(struct ctx *c)
+static void check_seccomp(struct doctor_ctx *c)
 {
         char msg[MSG_MAX];
         int r = in_child(probe_seccomp, NULL, msg, sizeof msg);
         if (r == 0)
-                say(c, JR_DOCTOR_OK, "seccomp", "%s", msg);
+                jr_doctor_say(c, JR_DOCTOR_OK, "seccomp", "%s", msg);
         else
-                say(c, JR_DOCTOR_FAIL, "seccomp", "%s: the jail's syscall filter cannot work", msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "seccomp",
+                              "%s: the jail's syscall filter cannot work", msg);
 }
 
-static void check_mounts(struct ctx *c)
+static void check_mounts(struct doctor_ctx *c)
 {
         char msg[MSG_MAX];
         int r = in_child(probe_mounts, NULL, msg, sizeof msg);
         if (r == PROBE_EXIT_X || (r & 1))
-                say(c, JR_DOCTOR_FAIL, "tmpfs", "%s: every jail's root is a tmpfs", msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "tmpfs", "%s: every jail's root is a tmpfs", msg);
         else
-                say(c, JR_DOCTOR_OK, "tmpfs", "mounts in a private mount namespace");
+                jr_doctor_say(c, JR_DOCTOR_OK, "tmpfs", "mounts in a private mount namespace");
         if (r == 0)
-                say(c, JR_DOCTOR_OK, "overlay", "mounts in a private mount namespace");
+                jr_doctor_say(c, JR_DOCTOR_OK, "overlay", "mounts in a private mount namespace");
         else if (!(r & 1))
-                say(c, JR_DOCTOR_WARN, "overlay", "%s (jails do not need it today)", msg);
+                jr_doctor_say(c, JR_DOCTOR_WARN, "overlay", "%s (jails do not need it today)", msg);
 }
 
 struct tree_need {
@@ -727,7 +503,7 @@ static const jr_rootfs_recipe *recipe_named(jr_rootfs_recipe **v, size_t n, cons
         return NULL;
 }
 
-static void check_langs_and_trees(struct ctx *c)
+static void check_langs_and_trees(struct doctor_ctx *c)
 {
         const char *langs_dir = c->o->langs_dir ? c->o->langs_dir : jr_lang_default_dir();
         const char *rootfs_dir = c->o->rootfs_dir ? c->o->rootfs_dir : jr_rootfs_default_dir();
@@ -744,13 +520,13 @@ static void check_langs_and_trees(struct ctx *c)
          * lacks what the language files now expect of it (a go tree without the build
          * cache fails every go build). */
         if (jr_rootfs_recipes_load(recipes_dir, &recipes, &n_recipes, &e) < 0) {
-                say(c, JR_DOCTOR_WARN, "recipes", "%s: trees cannot be compared with their recipes",
-                    e.msg);
+                jr_doctor_say(c, JR_DOCTOR_WARN, "recipes",
+                              "%s: trees cannot be compared with their recipes", e.msg);
                 recipes = NULL;
                 n_recipes = 0;
         }
         if (jr_lang_load_dir(langs_dir, &langs, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "langs", "%s", e.msg);
                 /* still say which trees are there: those of every recipe */
                 for (size_t i = 0; i < n_recipes && nt < JR_ARRAY_SIZE(trees); i++)
                         trees[nt++] =
@@ -775,14 +551,14 @@ static void check_langs_and_trees(struct ctx *c)
                                 trees[nt] = (struct tree_need){.name = (char *)want[w]};
                                 nt++;
                         }
-                        if (!word_in_list(trees[k].langs, l->name))
+                        if (!jr_doctor_word_in_list(trees[k].langs, l->name))
                                 snprintf(trees[k].langs + strlen(trees[k].langs),
                                          sizeof trees[k].langs - strlen(trees[k].langs), "%s%s",
                                          *trees[k].langs ? " " : "", l->name);
                 }
         }
         if (langs)
-                say(c, JR_DOCTOR_OK, "langs", "%zu in %s: %s", nl, langs_dir, names);
+                jr_doctor_say(c, JR_DOCTOR_OK, "langs", "%zu in %s: %s", nl, langs_dir, names);
 
         unsigned max_age = c->o->rootfs_max_age_days ? c->o->rootfs_max_age_days : 30;
         time_t now = time(NULL);
@@ -792,7 +568,8 @@ static void check_langs_and_trees(struct ctx *c)
                 jr_rootfs_info info;
                 if (jr_rootfs_info_get(rootfs_dir, trees[k].name, &info, &e) < 0) {
                         /* the message names the command that builds the tree */
-                        say(c, JR_DOCTOR_FAIL, check, "%s (needed by %s)", e.msg, trees[k].langs);
+                        jr_doctor_say(c, JR_DOCTOR_FAIL, check, "%s (needed by %s)", e.msg,
+                                      trees[k].langs);
                         continue;
                 }
                 long days = (long)((now - info.built) / DAY_SECONDS);
@@ -803,37 +580,41 @@ static void check_langs_and_trees(struct ctx *c)
                 const jr_rootfs_recipe *r = recipe_named(recipes, n_recipes, trees[k].name);
                 int current = r ? jr_rootfs_built_from(rootfs_dir, r, &e) : 1;
                 if (current < 0) {
-                        say(c, JR_DOCTOR_FAIL, check, "%s", e.msg);
+                        jr_doctor_say(c, JR_DOCTOR_FAIL, check, "%s", e.msg);
                 } else if (!current) {
-                        say(c, JR_DOCTOR_WARN, check,
+                        jr_doctor_say(
+                            c, JR_DOCTOR_WARN, check,
                             "built from another version of %s (%ld day%s ago): the tree may "
                             "lack what its languages (%s) now expect; rebuild it with `%s`",
                             r->path, days, days == 1 ? "" : "s", trees[k].langs, hint);
                 } else if (days > (long)max_age) {
-                        say(c, JR_DOCTOR_WARN, check,
-                            "built %ld days ago (%s, %ld packages): rebuild for security "
-                            "updates with `jailrun rootfs build --force %s`",
-                            days, size, info.packages, trees[k].name);
+                        jr_doctor_say(c, JR_DOCTOR_WARN, check,
+                                      "built %ld days ago (%s, %ld packages): rebuild for security "
+                                      "updates with `jailrun rootfs build --force %s`",
+                                      days, size, info.packages, trees[k].name);
                 } else {
-                        say(c, JR_DOCTOR_OK, check, "built %ld day%s ago, %s, %ld packages%s", days,
-                            days == 1 ? "" : "s", size, info.packages,
-                            r ? ", from its current recipe" : "");
+                        jr_doctor_say(c, JR_DOCTOR_OK, check,
+                                      "built %ld day%s ago, %s, %ld packages%s", days,
+                                      days == 1 ? "" : "s", size, info.packages,
+                                      r ? ", from its current recipe" : "");
                 }
         }
         jr_rootfs_recipes_free(recipes, n_recipes);
 }
 
-static void check_dirs(struct ctx *c)
+static void check_dirs(struct doctor_ctx *c)
 {
         /* /run/jailrun: the jails' mount point and the judge's work areas
          * (RuntimeDirectory=jailrun in the unit) */
         struct stat st;
         if (stat("/run/jailrun", &st) == 0 && S_ISDIR(st.st_mode))
-                say(c, JR_DOCTOR_OK, "run-dir", "/run/jailrun exists");
+                jr_doctor_say(c, JR_DOCTOR_OK, "run-dir", "/run/jailrun exists");
         else if (access("/run", W_OK) == 0)
-                say(c, JR_DOCTOR_OK, "run-dir", "/run/jailrun will be created when needed");
+                jr_doctor_say(c, JR_DOCTOR_OK, "run-dir",
+                              "/run/jailrun will be created when needed");
         else
-                say(c, JR_DOCTOR_FAIL, "run-dir",
+                jr_doctor_say(
+                    c, JR_DOCTOR_FAIL, "run-dir",
                     "/run/jailrun is missing and /run is not writable: the judge's work areas "
                     "live there");
 
@@ -842,19 +623,20 @@ static void check_dirs(struct ctx *c)
                 spool = "/var/lib/jailrun/spool";
         if (stat(spool, &st) == 0) {
                 if (!S_ISDIR(st.st_mode))
-                        say(c, JR_DOCTOR_FAIL, "spool", "%s is not a directory", spool);
+                        jr_doctor_say(c, JR_DOCTOR_FAIL, "spool", "%s is not a directory", spool);
                 else if (access(spool, W_OK) < 0)
-                        say(c, JR_DOCTOR_FAIL, "spool", "%s is not writable: %s", spool,
-                            strerror(errno));
+                        jr_doctor_say(c, JR_DOCTOR_FAIL, "spool", "%s is not writable: %s", spool,
+                                      strerror(errno));
                 else
-                        say(c, JR_DOCTOR_OK, "spool", "%s is writable", spool);
+                        jr_doctor_say(c, JR_DOCTOR_OK, "spool", "%s is writable", spool);
         } else {
-                say(c, JR_DOCTOR_OK, "spool", "%s will be created by `jailrun serve`", spool);
+                jr_doctor_say(c, JR_DOCTOR_OK, "spool", "%s will be created by `jailrun serve`",
+                              spool);
         }
 }
 
 /* The HTTP front door's settings (docs/http.md): what would stop `serve` at start. */
-static void check_http(struct ctx *c)
+static void check_http(struct doctor_ctx *c)
 {
         const char *addr = getenv("JAILRUN_HTTP_ADDR");
         const char *port = getenv("EXECUTOR_PORT");
@@ -864,11 +646,13 @@ static void check_http(struct ctx *c)
                 addr = buf;
         }
         if (getenv("EXECUTOR_LOCAL_FALLBACK") && *getenv("EXECUTOR_LOCAL_FALLBACK"))
-                say(c, JR_DOCTOR_WARN, "http",
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "http",
                     "EXECUTOR_LOCAL_FALLBACK is set and ignored: jailrun never runs code outside "
                     "a jail");
         if (!addr || !*addr) {
-                say(c, JR_DOCTOR_OK, "http", "no HTTP front door (JAILRUN_HTTP_ADDR is empty)");
+                jr_doctor_say(c, JR_DOCTOR_OK, "http",
+                              "no HTTP front door (JAILRUN_HTTP_ADDR is empty)");
                 return;
         }
         const char *tokens = getenv("JAILRUN_HTTP_TOKENS");
@@ -876,13 +660,15 @@ static void check_http(struct ctx *c)
                         !strncmp(addr, "[::1]:", 6);
         bool has_token = tokens && tokens[strspn(tokens, ", \t")];
         if (!has_token && !loopback)
-                say(c, JR_DOCTOR_FAIL, "http",
+                jr_doctor_say(
+                    c, JR_DOCTOR_FAIL, "http",
                     "%s is not a loopback address and JAILRUN_HTTP_TOKENS is empty: `serve` "
                     "refuses to start",
                     addr);
         else
-                say(c, JR_DOCTOR_OK, "http", "front door on %s, %s", addr,
-                    has_token ? "bearer tokens required" : "no authentication (loopback)");
+                jr_doctor_say(c, JR_DOCTOR_OK, "http", "front door on %s, %s", addr,
+                              has_token ? "bearer tokens required"
+                                        : "no authentication (loopback)");
         const char *db = getenv("JAILRUN_RESULTS_DB");
         if (!db || !*db)
                 db = "/var/lib/jailrun/results.db";
@@ -894,12 +680,13 @@ static void check_http(struct ctx *c)
         else
                 snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
         if (access(db, F_OK) == 0 && access(db, W_OK) < 0)
-                say(c, JR_DOCTOR_FAIL, "results-db", "%s is not writable: %s", db, strerror(errno));
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "results-db", "%s is not writable: %s", db,
+                              strerror(errno));
         else if (access(db, F_OK) < 0 && access(dir, W_OK) < 0)
-                say(c, JR_DOCTOR_FAIL, "results-db", "%s cannot be created: %s: %s", db, dir,
-                    strerror(errno));
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "results-db", "%s cannot be created: %s: %s", db,
+                              dir, strerror(errno));
         else
-                say(c, JR_DOCTOR_OK, "results-db", "%s is writable", db);
+                jr_doctor_say(c, JR_DOCTOR_OK, "results-db", "%s is writable", db);
 }
 
 /* The spool's file system: a spool that cannot write stops the service from consuming
@@ -909,7 +696,7 @@ static void check_http(struct ctx *c)
  * the nearest parent that exists (serve creates the rest). */
 #define SPOOL_MIN_FREE_PCT   10
 #define SPOOL_MIN_FREE_BYTES (64ull << 20)
-static void check_spool_space(struct ctx *c)
+static void check_spool_space(struct doctor_ctx *c)
 {
         const char *spool = getenv("JAILRUN_SPOOL_DIR");
         if (!spool || !*spool)
@@ -920,8 +707,8 @@ static void check_spool_space(struct ctx *c)
         while (statvfs(path, &sv) < 0) {
                 char *slash = strrchr(path, '/');
                 if (errno != ENOENT || !slash || slash == path) {
-                        say(c, JR_DOCTOR_WARN, "spool-space", "statvfs %s: %s", path,
-                            strerror(errno));
+                        jr_doctor_say(c, JR_DOCTOR_WARN, "spool-space", "statvfs %s: %s", path,
+                                      strerror(errno));
                         return;
                 }
                 *slash = '\0';
@@ -936,7 +723,8 @@ static void check_spool_space(struct ctx *c)
         bool low_inodes = sv.f_files > 0 &&
                           (uint64_t)sv.f_favail * 100 < (uint64_t)sv.f_files * SPOOL_MIN_FREE_PCT;
         if (low_space || low_inodes)
-                say(c, JR_DOCTOR_WARN, "spool-space",
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "spool-space",
                     "the file system of %s is nearly full: %s free of %s, %llu of %llu inodes "
                     "(warns below %d %% or %llu MiB free): when it fills, the service stops "
                     "consuming until there is room again",
@@ -944,18 +732,18 @@ static void check_spool_space(struct ctx *c)
                     (unsigned long long)sv.f_files, SPOOL_MIN_FREE_PCT,
                     (unsigned long long)(SPOOL_MIN_FREE_BYTES >> 20));
         else
-                say(c, JR_DOCTOR_OK, "spool-space", "%s free of %s on the file system of %s", sfree,
-                    stotal, spool);
+                jr_doctor_say(c, JR_DOCTOR_OK, "spool-space",
+                              "%s free of %s on the file system of %s", sfree, stotal, spool);
 }
 
-static void check_swap(struct ctx *c)
+static void check_swap(struct doctor_ctx *c)
 {
-        _cleanup_free_ char *swaps = read_all("/proc/swaps");
+        _cleanup_free_ char *swaps = jr_doctor_read_all("/proc/swaps");
         unsigned active = 0;
         for (const char *p = swaps ? strchr(swaps, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
                 active++;
         if (!active) {
-                say(c, JR_DOCTOR_OK, "swap", "no swap: memory limits are exact");
+                jr_doctor_say(c, JR_DOCTOR_OK, "swap", "no swap: memory limits are exact");
                 return;
         }
         char path[PATH_MAX + 64];
@@ -964,14 +752,15 @@ static void check_swap(struct ctx *c)
                 /* memory.swap.max exists in non-root cgroups when swap is accounted */
                 snprintf(path, sizeof path, "%s/memory.swap.max", c->own_v2);
                 accounted = c->own_v2_is_root
-                                ? file_exists(CG_ROOT "/memory.swap.current") ||
-                                      file_exists(CG_ROOT "/init.scope/memory.swap.max")
-                                : file_exists(path);
+                                ? jr_doctor_file_exists(CG_ROOT "/memory.swap.current") ||
+                                      jr_doctor_file_exists(CG_ROOT "/init.scope/memory.swap.max")
+                                : jr_doctor_file_exists(path);
                 if (accounted)
-                        say(c, JR_DOCTOR_OK, "swap", "%u swap area(s); jails get memory.swap.max=0",
-                            active);
+                        jr_doctor_say(c, JR_DOCTOR_OK, "swap",
+                                      "%u swap area(s); jails get memory.swap.max=0", active);
                 else
-                        say(c, JR_DOCTOR_WARN, "swap",
+                        jr_doctor_say(
+                            c, JR_DOCTOR_WARN, "swap",
                             "%u swap area(s) and no swap accounting (memory.swap.max): a jail "
                             "can exceed its memory limit through swap; boot with "
                             "swapaccount=1 or turn swap off (swapoff -a)",
@@ -980,28 +769,32 @@ static void check_swap(struct ctx *c)
         }
         snprintf(path, sizeof path, "%.*s/memory.memsw.limit_in_bytes", PATH_MAX - 64,
                  c->memory_v1);
-        if (*c->memory_v1 && file_exists(path))
-                say(c, JR_DOCTOR_OK, "swap", "%u swap area(s); jails limit memory+swap (memsw)",
-                    active);
+        if (*c->memory_v1 && jr_doctor_file_exists(path))
+                jr_doctor_say(c, JR_DOCTOR_OK, "swap",
+                              "%u swap area(s); jails limit memory+swap (memsw)", active);
         else
-                say(c, JR_DOCTOR_WARN, "swap",
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "swap",
                     "%u swap area(s) and no memsw accounting: a jail can exceed its memory limit "
                     "through swap, and ML comes late; boot with swapaccount=1 or swapoff -a",
                     active);
 }
 
-static void check_cpu(struct ctx *c)
+static void check_cpu(struct doctor_ctx *c)
 {
         char v[256];
-        if (read_line("/sys/devices/system/cpu/smt/active", v, sizeof v) >= 0 && !strcmp(v, "1"))
-                say(c, JR_DOCTOR_WARN, "smt",
+        if (jr_doctor_read_line("/sys/devices/system/cpu/smt/active", v, sizeof v) >= 0 &&
+            !strcmp(v, "1"))
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "smt",
                     "SMT is on: jails on sibling threads of one core slow each other down, so "
                     "CPU times vary with the load; consider `nosmt` or "
                     "`echo off > /sys/devices/system/cpu/smt/control`");
-        else if (read_line("/sys/devices/system/cpu/smt/control", v, sizeof v) >= 0)
-                say(c, JR_DOCTOR_OK, "smt", "SMT control: %s", v);
+        else if (jr_doctor_read_line("/sys/devices/system/cpu/smt/control", v, sizeof v) >= 0)
+                jr_doctor_say(c, JR_DOCTOR_OK, "smt", "SMT control: %s", v);
         else
-                say(c, JR_DOCTOR_OK, "smt", "not reported by the kernel (no SMT control)");
+                jr_doctor_say(c, JR_DOCTOR_OK, "smt",
+                              "not reported by the kernel (no SMT control)");
 
         /* governors of every CPU */
         _cleanup_closedir_ DIR *d = opendir("/sys/devices/system/cpu");
@@ -1015,87 +808,94 @@ static void check_cpu(struct ctx *c)
                 snprintf(path, sizeof path, "/sys/devices/system/cpu/%s/cpufreq/scaling_governor",
                          de->d_name);
                 char gov[64];
-                if (read_line(path, gov, sizeof gov) < 0)
+                if (jr_doctor_read_line(path, gov, sizeof gov) < 0)
                         continue;
                 n_cpu++;
                 if (strcmp(gov, "performance")) {
                         not_perf++;
-                        if (!word_in_list(govs, gov))
+                        if (!jr_doctor_word_in_list(govs, gov))
                                 snprintf(govs + strlen(govs), sizeof govs - strlen(govs), "%s%s",
                                          *govs ? " " : "", gov);
                 }
         }
         if (!n_cpu)
-                say(c, JR_DOCTOR_OK, "cpufreq",
-                    "no frequency scaling exposed (a VM or a fixed clock)");
+                jr_doctor_say(c, JR_DOCTOR_OK, "cpufreq",
+                              "no frequency scaling exposed (a VM or a fixed clock)");
         else if (not_perf)
-                say(c, JR_DOCTOR_WARN, "cpufreq",
+                jr_doctor_say(
+                    c, JR_DOCTOR_WARN, "cpufreq",
                     "governor %s on %u of %u CPUs: CPU time depends on the clock of the moment; "
                     "`cpupower frequency-set -g performance`",
                     govs, not_perf, n_cpu);
         else
-                say(c, JR_DOCTOR_OK, "cpufreq", "governor performance on all %u CPUs", n_cpu);
+                jr_doctor_say(c, JR_DOCTOR_OK, "cpufreq", "governor performance on all %u CPUs",
+                              n_cpu);
 
-        if (read_line("/sys/devices/system/cpu/intel_pstate/no_turbo", v, sizeof v) >= 0)
-                say(c, !strcmp(v, "0") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
-                    !strcmp(v, "0")
-                        ? "Intel turbo is on: the clock depends on temperature and "
-                          "load; `echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo`"
-                        : "Intel turbo is off");
-        else if (read_line("/sys/devices/system/cpu/cpufreq/boost", v, sizeof v) >= 0)
-                say(c, !strcmp(v, "1") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
-                    !strcmp(v, "1") ? "CPU boost is on: the clock depends on temperature and load; "
-                                      "`echo 0 > /sys/devices/system/cpu/cpufreq/boost`"
-                                    : "CPU boost is off");
+        if (jr_doctor_read_line("/sys/devices/system/cpu/intel_pstate/no_turbo", v, sizeof v) >= 0)
+                jr_doctor_say(c, !strcmp(v, "0") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
+                              !strcmp(v, "0")
+                                  ? "Intel turbo is on: the clock depends on temperature and "
+                                    "load; `echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo`"
+                                  : "Intel turbo is off");
+        else if (jr_doctor_read_line("/sys/devices/system/cpu/cpufreq/boost", v, sizeof v) >= 0)
+                jr_doctor_say(c, !strcmp(v, "1") ? JR_DOCTOR_WARN : JR_DOCTOR_OK, "turbo",
+                              !strcmp(v, "1")
+                                  ? "CPU boost is on: the clock depends on temperature and load; "
+                                    "`echo 0 > /sys/devices/system/cpu/cpufreq/boost`"
+                                  : "CPU boost is off");
         else
-                say(c, JR_DOCTOR_OK, "turbo", "no turbo/boost control exposed");
+                jr_doctor_say(c, JR_DOCTOR_OK, "turbo", "no turbo/boost control exposed");
 
-        if (read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource", v,
-                      sizeof v) >= 0) {
+        if (jr_doctor_read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                                v, sizeof v) >= 0) {
                 bool fast = !strcmp(v, "tsc") || !strcmp(v, "kvm-clock") ||
                             !strcmp(v, "arch_sys_counter") ||
                             !strcmp(v, "hyperv_clocksource_tsc_page");
                 if (fast)
-                        say(c, JR_DOCTOR_OK, "clocksource", "%s", v);
+                        jr_doctor_say(c, JR_DOCTOR_OK, "clocksource", "%s", v);
                 else
-                        say(c, JR_DOCTOR_WARN, "clocksource",
+                        jr_doctor_say(
+                            c, JR_DOCTOR_WARN, "clocksource",
                             "%s: reading the clock is a slow path; timing programs that read it "
                             "often are slowed down",
                             v);
         }
 }
 
-static void check_security(struct ctx *c)
+static void check_security(struct doctor_ctx *c)
 {
         char v[512];
-        if (read_line("/proc/sys/kernel/randomize_va_space", v, sizeof v) >= 0) {
+        if (jr_doctor_read_line("/proc/sys/kernel/randomize_va_space", v, sizeof v) >= 0) {
                 if (!strcmp(v, "2"))
-                        say(c, JR_DOCTOR_OK, "aslr", "full address space randomisation");
+                        jr_doctor_say(c, JR_DOCTOR_OK, "aslr", "full address space randomisation");
                 else
-                        say(c, JR_DOCTOR_WARN, "aslr",
+                        jr_doctor_say(
+                            c, JR_DOCTOR_WARN, "aslr",
                             "kernel.randomize_va_space = %s: exploits of a jail escape get "
                             "easier; `sysctl kernel.randomize_va_space=2`",
                             v);
         }
-        if (read_line("/proc/sys/kernel/core_pattern", v, sizeof v) >= 0) {
+        if (jr_doctor_read_line("/proc/sys/kernel/core_pattern", v, sizeof v) >= 0) {
                 if (v[0] == '|')
-                        say(c, JR_DOCTOR_WARN, "core_pattern",
+                        jr_doctor_say(
+                            c, JR_DOCTOR_WARN, "core_pattern",
                             "\"%s\": a crashing submission makes the kernel start that helper "
                             "on the host, as root, for every crash (RLIMIT_CORE 0 does not stop "
                             "a pipe); `sysctl kernel.core_pattern=core`",
                             v);
                 else
-                        say(c, JR_DOCTOR_OK, "core_pattern",
-                            "\"%s\" (jails have RLIMIT_CORE 0: no core file is written)", v);
+                        jr_doctor_say(c, JR_DOCTOR_OK, "core_pattern",
+                                      "\"%s\" (jails have RLIMIT_CORE 0: no core file is written)",
+                                      v);
         }
 }
 
-static void check_uids(struct ctx *c)
+static void check_uids(struct doctor_ctx *c)
 {
         uid_t base = 60000;
         jr_error e;
         if (jr_config_slot_uid_base(&base, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "slot-uids", "%s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "slot-uids", "%s", e.msg);
                 return;
         }
         unsigned slots = c->o->slots;
@@ -1111,26 +911,28 @@ static void check_uids(struct ctx *c)
                         uid_t uid = base + i + (k ? JR_JURY_ID_OFFSET : 0);
                         struct passwd *pw = getpwuid(uid);
                         if (pw) {
-                                say(c, JR_DOCTOR_WARN, "slot-uids",
+                                jr_doctor_say(
+                                    c, JR_DOCTOR_WARN, "slot-uids",
                                     "uid %u (slot %u%s) is the host user \"%s\": jailed programs "
                                     "share its identity; pick another JAILRUN_SLOT_UID_BASE",
                                     (unsigned)uid, i, k ? "'s checkers" : "", pw->pw_name);
                                 return;
                         }
                 }
-        say(c, JR_DOCTOR_OK, "slot-uids", "uids %u..%u and %u..%u belong to no host user",
-            (unsigned)base, (unsigned)(base + slots - 1), (unsigned)(base + JR_JURY_ID_OFFSET),
-            (unsigned)(base + JR_JURY_ID_OFFSET + slots - 1));
+        jr_doctor_say(c, JR_DOCTOR_OK, "slot-uids", "uids %u..%u and %u..%u belong to no host user",
+                      (unsigned)base, (unsigned)(base + slots - 1),
+                      (unsigned)(base + JR_JURY_ID_OFFSET),
+                      (unsigned)(base + JR_JURY_ID_OFFSET + slots - 1));
 }
 
-static void check_jail(struct ctx *c)
+static void check_jail(struct doctor_ctx *c)
 {
         if (c->o->no_jail)
                 return;
         if (c->no_jail_cgroups) {
-                say(c, JR_DOCTOR_WARN, "jail",
-                    "not tried: jail cgroups cannot be created from this cgroup (see "
-                    "cgroup-delegation)");
+                jr_doctor_say(c, JR_DOCTOR_WARN, "jail",
+                              "not tried: jail cgroups cannot be created from this cgroup (see "
+                              "cgroup-delegation)");
                 return;
         }
         jr_sandbox_opts so = {.cg_mode = c->mode};
@@ -1140,7 +942,7 @@ static void check_jail(struct ctx *c)
         uid_t base = 60000;
         jr_config_slot_uid_base(&base, NULL);
         if (jr_sandbox_new(&so, &sb, &e) < 0 || jr_slot_new(sb, 0, base, base, &slot, &e) < 0) {
-                say(c, JR_DOCTOR_FAIL, "jail", "cannot prepare a jail: %s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "jail", "cannot prepare a jail: %s", e.msg);
                 return;
         }
         char *const argv[] = {"/bin/true", NULL};
@@ -1157,27 +959,27 @@ static void check_jail(struct ctx *c)
         int r = jr_jail_run(slot, &cfg, &res, &e);
         double ms = (double)(jr_mono_ns() - a) / 1e6;
         if (r < 0)
-                say(c, JR_DOCTOR_FAIL, "jail", "a trial jail failed: %s", e.msg);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "jail", "a trial jail failed: %s", e.msg);
         else if (res.status != JR_JAIL_OK || res.exit_code != 0)
-                say(c, JR_DOCTOR_FAIL, "jail", "/bin/true in a jail ended %s (%s, exit %d)",
-                    jr_jail_status_name(res.status), res.reason, res.exit_code);
+                jr_doctor_say(c, JR_DOCTOR_FAIL, "jail",
+                              "/bin/true in a jail ended %s (%s, exit %d)",
+                              jr_jail_status_name(res.status), res.reason, res.exit_code);
         else
-                say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail%s in %.1f ms: %s",
-                    c->nano_cpus ? " under the CPU bandwidth limit" : "", ms,
-                    jr_sandbox_describe(sb));
+                jr_doctor_say(c, JR_DOCTOR_OK, "jail", "/bin/true ran in a jail%s in %.1f ms: %s",
+                              c->nano_cpus ? " under the CPU bandwidth limit" : "", ms,
+                              jr_sandbox_describe(sb));
 }
 
 void jr_doctor_run(const jr_doctor_opts *o, jr_doctor_report_fn *report, void *opaque,
                    unsigned counts[3])
 {
-        struct ctx c = {.o = o, .report = report, .opaque = opaque, .counts = counts};
+        struct doctor_ctx c = {.o = o, .report = report, .opaque = opaque, .counts = counts};
         counts[0] = counts[1] = counts[2] = 0;
         check_identity(&c);
         check_config(&c);
         check_kernel(&c);
         check_syscalls(&c);
-        check_cgroup(&c);
-        check_cgroup_features(&c);
+        jr_doctor_check_cgroups(&c);
         check_cpus(&c);
         check_namespaces(&c);
         check_seccomp(&c);

@@ -77,16 +77,16 @@ Test(doctor, checks_this_host)
         cr_assert(r.exit == 0 || r.exit == 1, "exit %d\n%s%s", r.exit, r.out, r.err);
         int n = check_format(r.out);
         cr_assert_geq(n, 25, "%d checks", n);
-        static const char *const names[] = {"privileges",  "config",       "kernel",
-                                            "clone3",      "pidfd",        "close_range",
-                                            "openat2",     "cgroup",       "cgroup-delegation",
-                                            "cgroup.kill", "memory.peak",  "cpus",
-                                            "namespaces",  "seccomp",      "tmpfs",
-                                            "overlay",     "langs",        "run-dir",
-                                            "spool",       "spool-space",  "swap",
-                                            "smt",         "cpufreq",      "turbo",
-                                            "aslr",        "core_pattern", "slot-uids",
-                                            "jail"};
+        static const char *const names[] = {"privileges",  "config",      "kernel",
+                                            "clone3",      "pidfd",       "close_range",
+                                            "openat2",     "cgroup",      "cgroup-delegation",
+                                            "cgroup.kill", "memory.peak", "cgroup-migration",
+                                            "cpus",        "namespaces",  "seccomp",
+                                            "tmpfs",       "overlay",     "langs",
+                                            "run-dir",     "spool",       "spool-space",
+                                            "swap",        "smt",         "cpufreq",
+                                            "turbo",       "aslr",        "core_pattern",
+                                            "slot-uids",   "jail"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
                 char want[64];
                 snprintf(want, sizeof want, " %-18s ", names[i]);
@@ -104,6 +104,16 @@ Test(doctor, checks_this_host)
         bool v2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
         cr_assert(strstr(r.out, v2 ? "OK   cgroup             v2" : "OK   cgroup             v1"),
                   "the mode of this host (%s):\n%s", v2 ? "v2" : "v1", r.out);
+        /* v1: a migration is timed, OK or WARN by the figure (the host's favordynmods); v2
+         * migrates nothing */
+        if (v2)
+                cr_assert(has_check(r.out, "OK", "cgroup-migration"), "%s", r.out);
+        else
+                cr_assert((has_check(r.out, "OK", "cgroup-migration") &&
+                           strstr(r.out, " moves into a v1 cgroup in ")) ||
+                              (has_check(r.out, "WARN", "cgroup-migration") &&
+                               strstr(r.out, " ms to move into a v1 cgroup: ")),
+                          "%s", r.out);
         cr_assert_eq(r.exit, strstr(r.out, "\nFAIL ") || !strncmp(r.out, "FAIL ", 5) ? 1 : 0,
                      "exit status follows the FAIL lines");
 }
