@@ -1705,7 +1705,7 @@ static void print_summary(void)
             "programs "
             "and jailrun used in the window / its length (the rest went to other work on the "
             "machine, or was idle);\n  own ms = jailrun's wall time in the judge per submission "
-            "(serve's total_ms minus the build's and the tests' times)\n",
+            "(serve's own_us: the judge's wall time minus every program's time in its jail)\n",
             cores);
 
         /* wrong verdicts, by scenario */
