@@ -88,6 +88,10 @@ struct runner {
         char *spool;
 };
 
+/* The runners' logs of this test (each test runs in a process of its own), for the story
+ * a failure tells (runner_story). */
+static char *runner_logs[8];
+
 /* Runner `no` (its slots run as uids 61000 + 100 * no + i), its spool in `spool_dir`
  * (NULL: work_dir/spool-<tag>), `extra`: more NAME=value (may be NULL). */
 static void runner_start(struct runner *r, unsigned no, const char *spool_dir, const char *extra)
@@ -115,6 +119,8 @@ static void runner_start(struct runner *r, unsigned no, const char *spool_dir, c
                         env[n++] = env_add[i];
         env[n] = NULL;
         char *log = tu_asprintf("%s/%s.log", work_dir, tag);
+        if (no < sizeof runner_logs / sizeof runner_logs[0] && !runner_logs[no])
+                runner_logs[no] = strdup(log);
         tu_svc_start(&r->p, &(struct tu_serve_opts){
                                 .name = tag, .log = log, .out = "/dev/null", .env = env});
         free(log);
@@ -372,6 +378,52 @@ static void tally_drain(struct tally *t)
 }
 
 /* The verdict: every submission exactly one result, with its expected status. */
+/* What every runner logged about the group and about partition `part` (its ownership,
+ * hand-overs, refused commits, who judged offset `off`), so that a duplicate or a missing
+ * result in CI's output says how it came about. */
+static void runner_story(FILE *out, int32_t part, int64_t off)
+{
+        static const char *const about[] = {"\"msg\":\"assigned",
+                                            "\"msg\":\"revoked",
+                                            "\"msg\":\"handing",
+                                            "\"msg\":\"group rebalancing",
+                                            "commit",
+                                            "\"msg\":\"stop"};
+        char judged[64];
+        snprintf(judged, sizeof judged, "\"partition\":%d,\"offset\":%lld", part, (long long)off);
+        for (size_t i = 0; i < sizeof runner_logs / sizeof runner_logs[0]; i++) {
+                if (!runner_logs[i])
+                        continue;
+                fprintf(out, "-- r%zu:\n", i);
+                char *log = tu_slurp(runner_logs[i]);
+                size_t shown = 0, again = 0;
+                const char *last = ""; /* the last line shown, from its level on */
+                for (char *line = log; line && *line && shown < 80;) {
+                        char *eol = strchr(line, '\n');
+                        if (eol)
+                                *eol = '\0';
+                        bool show = strstr(line, judged) != NULL;
+                        for (size_t k = 0; k < sizeof about / sizeof about[0] && !show; k++)
+                                show = strstr(line, about[k]) && !strstr(line, "\"msg\":\"commit ");
+                        const char *level = strstr(line, "\"level\"");
+                        if (show && level && !strcmp(level, last)) {
+                                again++;
+                        } else if (show && !strstr(line, "queued submission left")) {
+                                if (again)
+                                        fprintf(out, "   (%zu more like it)\n", again);
+                                again = 0;
+                                fprintf(out, "%.240s\n", line);
+                                last = level ? level : "";
+                                shown++;
+                        }
+                        line = eol ? eol + 1 : NULL;
+                }
+                if (again)
+                        fprintf(out, "   (%zu more like it)\n", again);
+                free(log);
+        }
+}
+
 static void tally_check(struct tally *t)
 {
         for (size_t i = 0; i < t->n_subs; i++)
@@ -380,6 +432,17 @@ static void tally_check(struct tally *t)
                                 subs[i].partition, (long long)subs[i].offset);
         cr_log_info("%zu submissions, %zu answered, %zu results of ours, %zu others", t->n_subs,
                     t->answered, t->results, t->stray);
+        if (t->plen) {
+                /* the story of the first message with a problem */
+                for (size_t i = 0; i < t->n_subs; i++)
+                        if (subs[i].results != 1) {
+                                fprintf(stderr, "what the runners logged about %s[%d] (%s@%lld):\n",
+                                        TOPIC, subs[i].partition, subs[i].id,
+                                        (long long)subs[i].offset);
+                                runner_story(stderr, subs[i].partition, subs[i].offset);
+                                break;
+                        }
+        }
         cr_assert_eq(t->plen, 0, "%s", t->problems);
         cr_assert_eq(t->results, t->n_subs);
 }
