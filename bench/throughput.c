@@ -388,8 +388,8 @@ static long judge_ms(const struct sample *s)
         return s->total_ms >= 0 ? s->total_ms : s->build_ms + s->tests_ms;
 }
 
-/* jailrun's own time in the judge: serve's own_us, else (an older serve) its wall time
- * minus the compiler and the tests, whole milliseconds each */
+/* jailrun's own time in the judge: serve's own_us, else (no judged line carrying it)
+ * the judge's wall time minus the compiler and the tests, whole milliseconds each */
 static double own_ms(const struct sample *s)
 {
         if (s->own_us >= 0)

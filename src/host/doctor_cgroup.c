@@ -299,8 +299,8 @@ static double v1_migration_ms(const char *dir)
 }
 
 /* On v1 each jail's program moves itself into its run cgroup. That takes the kernel's
- * cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period (10-20 ms on
- * a small VM) unless another migration happened a moment before or favordynmods is on:
+ * cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period (7-16 ms on
+ * the 2-core build VMs) unless another migration happened a moment before or favordynmods is on:
  * measured here, since no file tells which. v2 clones the program into its cgroup. */
 static void check_cgroup_migration(struct doctor_ctx *c)
 {

@@ -825,6 +825,16 @@ static int choose_limits(struct exec_state *s, jr_error *e)
         return 0;
 }
 
+/* The summary's times, the execution having started at t0_us: the whole, the programs'
+ * part (their time in their jails), and jailrun's own, the rest. */
+static void sum_times(struct exec_state *s, uint64_t t0_us)
+{
+        uint64_t total_us = jr_mono_us() - t0_us;
+        s->sum.total_ms = total_us / 1000;
+        s->sum.jail_ms = s->jail_us / 1000;
+        s->sum.own_us = total_us > s->jail_us ? total_us - s->jail_us : 0;
+}
+
 int jr_judge_submission(jr_judge *j, const jr_submission *sub, jr_judge_event_fn on_event,
                         void *userdata, jr_buf *result_json, jr_judge_summary *summary, jr_error *e)
 {
@@ -905,12 +915,8 @@ ie:
         /* exit_code and duration_ms stay null only for an invalid submission */
         if (!invalid)
                 s.result.exit_code = s.result.duration_ms = 0;
-done : {
-        uint64_t total_us = jr_mono_us() - t0;
-        s.sum.total_ms = total_us / 1000;
-        s.sum.jail_ms = s.jail_us / 1000;
-        s.sum.own_us = total_us > s.jail_us ? total_us - s.jail_us : 0;
-}
+done:
+        sum_times(&s, t0);
         if (sub->tests_given) {
                 s.result.tests = s.tests;
                 s.result.n_tests = sub->n_tests;

@@ -377,7 +377,6 @@ static void tally_drain(struct tally *t)
         rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* The verdict: every submission exactly one result, with its expected status. */
 /* What every runner logged about the group and about partition `part` (its ownership,
  * hand-overs, refused commits, who judged offset `off`), so that a duplicate or a missing
  * result in CI's output says how it came about. */
@@ -424,6 +423,7 @@ static void runner_story(FILE *out, int32_t part, int64_t off)
         }
 }
 
+/* The verdict: every submission exactly one result, with its expected status. */
 static void tally_check(struct tally *t)
 {
         for (size_t i = 0; i < t->n_subs; i++)
