@@ -265,6 +265,42 @@ rd_kafka_t *tu_consumer(const char *brokers, const char *group, const char *topi
         return rk;
 }
 
+rd_kafka_t *tu_group_client(const char *brokers, const char *group)
+{
+        char err[512];
+        char *group_prop = tu_asprintf("group.id=%s", group);
+        rd_kafka_conf_t *c = conf_new(
+            brokers, (const char *const[]){group_prop, "enable.auto.commit=false", NULL}, NULL);
+        free(group_prop);
+        rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+        cr_assert(rk, "group client: %s", err);
+        return rk;
+}
+
+bool tu_group_answered(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        bool answered = false;
+        if (rd_kafka_committed(rk, l, 5000) == 0 && !l->elems[0].err) {
+                const rd_kafka_topic_partition_t *e = &l->elems[0];
+                int64_t committed = e->offset;
+                if (committed > offset)
+                        answered = true;
+                else if (committed >= 0 && e->metadata && e->metadata_size > 4 &&
+                         !memcmp(e->metadata, "jr1:", 4)) {
+                        char *meta = strndup((const char *)e->metadata + 4, e->metadata_size - 4);
+                        for (char *save = NULL, *d = strtok_r(meta, ",", &save); d;
+                             d = strtok_r(NULL, ",", &save))
+                                if (committed + strtoll(d, NULL, 10) == offset)
+                                        answered = true;
+                        free(meta);
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        return answered;
+}
+
 struct tu_reader *tu_reader_new(const char *brokers, const char *group, const char *topic,
                                 const char *const *props)
 {

@@ -89,6 +89,13 @@ void tu_producer_flush(rd_kafka_t *rk);
 rd_kafka_t *tu_consumer(const char *brokers, const char *group, const char *topic,
                         const char *const *props);
 
+/* A client of consumer group `group` that never joins it: for tu_group_answered. */
+rd_kafka_t *tu_group_client(const char *brokers, const char *group);
+/* Whether the group has committed message topic[partition]@offset as answered: its
+ * committed offset is past it, or the commit's metadata ("jr1:" and distances above the
+ * offset, kafka_consumer.c) lists it. */
+bool tu_group_answered(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t offset);
+
 /* Every message of a topic read so far, from its beginning. */
 struct tu_kmsg {
         char *key; /* "" when none */
