@@ -57,9 +57,10 @@
  * partitions go: the next owner starts behind everything this member answered. A broker
  * that refuses that commit because the group is rebalancing (librdkafka's mock cluster
  * does; Kafka accepts it) gets it again right after the rebalance, within the new
- * owner's grace; a commit refused that way while results were still going out stops
- * further results until the next assignment. Records without a source (older spools,
- * --produce) are sent as before.
+ * owner's grace, merged with what the group committed meanwhile, and again after each
+ * further rebalance that refuses it (up to a minute); a commit refused that way while
+ * results were still going out stops further results until the next assignment.
+ * Records without a source (older spools, --produce) are sent as before.
  * What remains: a runner that dies after the broker took a result (acknowledged or not)
  * and before its offset commit reached the broker (or whose revocation wait timed out on
  * a slow broker, or whose repeated commit came after the new owner's grace) leaves a

@@ -7,18 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
-#include "cleanup.h"
 #include "clock.h"
 #include "kafka_internal.h"
 
 /* How often the consumer must be polled at the latest: far below any sane
  * max.poll.interval.ms (default 300 s), so the group never evicts a quiet runner. */
 #define CONSUMER_POLL_INTERVAL_MS 10000
-/* Committed-offset lookups for partitions that held records wait on: at most one at a
- * time, at most one per interval (right away after an assignment). */
-#define LOOKUP_INTERVAL_MS 2000
-#define LOOKUP_TIMEOUT_MS  10000
 /* Results held after a refused commit wait this long at most for the next assignment. */
 #define REBALANCING_MAX_MS 60000
 /* A new owner reads a partition's committed offset this long after its assignment, so
@@ -37,113 +31,6 @@ struct track {
         size_t head, len, cap;
         int64_t next; /* the offset after the done prefix; -1 while nothing is done */
 };
-
-struct part *kafka_part_find(const jr_kafka_consumer *c, const char *topic, int32_t partition)
-{
-        for (size_t i = 0; i < c->n_parts; i++)
-                if (c->parts[i].partition == partition && !strcmp(c->parts[i].topic, topic))
-                        return &c->parts[i];
-        return NULL;
-}
-
-static struct part *part_get(jr_kafka_consumer *c, const char *topic, int32_t partition)
-{
-        struct part *pt = kafka_part_find(c, topic, partition);
-        if (pt)
-                return pt;
-        struct part *n = realloc(c->parts, (c->n_parts + 1) * sizeof *n);
-        if (!n)
-                return NULL;
-        c->parts = n;
-        pt = &c->parts[c->n_parts];
-        *pt = (struct part){.partition = partition, .committed = -1, .topic = strdup(topic)};
-        if (!pt->topic)
-                return NULL;
-        c->n_parts++;
-        return pt;
-}
-
-static bool part_answered(const struct part *pt, int64_t offset)
-{
-        if (!pt || !pt->bound)
-                return false;
-        if (pt->committed > offset)
-                return true;
-        size_t lo = 0, hi = pt->n_answered;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (pt->answered[mid] < offset)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo < pt->n_answered && pt->answered[lo] == offset;
-}
-
-/* Learn that the group's committed offset is at least `committed`, and that `more`
- * (offsets above it, any order) are answered too. */
-static void part_learn(struct part *pt, int64_t committed, const int64_t *more, size_t n)
-{
-        if (!pt->bound || committed > pt->committed)
-                pt->committed = committed;
-        pt->bound = true;
-        for (size_t i = 0; i < n; i++) {
-                if (more[i] < pt->committed || part_answered(pt, more[i]))
-                        continue;
-                if (jr_grow(&pt->answered, &pt->cap_answered, pt->n_answered + 1,
-                            sizeof *pt->answered, 16) < 0)
-                        return; /* one duplicate answer at worst */
-                size_t j = pt->n_answered++;
-                while (j > 0 && pt->answered[j - 1] > more[i]) {
-                        pt->answered[j] = pt->answered[j - 1];
-                        j--;
-                }
-                pt->answered[j] = more[i];
-        }
-        size_t drop = 0;
-        while (drop < pt->n_answered && pt->answered[drop] < pt->committed)
-                drop++;
-        if (drop == 0)
-                return; /* also: nothing answered yet, pt->answered may be NULL */
-        memmove(pt->answered, pt->answered + drop, (pt->n_answered - drop) * sizeof *pt->answered);
-        pt->n_answered -= drop;
-}
-
-static void part_free(struct part *pt)
-{
-        free(pt->topic);
-        free(pt->answered);
-        free(pt->ho_meta);
-}
-
-enum gate kafka_consumer_gate(jr_kafka_consumer *c, const jr_spool_source *src)
-{
-        struct part *pt = part_get(c, src->topic, src->partition);
-        if (!pt)
-                return GATE_HOLD; /* out of memory: ask again later */
-        if (part_answered(pt, src->offset))
-                return GATE_DROP;
-        if (pt->owned && pt->fresh && !c->rebalancing && !c->closed)
-                return GATE_SEND;
-        pt->wanted = true;
-        return GATE_HOLD;
-}
-
-bool jr_kafka_consumer_answered(const jr_kafka_consumer *c, const char *topic, int32_t partition,
-                                int64_t offset)
-{
-        return part_answered(kafka_part_find(c, topic, partition), offset);
-}
-
-bool jr_kafka_consumer_settled(const jr_kafka_consumer *c)
-{
-        if (c->rebalancing || c->closed)
-                return false;
-        for (size_t i = 0; i < c->n_parts; i++)
-                if (c->parts[i].owned && !c->parts[i].fresh)
-                        return false;
-        return true;
-}
 
 static struct track *track_find(jr_kafka_consumer *c, const char *topic, int32_t partition)
 {
@@ -237,14 +124,6 @@ static bool track_done_mark(jr_kafka_consumer *c, struct track *t, int64_t offse
 
 /* ---- commits ------------------------------------------------------------------- */
 
-/* Commit metadata: "jr1:" and the offsets above the committed one that are answered
- * already (done out of order, or inherited from the previous owner's commit), as
- * comma-separated distances from it. The next owner skips them. Kafka keeps up to 4096
- * bytes of metadata by default (offset.metadata.max.bytes); past META_MAX the list is cut,
- * and a message left off it may be answered twice if its partition moves. */
-#define META_PREFIX "jr1:"
-#define META_MAX    2048
-
 /* Where the group may resume on a partition, and what is answered above: the done prefix
  * of its track, or the committed offset known, whichever is further; then the track's
  * done offsets and the inherited answered ones above it. false: nothing to commit. */
@@ -304,29 +183,6 @@ static void commit_add(rd_kafka_topic_partition_list_t *l, const char *topic, in
         }
 }
 
-/* Read "jr1:..." metadata: the answered offsets above `base`. Returns how many. */
-static size_t meta_parse(const void *meta, size_t size, int64_t base, int64_t *out, size_t max)
-{
-        size_t pl = strlen(META_PREFIX), n = 0;
-        if (!meta || size <= pl || memcmp(meta, META_PREFIX, pl))
-                return 0;
-        const char *p = (const char *)meta + pl, *end = (const char *)meta + size;
-        while (p < end && n < max) {
-                int64_t v = 0;
-                const char *start = p;
-                while (p < end && *p >= '0' && *p <= '9' && v < INT64_MAX / 16)
-                        v = v * 10 + (*p++ - '0');
-                if (p == start)
-                        break;
-                out[n++] = base + v;
-                if (p < end && *p == ',')
-                        p++;
-                else
-                        break;
-        }
-        return n;
-}
-
 /* The group is rebalancing (a commit was refused for it): stop sending records with a
  * source until the next assignment says what is ours. A member learns of a rebalance at
  * its next heartbeat; a commit refused before that is the earlier sign. */
@@ -349,7 +205,7 @@ static void rebalancing(jr_kafka_consumer *c, rd_kafka_resp_err_t err)
 /* Commit one partition now (asynchronously) from its track. A partition owned but not
  * settled yet (the previous owner's last commit may still be on its way) is committed
  * once it is, never before: an earlier commit could move the offset back. */
-static void commit_part(jr_kafka_consumer *c, const char *topic, int32_t partition)
+void kafka_commit_part(jr_kafka_consumer *c, const char *topic, int32_t partition)
 {
         struct part *pt = kafka_part_find(c, topic, partition);
         if (!pt || !pt->owned)
@@ -379,7 +235,6 @@ static void commit_part(jr_kafka_consumer *c, const char *topic, int32_t partiti
  * any more. Bounded: with the coordinator unreachable a synchronous commit would block
  * the event loop until the session times out (45 s by default). Returns whether the
  * broker confirmed it for every partition. */
-#define COMMIT_WAIT_MS 5000
 static bool commit_bounded(jr_kafka_consumer *c, rd_kafka_topic_partition_list_t *l)
 {
         if (!l || l->cnt == 0)
@@ -421,7 +276,7 @@ static rd_kafka_topic_partition_list_t *commit_list(jr_kafka_consumer *c,
                 const char *topic = parts ? parts->elems[i].topic : c->tracks[i].topic;
                 int32_t partition = parts ? parts->elems[i].partition : c->tracks[i].partition;
                 const struct part *pt = kafka_part_find(c, topic, partition);
-                /* not settled: its committed offset is not ours to move (commit_part) */
+                /* not settled: its committed offset is not ours to move (kafka_commit_part) */
                 if (!pt || !pt->fresh)
                         continue;
                 int64_t off;
@@ -435,30 +290,76 @@ static rd_kafka_topic_partition_list_t *commit_list(jr_kafka_consumer *c,
 /* The previous generation refused the commits of a revocation (the mock cluster refuses
  * commits while a group rejoins; a real broker accepts them): make them now, in the new
  * generation, before the partitions' new owners read their committed offsets (they wait
- * HANDOVER_GRACE_MS for this). */
+ * HANDOVER_GRACE_MS for this). Merged with what the group committed meanwhile, read
+ * first, so that it only adds answered messages and never moves an offset back (another
+ * member may have owned the partition for a generation already). Refused again (the
+ * group rebalances once more), it is kept for the next assignment, up to ho_until_ms:
+ * a hand-over dropped there lets the next owner answer those messages a second time. */
 static void handover_commits(jr_kafka_consumer *c)
 {
-        rd_kafka_topic_partition_list_t *l = NULL;
+        int64_t now = (int64_t)jr_mono_ms();
+        rd_kafka_topic_partition_list_t *want = NULL;
         for (size_t i = 0; i < c->n_parts; i++) {
                 struct part *pt = &c->parts[i];
                 if (!pt->handover)
                         continue;
-                if (!l)
-                        l = rd_kafka_topic_partition_list_new(4);
-                commit_add(l, pt->topic, pt->partition, pt->ho_offset,
-                           pt->ho_meta ? pt->ho_meta : META_PREFIX);
+                if (now > pt->ho_until_ms) {
+                        kafka_logf(&c->com, 4,
+                                   "hand-over of %s[%" PRId32 "] at %" PRId64
+                                   " given up: refused for %d s",
+                                   pt->topic, pt->partition, pt->ho_offset,
+                                   REBALANCING_MAX_MS / 1000);
+                        pt->handover = false;
+                        continue;
+                }
+                if (!want)
+                        want = rd_kafka_topic_partition_list_new(4);
+                rd_kafka_topic_partition_list_add(want, pt->topic, pt->partition);
+        }
+        if (!want)
+                return;
+        rd_kafka_topic_partition_list_t *l = NULL;
+        if (!kafka_committed_learn(c, want)) {
+                kafka_logf(&c->com, 4,
+                           "hand-over: the group's committed offsets could not be "
+                           "read; kept for the next assignment");
+                goto out;
+        }
+        l = rd_kafka_topic_partition_list_new(want->cnt);
+        for (int i = 0; i < want->cnt; i++) {
+                struct part *pt =
+                    kafka_part_find(c, want->elems[i].topic, want->elems[i].partition);
+                if (!pt)
+                        continue;
+                int64_t more[256];
+                size_t m = kafka_meta_parse(pt->ho_meta, pt->ho_meta ? strlen(pt->ho_meta) : 0,
+                                            pt->ho_offset, more, sizeof more / sizeof *more);
+                kafka_part_learn(pt, pt->ho_offset, more, m);
+                int64_t off;
+                char meta[META_MAX + 32];
+                if (!commit_point(c, pt->topic, pt->partition, &off, meta, sizeof meta))
+                        continue;
+                commit_add(l, pt->topic, pt->partition, off, meta);
                 kafka_logf(&c->com, 6, "handing %s[%" PRId32 "] over at %" PRId64, pt->topic,
-                           pt->partition, pt->ho_offset);
+                           pt->partition, off);
+        }
+        if (!commit_bounded(c, l)) {
+                kafka_logf(&c->com, 4, "hand-over commit kept for the next assignment");
+                goto out;
+        }
+        for (int i = 0; i < want->cnt; i++) {
+                struct part *pt =
+                    kafka_part_find(c, want->elems[i].topic, want->elems[i].partition);
+                if (!pt)
+                        continue;
                 pt->handover = false;
                 free(pt->ho_meta);
                 pt->ho_meta = NULL;
         }
-        if (!l)
-                return;
-        rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, l, 1);
-        if (err)
-                kafka_logf(&c->com, 4, "hand-over commit: %s", rd_kafka_err2str(err));
-        rd_kafka_topic_partition_list_destroy(l);
+out:
+        if (l)
+                rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_topic_partition_list_destroy(want);
 }
 
 static void notify_rebalance(jr_kafka_consumer *c, bool assigned,
@@ -505,7 +406,8 @@ static void on_assign(jr_kafka_consumer *c, rd_kafka_t *rk, rd_kafka_topic_parti
          * hand-over grace is over. */
         int64_t now = (int64_t)jr_mono_ms();
         for (int i = 0; i < parts->cnt; i++) {
-                struct part *pt = part_get(c, parts->elems[i].topic, parts->elems[i].partition);
+                struct part *pt =
+                    kafka_part_get(c, parts->elems[i].topic, parts->elems[i].partition);
                 if (!pt)
                         continue; /* out of memory: its records are held */
                 pt->owned = true;
@@ -550,6 +452,7 @@ static void on_revoke(jr_kafka_consumer *c, rd_kafka_t *rk, rd_kafka_topic_parti
                                 pt->ho_meta =
                                     strndup(l->elems[i].metadata, l->elems[i].metadata_size);
                                 pt->ho_offset = l->elems[i].offset;
+                                pt->ho_until_ms = (int64_t)jr_mono_ms() + REBALANCING_MAX_MS;
                                 pt->handover = true;
                         }
                 }
@@ -643,145 +546,6 @@ static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                    rd_kafka_err2str(offsets->elems[i].err));
                         rebalancing(c, offsets->elems[i].err);
                 }
-}
-
-/* ---- committed-offset lookups ---------------------------------------------------- */
-
-/* When partition pt may be looked up next (a wanted one; an owned one only once its
- * hand-over grace is over). */
-static int64_t lookup_due(const jr_kafka_consumer *c, const struct part *pt)
-{
-        int64_t due = c->next_lookup_ms;
-        if (pt->owned && !pt->fresh && pt->fresh_after_ms > due)
-                due = pt->fresh_after_ms;
-        return due;
-}
-
-/* Ask the group coordinator for the committed offsets (and their metadata) of the
- * partitions that held records or new assignments wait on (asynchronous: the answer
- * arrives on lookup_q, whose io event is the consumer's fd). */
-static void lookup_start(jr_kafka_consumer *c)
-{
-        int64_t now = (int64_t)jr_mono_ms();
-        if (c->lookup_busy || c->closed)
-                return;
-        rd_kafka_topic_partition_list_t *l = NULL;
-        for (size_t i = 0; i < c->n_parts; i++) {
-                if (!c->parts[i].wanted || lookup_due(c, &c->parts[i]) > now)
-                        continue;
-                if (!l && !(l = rd_kafka_topic_partition_list_new(4)))
-                        return;
-                rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
-        }
-        if (!l)
-                return;
-        char errstr[256];
-        rd_kafka_ListConsumerGroupOffsets_t *req =
-            rd_kafka_ListConsumerGroupOffsets_new(c->group_id, l);
-        rd_kafka_AdminOptions_t *o =
-            rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-        if (!req || !o ||
-            rd_kafka_AdminOptions_set_request_timeout(o, LOOKUP_TIMEOUT_MS, errstr,
-                                                      sizeof errstr)) {
-                if (req)
-                        rd_kafka_ListConsumerGroupOffsets_destroy(req);
-                if (o)
-                        rd_kafka_AdminOptions_destroy(o);
-                rd_kafka_topic_partition_list_destroy(l);
-                c->next_lookup_ms = now + LOOKUP_INTERVAL_MS;
-                return;
-        }
-        rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, c->lookup_q);
-        rd_kafka_ListConsumerGroupOffsets_destroy(req);
-        rd_kafka_AdminOptions_destroy(o);
-        for (int i = 0; i < l->cnt; i++) {
-                struct part *pt = kafka_part_find(c, l->elems[i].topic, l->elems[i].partition);
-                if (pt)
-                        pt->wanted = false;
-        }
-        rd_kafka_topic_partition_list_destroy(l);
-        c->lookup_busy = true;
-        c->lookup_issued_ms = now;
-        c->next_lookup_ms = now + LOOKUP_INTERVAL_MS;
-}
-
-static void lookup_apply(jr_kafka_consumer *c, const rd_kafka_topic_partition_t *e)
-{
-        if (e->err) {
-                kafka_logf(&c->com, 7, "committed offset of %s[%" PRId32 "]: %s", e->topic,
-                           e->partition, rd_kafka_err2str(e->err));
-                return;
-        }
-        struct part *pt = kafka_part_find(c, e->topic, e->partition);
-        if (!pt)
-                return;
-        int64_t off = e->offset < 0 ? -1 : e->offset;
-        int64_t more[256];
-        size_t n = off < 0 ? 0
-                           : meta_parse(e->metadata, e->metadata_size, off, more,
-                                        sizeof more / sizeof *more);
-        /* committed offsets only grow, answered offsets stay answered: a lower bound */
-        part_learn(pt, off, more, n);
-        /* fresh: asked after the hand-over grace, and no rebalance under way */
-        if (pt->owned && !c->rebalancing && c->lookup_issued_ms >= pt->fresh_after_ms) {
-                pt->fresh = true;
-                if (pt->commit_due)
-                        commit_part(c, pt->topic, pt->partition);
-        }
-        kafka_logf(&c->com, 7, "committed offset of %s[%" PRId32 "]: %" PRId64 " (+%zu answered)%s",
-                   e->topic, e->partition, off, n, pt->owned ? " (owned)" : "");
-}
-
-/* Serve lookup answers; each one (or its failure) may change gate decisions. */
-static void lookup_results(jr_kafka_consumer *c)
-{
-        rd_kafka_event_t *ev;
-        while (c->lookup_q && (ev = rd_kafka_queue_poll(c->lookup_q, 0))) {
-                c->lookup_busy = false;
-                c->epoch++;
-                const rd_kafka_ListConsumerGroupOffsets_result_t *res =
-                    rd_kafka_event_ListConsumerGroupOffsets_result(ev);
-                if (rd_kafka_event_error(ev) || !res) {
-                        kafka_logf(&c->com, 7, "committed offsets lookup: %s",
-                                   rd_kafka_event_error_string(ev));
-                        rd_kafka_event_destroy(ev);
-                        continue;
-                }
-                size_t n = 0;
-                const rd_kafka_group_result_t **groups =
-                    rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
-                for (size_t g = 0; g < n; g++) {
-                        const rd_kafka_error_t *gerr = rd_kafka_group_result_error(groups[g]);
-                        if (gerr) {
-                                kafka_logf(&c->com, 7, "committed offsets lookup: %s",
-                                           rd_kafka_error_string(gerr));
-                                continue;
-                        }
-                        const rd_kafka_topic_partition_list_t *l =
-                            rd_kafka_group_result_partitions(groups[g]);
-                        for (int i = 0; l && i < l->cnt; i++)
-                                lookup_apply(c, &l->elems[i]);
-                }
-                rd_kafka_event_destroy(ev);
-        }
-}
-
-/* ms from now until the next lookup is due, or -1 when none is wanted. */
-static int64_t lookup_wait(const jr_kafka_consumer *c, int64_t now)
-{
-        if (c->closed || c->lookup_busy)
-                return -1;
-        int64_t best = -1;
-        for (size_t i = 0; i < c->n_parts; i++) {
-                if (!c->parts[i].wanted)
-                        continue;
-                int64_t left = lookup_due(c, &c->parts[i]) - now;
-                if (left < 0)
-                        left = 0;
-                if (best < 0 || left < best)
-                        best = left;
-        }
-        return best;
 }
 
 int jr_kafka_consumer_new(const jr_kafka_config *cfg, const jr_kafka_consumer_options *opts,
@@ -894,7 +658,7 @@ int jr_kafka_consumer_timeout_ms(const jr_kafka_consumer *c)
         int64_t now = (int64_t)jr_mono_ms();
         int64_t left = c->last_poll_ms + CONSUMER_POLL_INTERVAL_MS - now;
         /* a lookup is due (held records or a new assignment wait for it) */
-        int64_t lw = lookup_wait(c, now);
+        int64_t lw = kafka_lookup_wait(c, now);
         if (lw >= 0 && lw < left)
                 left = lw;
         return left < 0 ? 0 : (int)left;
@@ -919,8 +683,8 @@ int jr_kafka_consumer_poll(jr_kafka_consumer *c, jr_kafka_msg **msg, jr_error *e
                 c->rebalancing = false;
                 c->epoch++;
         }
-        lookup_results(c);
-        lookup_start(c);
+        kafka_lookup_results(c);
+        kafka_lookup_start(c);
         for (;;) {
                 if (c->com.fatal) {
                         char why[512];
@@ -984,7 +748,7 @@ int jr_kafka_consumer_done(jr_kafka_consumer *c, const char *topic, int32_t part
         /* Asynchronous: a commit that does not make it is carried by the next one (or
          * repeated after a rebalance), and until then the message is recognised as
          * answered by this runner's spool. */
-        commit_part(c, topic, partition);
+        kafka_commit_part(c, topic, partition);
         return 0;
 }
 
@@ -1021,6 +785,8 @@ int jr_kafka_consumer_close(jr_kafka_consumer *c, jr_error *e)
 {
         if (c->closed)
                 return 0;
+        /* a hand-over that an earlier rebalance refused, before this member leaves */
+        handover_commits(c);
         rd_kafka_topic_partition_list_t *l = commit_list(c, NULL);
         bool confirmed = commit_bounded(c, l);
         rd_kafka_topic_partition_list_destroy(l);
@@ -1077,7 +843,7 @@ void jr_kafka_consumer_free(jr_kafka_consumer *c)
         free(c->tracks);
         jr_kafka_link(c, NULL);
         for (size_t i = 0; i < c->n_parts; i++)
-                part_free(&c->parts[i]);
+                kafka_part_free(&c->parts[i]);
         free(c->parts);
         free(c->group_id);
         if (c->efd >= 0)

@@ -1,8 +1,9 @@
-/* The Kafka clients' state, private to their three files:
+/* The Kafka clients' state, private to their four files:
  *   kafka.c           the configuration, what every handle shares (logs, properties, the
  *                     wake-up fd), the embedded broker
- *   kafka_consumer.c  the consumer: offsets in flight, commits, rebalances, the
- *                     committed-offset lookups, and the ownership gate (kafka.h, OWNERSHIP)
+ *   kafka_consumer.c  the consumer: offsets in flight, commits, rebalances, hand-overs
+ *   kafka_group.c     what the consumer knows of the group's committed offsets: the
+ *                     ownership gate (kafka.h, OWNERSHIP) and the committed-offset lookups
  *   kafka_producer.c  the producer: the spool's records out, retries, records held by the
  *                     gate, delivery reports
  * The consumer and the producer are linked (jr_kafka_link): the producer asks the
@@ -56,10 +57,13 @@ struct part {
         int64_t *answered; /* offsets above `committed` answered already, ascending */
         size_t n_answered, cap_answered;
         int64_t fresh_after_ms; /* owned: only a lookup issued from then on makes it fresh */
-        /* a commit refused at this partition's revocation, repeated after the rebalance */
+        /* a commit refused at this partition's revocation, repeated after the rebalance
+         * (merged with what the group committed meanwhile) until the broker takes it, or
+         * until ho_until_ms */
         bool handover;
         int64_t ho_offset;
         char *ho_meta;
+        int64_t ho_until_ms;
 };
 
 struct jr_kafka_consumer {
@@ -89,7 +93,37 @@ struct jr_kafka_consumer {
         jr_kafka_producer *producer; /* linked (jr_kafka_link) */
 };
 
+/* Commit metadata: "jr1:" and the offsets above the committed one that are answered
+ * already (done out of order, or inherited from the previous owner's commit), as
+ * comma-separated distances from it. The next owner skips them. Kafka keeps up to 4096
+ * bytes of metadata by default (offset.metadata.max.bytes); past META_MAX the list is cut,
+ * and a message left off it may be answered twice if its partition moves. */
+#define META_PREFIX "jr1:"
+#define META_MAX    2048
+/* How long a synchronous commit or committed-offset read (rebalance, close) may block
+ * the loop: with the coordinator unreachable librdkafka would wait until the session
+ * times out (45 s by default). */
+#define COMMIT_WAIT_MS 5000
+
+/* kafka_group.c: a partition's record (NULL: out of memory), created on first use. */
 struct part *kafka_part_find(const jr_kafka_consumer *c, const char *topic, int32_t partition);
+struct part *kafka_part_get(jr_kafka_consumer *c, const char *topic, int32_t partition);
+/* Learn that the group's committed offset is at least `committed`, and that `more`
+ * (offsets above it, any order) are answered too. */
+void kafka_part_learn(struct part *pt, int64_t committed, const int64_t *more, size_t n);
+void kafka_part_free(struct part *pt);
+/* Read "jr1:..." metadata: the answered offsets above `base`. Returns how many. */
+size_t kafka_meta_parse(const void *meta, size_t size, int64_t base, int64_t *out, size_t max);
+/* Read the group's committed offsets of the partitions in `l` and learn them; blocks up
+ * to about COMMIT_WAIT_MS. false: no answer, or one naming an error. */
+bool kafka_committed_learn(jr_kafka_consumer *c, const rd_kafka_topic_partition_list_t *l);
+/* The gate's asynchronous lookups: start one when due, serve the answers, ms until the
+ * next is due (-1: none wanted). */
+void kafka_lookup_start(jr_kafka_consumer *c);
+void kafka_lookup_results(jr_kafka_consumer *c);
+int64_t kafka_lookup_wait(const jr_kafka_consumer *c, int64_t now);
+/* kafka_consumer.c: commit one partition now (asynchronously), once it is settled. */
+void kafka_commit_part(jr_kafka_consumer *c, const char *topic, int32_t partition);
 
 enum gate {
         GATE_SEND, /* this member owns the message's partition, not yet passed: produce it */
