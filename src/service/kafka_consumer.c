@@ -331,10 +331,8 @@ static void handover_commits(jr_kafka_consumer *c)
                     kafka_part_find(c, want->elems[i].topic, want->elems[i].partition);
                 if (!pt)
                         continue;
-                int64_t more[256];
-                size_t m = kafka_meta_parse(pt->ho_meta, pt->ho_meta ? strlen(pt->ho_meta) : 0,
-                                            pt->ho_offset, more, sizeof more / sizeof *more);
-                kafka_part_learn(pt, pt->ho_offset, more, m);
+                kafka_part_learn_meta(pt, pt->ho_offset, pt->ho_meta,
+                                      pt->ho_meta ? strlen(pt->ho_meta) : 0);
                 int64_t off;
                 char meta[META_MAX + 32];
                 if (!commit_point(c, pt->topic, pt->partition, &off, meta, sizeof meta))

@@ -62,7 +62,7 @@ static bool part_answered(const struct part *pt, int64_t offset)
 
 /* Learn that the group's committed offset is at least `committed`, and that `more`
  * (offsets above it, any order) are answered too. */
-void kafka_part_learn(struct part *pt, int64_t committed, const int64_t *more, size_t n)
+static void part_learn(struct part *pt, int64_t committed, const int64_t *more, size_t n)
 {
         if (!pt->bound || committed > pt->committed)
                 pt->committed = committed;
@@ -126,7 +126,7 @@ bool jr_kafka_consumer_settled(const jr_kafka_consumer *c)
 }
 
 /* Read "jr1:..." metadata: the answered offsets above `base`. Returns how many. */
-size_t kafka_meta_parse(const void *meta, size_t size, int64_t base, int64_t *out, size_t max)
+static size_t meta_parse(const void *meta, size_t size, int64_t base, int64_t *out, size_t max)
 {
         size_t pl = strlen(META_PREFIX), n = 0;
         if (!meta || size <= pl || memcmp(meta, META_PREFIX, pl))
@@ -148,61 +148,100 @@ size_t kafka_meta_parse(const void *meta, size_t size, int64_t base, int64_t *ou
         return n;
 }
 
-/* Read the group's committed offsets (and metadata) of the partitions in `l` into what
- * this member knows of them (kafka_part_learn). Bounded like commit_bounded; false when the
- * answer did not come or named an error. */
-bool kafka_committed_learn(jr_kafka_consumer *c, const rd_kafka_topic_partition_list_t *l)
+size_t kafka_part_learn_meta(struct part *pt, int64_t committed, const void *meta, size_t size)
+{
+        int64_t more[256];
+        size_t n = 0;
+        if (committed < 0)
+                committed = -1;
+        else
+                n = meta_parse(meta, size, committed, more, sizeof more / sizeof *more);
+        part_learn(pt, committed, more, n);
+        return n;
+}
+
+/* ---- asking the group coordinator --------------------------------------------------- */
+
+/* Send one committed-offsets request for the partitions in `l`; its answer arrives on
+ * `q` as a ListConsumerGroupOffsets result event. false: it could not be sent. */
+static bool offsets_ask(jr_kafka_consumer *c, const rd_kafka_topic_partition_list_t *l,
+                        int timeout_ms, rd_kafka_queue_t *q)
 {
         char errstr[256];
-        rd_kafka_queue_t *tq = rd_kafka_queue_new(c->rk);
         rd_kafka_ListConsumerGroupOffsets_t *req =
             rd_kafka_ListConsumerGroupOffsets_new(c->group_id, l);
         rd_kafka_AdminOptions_t *o =
             rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-        bool ok = false;
-        if (tq && req && o &&
-            !rd_kafka_AdminOptions_set_request_timeout(o, COMMIT_WAIT_MS, errstr, sizeof errstr)) {
-                rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, tq);
-                rd_kafka_event_t *ev = rd_kafka_queue_poll(tq, COMMIT_WAIT_MS + 1000);
-                const rd_kafka_ListConsumerGroupOffsets_result_t *res =
-                    ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
-                size_t n = 0;
-                const rd_kafka_group_result_t **groups =
-                    res && !rd_kafka_event_error(ev)
-                        ? rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n)
-                        : NULL;
-                for (size_t g = 0; g < n; g++) {
-                        const rd_kafka_topic_partition_list_t *r =
-                            rd_kafka_group_result_error(groups[g])
-                                ? NULL
-                                : rd_kafka_group_result_partitions(groups[g]);
-                        ok = r != NULL;
-                        for (int i = 0; r && i < r->cnt; i++) {
-                                const rd_kafka_topic_partition_t *e = &r->elems[i];
-                                struct part *pt = kafka_part_find(c, e->topic, e->partition);
-                                if (e->err) {
-                                        ok = false;
-                                        continue;
-                                }
-                                if (!pt)
-                                        continue;
-                                int64_t off = e->offset < 0 ? -1 : e->offset, more[256];
-                                size_t m =
-                                    off < 0 ? 0
-                                            : kafka_meta_parse(e->metadata, e->metadata_size, off,
-                                                               more, sizeof more / sizeof *more);
-                                kafka_part_learn(pt, off, more, m);
-                        }
-                }
-                if (ev)
-                        rd_kafka_event_destroy(ev);
-        }
+        bool sent =
+            req && o &&
+            !rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, errstr, sizeof errstr);
+        if (sent)
+                rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, q);
         if (req)
                 rd_kafka_ListConsumerGroupOffsets_destroy(req);
         if (o)
                 rd_kafka_AdminOptions_destroy(o);
-        if (tq)
-                rd_kafka_queue_destroy(tq);
+        return sent;
+}
+
+/* Call `apply` for every partition of an answer to offsets_ask (errors are logged for
+ * debugging). Returns whether the answer had every partition without an error. */
+static bool offsets_each(jr_kafka_consumer *c, rd_kafka_event_t *ev,
+                         void (*apply)(jr_kafka_consumer *c, const rd_kafka_topic_partition_t *e))
+{
+        const rd_kafka_ListConsumerGroupOffsets_result_t *res =
+            rd_kafka_event_ListConsumerGroupOffsets_result(ev);
+        if (rd_kafka_event_error(ev) || !res) {
+                kafka_logf(&c->com, 7, "committed offsets lookup: %s",
+                           rd_kafka_event_error_string(ev));
+                return false;
+        }
+        size_t n = 0;
+        const rd_kafka_group_result_t **groups =
+            rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
+        bool ok = n > 0;
+        for (size_t g = 0; g < n; g++) {
+                const rd_kafka_error_t *gerr = rd_kafka_group_result_error(groups[g]);
+                if (gerr) {
+                        kafka_logf(&c->com, 7, "committed offsets lookup: %s",
+                                   rd_kafka_error_string(gerr));
+                        ok = false;
+                        continue;
+                }
+                const rd_kafka_topic_partition_list_t *l =
+                    rd_kafka_group_result_partitions(groups[g]);
+                if (!l)
+                        ok = false;
+                for (int i = 0; l && i < l->cnt; i++) {
+                        if (l->elems[i].err)
+                                ok = false;
+                        apply(c, &l->elems[i]);
+                }
+        }
+        return ok;
+}
+
+static void learn_entry(jr_kafka_consumer *c, const rd_kafka_topic_partition_t *e)
+{
+        struct part *pt = kafka_part_find(c, e->topic, e->partition);
+        if (!e->err && pt)
+                kafka_part_learn_meta(pt, e->offset, e->metadata, e->metadata_size);
+}
+
+bool kafka_committed_learn(jr_kafka_consumer *c, const rd_kafka_topic_partition_list_t *l)
+{
+        rd_kafka_queue_t *tq = rd_kafka_queue_new(c->rk);
+        if (!tq)
+                return false;
+        bool ok = false;
+        if (offsets_ask(c, l, COMMIT_WAIT_MS, tq)) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(tq, COMMIT_WAIT_MS + 1000);
+                if (ev) {
+                        ok = offsets_each(c, ev, learn_entry);
+                        rd_kafka_event_destroy(ev);
+                }
+        }
+        rd_kafka_queue_destroy(tq);
         return ok;
 }
 
@@ -236,25 +275,11 @@ void kafka_lookup_start(jr_kafka_consumer *c)
         }
         if (!l)
                 return;
-        char errstr[256];
-        rd_kafka_ListConsumerGroupOffsets_t *req =
-            rd_kafka_ListConsumerGroupOffsets_new(c->group_id, l);
-        rd_kafka_AdminOptions_t *o =
-            rd_kafka_AdminOptions_new(c->rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-        if (!req || !o ||
-            rd_kafka_AdminOptions_set_request_timeout(o, LOOKUP_TIMEOUT_MS, errstr,
-                                                      sizeof errstr)) {
-                if (req)
-                        rd_kafka_ListConsumerGroupOffsets_destroy(req);
-                if (o)
-                        rd_kafka_AdminOptions_destroy(o);
+        if (!offsets_ask(c, l, LOOKUP_TIMEOUT_MS, c->lookup_q)) {
                 rd_kafka_topic_partition_list_destroy(l);
                 c->next_lookup_ms = now + LOOKUP_INTERVAL_MS;
                 return;
         }
-        rd_kafka_ListConsumerGroupOffsets(c->rk, &req, 1, o, c->lookup_q);
-        rd_kafka_ListConsumerGroupOffsets_destroy(req);
-        rd_kafka_AdminOptions_destroy(o);
         for (int i = 0; i < l->cnt; i++) {
                 struct part *pt = kafka_part_find(c, l->elems[i].topic, l->elems[i].partition);
                 if (pt)
@@ -277,12 +302,8 @@ static void lookup_apply(jr_kafka_consumer *c, const rd_kafka_topic_partition_t 
         if (!pt)
                 return;
         int64_t off = e->offset < 0 ? -1 : e->offset;
-        int64_t more[256];
-        size_t n = off < 0 ? 0
-                           : kafka_meta_parse(e->metadata, e->metadata_size, off, more,
-                                              sizeof more / sizeof *more);
         /* committed offsets only grow, answered offsets stay answered: a lower bound */
-        kafka_part_learn(pt, off, more, n);
+        size_t n = kafka_part_learn_meta(pt, off, e->metadata, e->metadata_size);
         /* fresh: asked after the hand-over grace, and no rebalance under way */
         if (pt->owned && !c->rebalancing && c->lookup_issued_ms >= pt->fresh_after_ms) {
                 pt->fresh = true;
@@ -300,29 +321,7 @@ void kafka_lookup_results(jr_kafka_consumer *c)
         while (c->lookup_q && (ev = rd_kafka_queue_poll(c->lookup_q, 0))) {
                 c->lookup_busy = false;
                 c->epoch++;
-                const rd_kafka_ListConsumerGroupOffsets_result_t *res =
-                    rd_kafka_event_ListConsumerGroupOffsets_result(ev);
-                if (rd_kafka_event_error(ev) || !res) {
-                        kafka_logf(&c->com, 7, "committed offsets lookup: %s",
-                                   rd_kafka_event_error_string(ev));
-                        rd_kafka_event_destroy(ev);
-                        continue;
-                }
-                size_t n = 0;
-                const rd_kafka_group_result_t **groups =
-                    rd_kafka_ListConsumerGroupOffsets_result_groups(res, &n);
-                for (size_t g = 0; g < n; g++) {
-                        const rd_kafka_error_t *gerr = rd_kafka_group_result_error(groups[g]);
-                        if (gerr) {
-                                kafka_logf(&c->com, 7, "committed offsets lookup: %s",
-                                           rd_kafka_error_string(gerr));
-                                continue;
-                        }
-                        const rd_kafka_topic_partition_list_t *l =
-                            rd_kafka_group_result_partitions(groups[g]);
-                        for (int i = 0; l && i < l->cnt; i++)
-                                lookup_apply(c, &l->elems[i]);
-                }
+                offsets_each(c, ev, lookup_apply);
                 rd_kafka_event_destroy(ev);
         }
 }

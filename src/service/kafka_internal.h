@@ -108,12 +108,11 @@ struct jr_kafka_consumer {
 /* kafka_group.c: a partition's record (NULL: out of memory), created on first use. */
 struct part *kafka_part_find(const jr_kafka_consumer *c, const char *topic, int32_t partition);
 struct part *kafka_part_get(jr_kafka_consumer *c, const char *topic, int32_t partition);
-/* Learn that the group's committed offset is at least `committed`, and that `more`
- * (offsets above it, any order) are answered too. */
-void kafka_part_learn(struct part *pt, int64_t committed, const int64_t *more, size_t n);
 void kafka_part_free(struct part *pt);
-/* Read "jr1:..." metadata: the answered offsets above `base`. Returns how many. */
-size_t kafka_meta_parse(const void *meta, size_t size, int64_t base, int64_t *out, size_t max);
+/* Learn from a commit that the group's committed offset is at least `committed` (< 0:
+ * none) and that the offsets its "jr1:..." metadata lists are answered too. Returns how
+ * many the metadata listed. */
+size_t kafka_part_learn_meta(struct part *pt, int64_t committed, const void *meta, size_t size);
 /* Read the group's committed offsets of the partitions in `l` and learn them; blocks up
  * to about COMMIT_WAIT_MS. false: no answer, or one naming an error. */
 bool kafka_committed_learn(jr_kafka_consumer *c, const rd_kafka_topic_partition_list_t *l);
